@@ -1,0 +1,1 @@
+"""sftmix: instruction tuning with the SFTMix recipe."""

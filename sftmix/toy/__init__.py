@@ -1,0 +1,1 @@
+"""The embedded default: built-in task suite, offline tokenizer, tiny model factory."""
