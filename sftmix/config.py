@@ -1,0 +1,152 @@
+"""Configuration: the recipe's fields on top of ``transformers.TrainingArguments``.
+
+Three dataclasses, all parsed by ``HfArgumentParser`` from YAML files or the command
+line: :class:`ModelArguments` (which model), :class:`DataArguments` (which data) and
+:class:`SFTMixConfig` (how to train). Defaults that differ from ``TrainingArguments``
+are set openly below; bad values raise ``ValueError`` in ``__post_init__``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+METHODS = ("ntp", "sftmix")
+PAIRINGS = ("confident_unconfident", "random", "confident_confident", "unconfident_unconfident")
+LOSS_VARIANTS = ("ntp_plus_mixup", "equal", "mixup_only")
+ALIGNMENTS = ("response", "sequence")
+SPLIT_METRICS = ("confidence", "confidence_prob", "correctness")
+
+
+def _choice(name: str, value, options) -> None:
+    if value not in options:
+        raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(map(str, options))}")
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(default="tiny-llama", metadata={
+        "help": "A local path or Hub name of a causal LM, or 'tiny-<family>' (tiny-llama, tiny-mistral, "
+                "tiny-qwen2, tiny-gemma, tiny-gemma2, tiny-gpt2) for a randomly initialised CPU-sized model "
+                "with the built-in character tokenizer."})
+    tokenizer_name_or_path: str | None = field(default=None, metadata={
+        "help": "Tokenizer path or name; defaults to the model's."})
+    tiny_hidden_size: int = field(default=64, metadata={"help": "Width of a tiny-* model."})
+    tiny_layers: int = field(default=2, metadata={"help": "Layers of a tiny-* model."})
+    tiny_heads: int = field(default=4, metadata={"help": "Attention heads of a tiny-* model."})
+    model_seed: int = field(default=0, metadata={"help": "Initialisation seed of a tiny-* model."})
+    torch_dtype: str = field(default="float32", metadata={
+        "help": "Weights dtype when loading a pretrained model: float32, bfloat16, float16 or auto."})
+    trust_remote_code: bool = field(default=False, metadata={
+        "help": "Allow model code from the Hub. Off by default: only enable it for repositories you trust."})
+    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters instead of all weights (needs peft)."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
+    lora_target_modules: str = field(default="all-linear", metadata={
+        "help": "Modules that get adapters: 'all-linear' or a comma-separated list of names."})
+
+    def __post_init__(self):
+        if self.torch_dtype not in ("float32", "bfloat16", "float16", "auto"):
+            raise ValueError(f"torch_dtype={self.torch_dtype!r}; choose float32, bfloat16, float16 or auto")
+        for name in ("tiny_hidden_size", "tiny_layers", "tiny_heads", "lora_r"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class DataArguments:
+    dataset: str = field(default="builtin", metadata={
+        "help": "'builtin' (the task suite), a local .json/.jsonl/.parquet/.csv file, or a Hub dataset name."})
+    dataset_split: str = field(default="train", metadata={"help": "Split to train on (builtin/Hub)."})
+    eval_dataset: str | None = field(default=None, metadata={
+        "help": "Held-out data: a file or Hub name. Defaults to the built-in suite's test split when "
+                "dataset is 'builtin', else none."})
+    eval_split: str = field(default="test", metadata={"help": "Split of eval_dataset (builtin/Hub)."})
+    dataset_format: str | None = field(default=None, metadata={
+        "help": "alpaca, chat, prompt_completion or prompt_response; detected from columns when omitted."})
+    max_length: int = field(default=128, metadata={
+        "help": "Maximum tokens per example; longer ones lose their tail, and are dropped when no response "
+                "token remains."})
+    max_examples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
+    n_train: int = field(default=2000, metadata={"help": "Built-in suite: training examples."})
+    n_test: int = field(default=300, metadata={"help": "Built-in suite: held-out examples."})
+    noise: float = field(default=0.0, metadata={"help": "Built-in suite: fraction of training answers corrupted."})
+    suite_seed: int = field(default=0, metadata={"help": "Built-in suite: generation seed."})
+    tasks: str | None = field(default=None, metadata={
+        "help": "Built-in suite: comma-separated task families (default all)."})
+
+    def __post_init__(self):
+        if self.dataset_format is not None:
+            from .data import FORMATS
+
+            _choice("dataset_format", self.dataset_format, FORMATS)
+        if self.max_length < 2:
+            raise ValueError(f"max_length must be >= 2, got {self.max_length}")
+        if not 0.0 <= self.noise < 1.0:
+            raise ValueError(f"noise must be in [0, 1), got {self.noise}")
+        if self.n_train < 1 or self.n_test < 0:
+            raise ValueError("n_train must be >= 1 and n_test >= 0")
+
+    def suite_kwargs(self) -> dict:
+        tasks = [t.strip() for t in self.tasks.split(",")] if self.tasks else None
+        return dict(n_train=self.n_train, n_test=self.n_test, seed=self.suite_seed, noise=self.noise, tasks=tasks)
+
+
+@dataclass
+class SFTMixConfig(TrainingArguments):
+    """``TrainingArguments`` plus the SFTMix recipe (arXiv:2410.05248)."""
+
+    method: str = field(default="ntp", metadata={
+        "help": "'ntp' (plain next-token prediction on responses) or 'sftmix' (NTP + Mixup regulariser)."})
+    mixup_alpha: float = field(default=0.5, metadata={
+        "help": "Mixing coefficients are drawn from Beta(alpha, alpha); the paper uses 0.5."})
+    mixup_weight: float = field(default=0.2, metadata={
+        "help": "mu in loss = NTP + mu * Mixup; the paper uses 0.2."})
+    loss_variant: str = field(default="ntp_plus_mixup", metadata={
+        "help": "The paper's role-of-Mixup variants: 'ntp_plus_mixup' (NTP + mu*Mixup), 'equal' "
+                "(0.5*NTP + 0.5*Mixup) or 'mixup_only'."})
+    split_file: str | None = field(default=None, metadata={
+        "help": "split.json with the confident/unconfident example ids (needed for method='sftmix')."})
+    pairing: str = field(default="confident_unconfident", metadata={
+        "help": "Which halves are mixed: 'confident_unconfident' (the paper), or the ablations 'random', "
+                "'confident_confident', 'unconfident_unconfident'."})
+    mixup_alignment: str = field(default="response", metadata={
+        "help": "'response': response tokens aligned from their first token, cut to the shorter response "
+                "(default); 'sequence': absolute positions (ablation)."})
+    ce_chunk_size: int = field(default=4096, metadata={
+        "help": "Tokens per chunk in the fused output-head cross-entropy (bounds peak memory)."})
+    record_dynamics: bool = field(default=False, metadata={
+        "help": "Record per-example training dynamics from the training forward passes (no extra passes)."})
+
+    # Defaults that differ from TrainingArguments, set openly.
+    remove_unused_columns: bool = field(default=False, metadata={
+        "help": "Kept False: example_index must reach the loss."})
+    logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
+    save_strategy: str = field(default="no", metadata={"help": "Checkpointing: 'no', 'steps' or 'epoch'."})
+    report_to: str | list[str] = field(default="none", metadata={"help": "Loggers: 'none', 'tensorboard', 'wandb'..."})
+    learning_rate: float = field(default=2e-3, metadata={
+        "help": "Peak learning rate. The default suits tiny CPU models; the paper uses 2e-6 for 7-14B models."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "The paper uses cosine."})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "The paper uses 0.1."})
+    weight_decay: float = field(default=0.1, metadata={"help": "The paper uses 0.1."})
+
+    def __post_init__(self):
+        _choice("method", self.method, METHODS)
+        _choice("loss_variant", self.loss_variant, LOSS_VARIANTS)
+        _choice("pairing", self.pairing, PAIRINGS)
+        _choice("mixup_alignment", self.mixup_alignment, ALIGNMENTS)
+        if not self.mixup_alpha > 0:
+            raise ValueError(f"mixup_alpha must be > 0 (Beta(alpha, alpha)), got {self.mixup_alpha}")
+        if not self.mixup_weight >= 0:
+            raise ValueError(f"mixup_weight must be >= 0, got {self.mixup_weight}")
+        if self.ce_chunk_size < 1:
+            raise ValueError(f"ce_chunk_size must be >= 1, got {self.ce_chunk_size}")
+        if self.method == "sftmix":
+            if self.split_file is None:
+                raise ValueError("method='sftmix' needs split_file (run `sftmix split` first)")
+            if self.per_device_train_batch_size % 2:
+                raise ValueError("method='sftmix' pairs examples within a batch: per_device_train_batch_size "
+                                 f"must be even, got {self.per_device_train_batch_size}")
+        super().__post_init__()

@@ -1,0 +1,140 @@
+"""Held-out evaluation: response NLL/perplexity, calibration and greedy exact match.
+
+Per-token quantities are computed inside the loop from the last hidden states, one
+batch at a time, so no full-vocabulary logits pile up across the evaluation set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import PadCollator, render, tokenize_examples
+from .head import forward_hidden, output_head
+
+
+def expected_calibration_error(confidence, correct, *, n_bins: int = 10) -> float:
+    """ECE with equal-width bins: sum_b (n_b / N) * |accuracy_b - mean confidence_b|.
+
+    ``confidence`` (N,) in [0, 1] is the probability of the predicted token, ``correct``
+    (N,) whether the prediction was right. Bins are (lo, hi], the first is [0, hi].
+    """
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    if confidence.shape != correct.shape or confidence.ndim != 1:
+        raise ValueError("confidence and correct must be 1-D arrays of the same length")
+    if len(confidence) == 0:
+        return float("nan")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        sel = bins == b
+        if sel.any():
+            ece += sel.mean() * abs(correct[sel].mean() - confidence[sel].mean())
+    return float(ece)
+
+
+def normalize_answer(text: str) -> str:
+    """Exact match ignores surrounding white space and letter case."""
+    return " ".join(text.strip().split()).lower()
+
+
+@torch.inference_mode()
+def token_statistics(model, tokenized, *, pad_token_id: int, batch_size: int = 64, chunk_size: int = 4096,
+                     progress: bool = True) -> dict[str, np.ndarray]:
+    """Per-example response NLL sums and token counts, plus per-token (max prob, correct)."""
+    collate = PadCollator(pad_token_id)
+    head = output_head(model)
+    device = next(model.parameters()).device
+    n = len(tokenized)
+    nll_sum, count = np.zeros(n), np.zeros(n)
+    pmax, correct = [], []
+    order = np.argsort(tokenized["length"])  # similar lengths together: less padding
+    was_training = model.training
+    model.eval()
+    for start in tqdm(range(0, n, batch_size), desc="Scoring", disable=not progress, leave=False):
+        rows = order[start:start + batch_size]
+        batch = collate([tokenized[int(i)] for i in rows])
+        hidden = forward_hidden(model, batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        targets = batch["labels"][:, 1:].to(device)
+        mask = targets != -100
+        h, y = hidden[:, :-1][mask], targets[mask]
+        which = mask.nonzero()[:, 0]
+        tok_nll = torch.empty(len(y), device=device)
+        for c in range(0, len(y), chunk_size):
+            logp = torch.log_softmax(head.logits(h[c:c + chunk_size]), dim=-1)
+            tok_nll[c:c + chunk_size] = -logp.gather(1, y[c:c + chunk_size, None])[:, 0]
+            top, arg = logp.max(dim=-1)
+            pmax.append(top.exp().cpu().numpy())
+            correct.append((arg == y[c:c + chunk_size]).cpu().numpy())
+        nll_sum[rows] = torch.zeros(len(rows), device=device).index_add_(0, which, tok_nll).cpu().numpy()
+        count[rows] = mask.sum(1).cpu().numpy()
+    model.train(was_training)
+    return {"nll_sum": nll_sum, "count": count,
+            "pmax": np.concatenate(pmax) if pmax else np.zeros(0),
+            "correct": np.concatenate(correct) if correct else np.zeros(0, dtype=bool)}
+
+
+@torch.inference_mode()
+def generate_responses(model, tokenizer, examples, *, batch_size: int = 64, max_new_tokens: int = 48,
+                       progress: bool = True) -> list[str]:
+    """Greedy responses for canonical examples (left-padded batches)."""
+    device = next(model.parameters()).device
+    prompts = [render(tokenizer, m, "")[0] for m in examples["messages"]]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    outputs: list[str] = [""] * len(prompts)
+    order = np.argsort([len(p) for p in prompts])
+    was_training = model.training
+    model.eval()
+    for start in tqdm(range(0, len(prompts), batch_size), desc="Generating", disable=not progress, leave=False):
+        rows = order[start:start + batch_size]
+        encoded = [tokenizer(prompts[i], add_special_tokens=False)["input_ids"] for i in rows]
+        width = max(map(len, encoded))
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention = torch.zeros_like(ids)
+        for j, seq in enumerate(encoded):
+            ids[j, width - len(seq):] = torch.as_tensor(seq)
+            attention[j, width - len(seq):] = 1
+        out = model.generate(input_ids=ids.to(device), attention_mask=attention.to(device), do_sample=False,
+                             max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id, pad_token_id=pad)
+        for j, i in enumerate(rows):
+            outputs[int(i)] = tokenizer.decode(out[j, width:], skip_special_tokens=True)
+    model.train(was_training)
+    return outputs
+
+
+def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_size: int = 64,
+                   generate: bool = True, max_new_tokens: int | None = None, progress: bool = True) -> dict:
+    """Evaluate a causal LM on canonical held-out examples.
+
+    Returns a dict with ``nll`` (mean response-token NLL), ``perplexity``, ``ece`` (of
+    next-token predictions on response tokens), ``token_accuracy`` and, when ``generate``,
+    ``exact_match`` overall and ``exact_match_by_task`` (the reference answer is the
+    ``answer`` column when present, else ``response``), plus ``generations``.
+    """
+    tokenized = tokenize_examples(examples, tokenizer, max_length=max_length)
+    stats = token_statistics(model, tokenized, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
+                             progress=progress)
+    total = stats["count"].sum()
+    nll = float(stats["nll_sum"].sum() / max(total, 1))
+    result = {
+        "n_examples": len(tokenized), "n_tokens": int(total), "nll": nll, "perplexity": float(np.exp(nll)),
+        "token_accuracy": float(stats["correct"].mean()) if total else float("nan"),
+        "ece": expected_calibration_error(stats["pmax"], stats["correct"]),
+    }
+    if generate:
+        refs = examples["answer"] if "answer" in examples.column_names else examples["response"]
+        if max_new_tokens is None:
+            longest = max(len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in refs)
+            max_new_tokens = longest + 4
+        gens = generate_responses(model, tokenizer, examples, batch_size=batch_size,
+                                  max_new_tokens=max_new_tokens, progress=progress)
+        hits = np.array([normalize_answer(g) == normalize_answer(r) for g, r in zip(gens, refs)])
+        result["exact_match"] = float(hits.mean())
+        if "task" in examples.column_names:
+            tasks = np.array(examples["task"])
+            result["exact_match_by_task"] = {str(t): float(hits[tasks == t].mean()) for t in sorted(set(tasks))}
+        result["generations"] = gens
+    return result

@@ -1,0 +1,248 @@
+"""Two-dimensional views of the representation space, and a number for what they show.
+
+The paper's claim is that confident and unconfident examples sit in different regions
+of a model's representation space. This module projects pooled hidden states to 2-D
+(PCA pre-reduction, then UMAP; or PCA alone as a fast fallback) and measures how
+strongly a per-example value such as confidence is clustered in a projection
+(:func:`knn_agreement`), so a notebook can state the claim as a number, not only a
+picture.
+
+UMAP is slow to import (~10 s) and compiles with numba on its first fit (~80 s), so it
+is imported only inside :func:`project_umap`, numba's cache goes to a persistent folder,
+and projections can be cached on disk keyed by the embeddings and parameters.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+_CACHE_FORMAT = 1  # bump when the cached projection's meaning changes
+
+
+def _as_matrix(X, name: str = "embeddings") -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty (N, D) array, got shape {X.shape}")
+    if not np.issubdtype(X.dtype, np.number):
+        raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
+    return X
+
+
+def _randomized_basis(Xc: np.ndarray, k: int, rng: np.random.Generator,
+                      oversample: int = 10, power_iters: int = 4) -> np.ndarray:
+    # Halko, Martinsson & Tropp (2011): an orthonormal basis Q of Xc's top-k range.
+    # Much cheaper than a full SVD when k << min(N, D) (e.g. 50 of 4096 dimensions).
+    omega = rng.standard_normal((Xc.shape[1], k + oversample)).astype(Xc.dtype)
+    Q, _ = np.linalg.qr(Xc @ omega)
+    for _ in range(power_iters):
+        Q, _ = np.linalg.qr(Xc.T @ Q)
+        Q, _ = np.linalg.qr(Xc @ Q)
+    return Q
+
+
+def pca_reduce(X, n_components: int = 50, *, seed: int = 0) -> np.ndarray:
+    """Principal-component scores of ``X``.
+
+    Parameters
+    ----------
+    X : (N, D) array.
+    n_components : number of components kept; ``k = min(n_components, N, D)``.
+    seed : seeds the randomized SVD used for large inputs.
+
+    Returns
+    -------
+    (N, k) float32 array. Each component's sign is fixed (largest loading positive) so
+    the result is deterministic.
+    """
+    X = _as_matrix(X)
+    n, d = X.shape
+    k = max(1, min(int(n_components), n, d))
+    # float64 when it fits comfortably; float32 halves the memory of large matrices.
+    dtype = np.float64 if X.size <= 20_000_000 else np.float32
+    Xc = X.astype(dtype, copy=True)
+    Xc -= Xc.mean(axis=0, keepdims=True)
+    if k < 0.5 * min(n, d) and min(n, d) > 500:
+        Q = _randomized_basis(Xc, k, np.random.default_rng(seed))
+        _, s, Vt = np.linalg.svd(Q.T @ Xc, full_matrices=False)
+    else:
+        _, s, Vt = np.linalg.svd(Xc, full_matrices=False)
+    Vt = Vt[:k]
+    signs = np.sign(Vt[np.arange(k), np.abs(Vt).argmax(axis=1)])
+    Vt *= np.where(signs == 0, 1, signs)[:, None]
+    return (Xc @ Vt.T).astype(np.float32)
+
+
+def _frame(coords: np.ndarray, ids, method: str) -> pd.DataFrame:
+    names = ["x", "y", "z"] + [f"dim{i}" for i in range(3, coords.shape[1])]
+    df = pd.DataFrame(coords, columns=names[: coords.shape[1]])
+    if ids is not None:
+        ids = [str(i) for i in ids]
+        if len(ids) != len(df):
+            raise ValueError(f"got {len(ids)} ids for {len(df)} embeddings")
+        df.insert(0, "example_id", ids)
+    df.attrs["method"] = method
+    return df
+
+
+def project_pca(embeddings, n_components: int = 2, *, ids: Sequence | None = None) -> pd.DataFrame:
+    """Fast linear projection: a DataFrame with ``x``, ``y`` (and ``example_id``)."""
+    return _frame(pca_reduce(embeddings, n_components), ids, "PCA")
+
+
+def _cache_key(X: np.ndarray, params: dict) -> str:
+    h = hashlib.sha256()
+    X = np.ascontiguousarray(X)
+    h.update(f"{X.dtype.str}{X.shape}".encode())
+    h.update(X.tobytes())
+    try:
+        umap_version = metadata.version("umap-learn")  # read without importing umap
+    except metadata.PackageNotFoundError:
+        umap_version = "none"
+    h.update(json.dumps({**params, "umap": umap_version, "format": _CACHE_FORMAT},
+                        sort_keys=True).encode())
+    return h.hexdigest()[:20]
+
+
+def _default_numba_cache() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "sftmix", "numba")
+
+
+def project_umap(embeddings, *, n_components: int = 2, pca_dims: int | None = 50,
+                 n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0,
+                 cache_dir: str | Path | None = None,
+                 ids: Sequence | None = None) -> pd.DataFrame:
+    """UMAP projection of embeddings, after a PCA pre-reduction.
+
+    Parameters
+    ----------
+    embeddings : (N, D) array, e.g. pooled last hidden states.
+    n_components : output dimensions (columns ``x``, ``y``, then ``z``, ...).
+    pca_dims : PCA dimensions before UMAP (``None`` or ``>= D`` skips PCA). Removes
+        noise and makes the neighbour search much faster.
+    n_neighbors, min_dist : UMAP's parameters.
+    seed : ``umap.UMAP(random_state=seed)``: reproducible, but single-threaded, and
+        results may still differ across machines and core counts.
+    cache_dir : when given, the projection is stored there as parquet, keyed by a
+        hash of the embeddings' bytes and every parameter; a repeat call returns it
+        without importing umap.
+    ids : example ids, returned as an ``example_id`` column.
+
+    Returns
+    -------
+    DataFrame with ``x``, ``y`` (and ``example_id``); ``df.attrs["method"] == "UMAP"``.
+    """
+    X = _as_matrix(embeddings)
+    params = dict(n_components=int(n_components), pca_dims=pca_dims,
+                  n_neighbors=int(n_neighbors), min_dist=float(min_dist), seed=int(seed))
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"umap-{_cache_key(X, params)}.parquet"
+        if cache_file.exists():
+            coords = pd.read_parquet(cache_file).to_numpy(dtype=np.float32)
+            return _frame(coords, ids, "UMAP")
+
+    # numba reads NUMBA_CACHE_DIR when it is first imported; a persistent folder makes
+    # the ~80 s compilation of UMAP's kernels happen once per machine.
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        os.environ["NUMBA_CACHE_DIR"] = _default_numba_cache()
+        os.makedirs(os.environ["NUMBA_CACHE_DIR"], exist_ok=True)
+    try:
+        import umap
+    except ImportError as err:
+        raise ImportError("project_umap needs umap-learn: pip install umap-learn") from err
+
+    reduced = X if pca_dims is None or pca_dims >= X.shape[1] else pca_reduce(X, pca_dims, seed=seed)
+    reducer = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors,
+                        min_dist=min_dist, random_state=seed)
+    with warnings.catch_warnings():
+        # Expected with random_state set; says UMAP runs single-threaded.
+        warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")
+        coords = np.asarray(reducer.fit_transform(reduced), dtype=np.float32)
+
+    df = _frame(coords, None, "UMAP")
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, cache_file)  # atomic: a reader never sees a half-written file
+    return _frame(coords, ids, "UMAP")
+
+
+def _neighbours(xy: np.ndarray, k: int) -> np.ndarray:
+    """Indices (N, k) of each point's k nearest neighbours, the point itself excluded."""
+    n = len(xy)
+    try:
+        from scipy.spatial import cKDTree
+        _, idx = cKDTree(xy).query(xy, k=k + 1)
+    except ImportError:
+        idx = np.empty((n, k + 1), dtype=np.int64)
+        sq = (xy ** 2).sum(axis=1)
+        for start in range(0, n, 1024):  # chunks keep memory at 1024 x N distances
+            stop = min(start + 1024, n)
+            d2 = sq[start:stop, None] - 2 * xy[start:stop] @ xy.T + sq[None, :]
+            part = np.argpartition(d2, k, axis=1)[:, : k + 1]
+            order = np.take_along_axis(d2, part, axis=1).argsort(axis=1)
+            idx[start:stop] = np.take_along_axis(part, order, axis=1)
+    # Drop the point itself; with duplicate points it need not come first.
+    is_self = idx == np.arange(n)[:, None]
+    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
+    keep = np.ones_like(idx, dtype=bool)
+    keep[np.arange(n), drop] = False
+    return idx[keep].reshape(n, k)
+
+
+def knn_agreement(xy, values, *, k: int = 10, n_shuffles: int = 20, seed: int = 0) -> dict:
+    """How much a per-example value agrees with its neighbours in a projection.
+
+    For each point, the absolute difference between its value and the mean value of its
+    ``k`` nearest neighbours in ``xy``; averaged over points (``observed``). The same
+    statistic with the values randomly permuted over the points (neighbours fixed)
+    gives what no spatial structure looks like.
+
+    Returns
+    -------
+    dict with ``observed``, ``shuffled_mean``, ``shuffled_std``, ``ratio`` (observed /
+    shuffled_mean: near 1 for no structure, well below 1 when the value is clustered
+    in the space), ``z_score`` ((observed - shuffled_mean) / shuffled_std, negative when
+    clustered), ``neighbour_corr`` (Pearson correlation of each value with its
+    neighbours' mean), ``k`` and ``n``.
+    """
+    xy = np.asarray(_as_matrix(xy, "xy"), dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if len(v) != len(xy):
+        raise ValueError(f"got {len(v)} values for {len(xy)} points")
+    if not (np.isfinite(v).all() and np.isfinite(xy).all()):
+        raise ValueError("xy and values must be finite")
+    if not 1 <= k < len(v):
+        raise ValueError(f"k must be in [1, N-1] = [1, {len(v) - 1}], got {k}")
+    nbrs = _neighbours(xy, k)
+
+    def stat(vals):
+        return float(np.mean(np.abs(vals - vals[nbrs].mean(axis=1))))
+
+    observed = stat(v)
+    rng = np.random.default_rng(seed)
+    shuffled = np.array([stat(rng.permutation(v)) for _ in range(n_shuffles)])
+    s_mean = float(shuffled.mean())
+    s_std = float(shuffled.std(ddof=1)) if n_shuffles > 1 else 0.0
+    nb_mean = v[nbrs].mean(axis=1)
+    corr = float(np.corrcoef(v, nb_mean)[0, 1]) if v.std() > 0 and nb_mean.std() > 0 else float("nan")
+    return {
+        "observed": observed,
+        "shuffled_mean": s_mean,
+        "shuffled_std": s_std,
+        "ratio": observed / s_mean if s_mean > 0 else float("nan"),
+        "z_score": (observed - s_mean) / s_std if s_std > 0 else float("nan"),
+        "neighbour_corr": corr,
+        "k": int(k),
+        "n": int(len(v)),
+    }

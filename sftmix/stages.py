@@ -1,0 +1,115 @@
+"""What each stage of :func:`sftmix.experiment.run_experiment` does.
+
+Each function reads its inputs from the run directory, writes its outputs atomically and
+returns nothing; the bookkeeping (skip, resume, keys) lives in :mod:`sftmix.experiment`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .data import tokenize_examples
+from .models import load_model_and_tokenizer, load_tokenizer
+from .training import train_model, write_json
+
+
+def reference_stage(config, train_examples, run: Path) -> None:
+    """Train the reference model with NTP and keep ``n_checkpoints`` checkpoints."""
+    from .scoring import train_reference
+
+    model, tokenizer = load_model_and_tokenizer(config.model_args(reference=True))
+    tokenized = tokenize_examples(train_examples, tokenizer, max_length=config.data_args().max_length)
+    out = run / "reference"
+    args = config.training_args("ntp", config.seeds[0], out, extra=config.reference_training)
+    checkpoints = train_reference(model, tokenizer, tokenized, args, n_checkpoints=config.n_checkpoints,
+                                  out_dir=out, record_online=config.dynamics_mode == "online")
+    write_json(out / "checkpoints.json", [str(c) for c in checkpoints])
+
+
+def dynamics_stage(config, train_examples, run: Path, *, progress: bool = True) -> None:
+    """Score the reference checkpoints (or read the online record) into dynamics.parquet."""
+    from .dynamics import compute_dynamics, dataset_fingerprint, save_dynamics
+    from .scoring import load_online_record, score_checkpoints
+
+    model_args = config.model_args(reference=True)
+    tokenizer = load_tokenizer(model_args)
+    tokenized = tokenize_examples(train_examples, tokenizer, max_length=config.data_args().max_length)
+    checkpoints = json.loads((run / "reference" / "checkpoints.json").read_text())
+    if config.dynamics_mode == "online":
+        per_checkpoint = load_online_record(run / "reference" / "online")
+    else:
+        per_checkpoint = score_checkpoints(checkpoints, tokenized, out_dir=run / "reference" / "scores",
+                                           progress=progress)
+    table = compute_dynamics(per_checkpoint, train_examples)
+    save_dynamics(table, run / "dynamics.parquet", fingerprint=dataset_fingerprint(train_examples["example_id"]),
+                  model_name=model_args.model_name_or_path, checkpoints=checkpoints)
+
+
+def split_stage(config, run: Path) -> None:
+    from .dynamics import load_dynamics, save_split, split_by_confidence
+
+    table = load_dynamics(run / "dynamics.parquet")
+    save_split(split_by_confidence(table, ratio=config.split_ratio, metric=config.split_metric),
+               run / "split.json")
+
+
+def train_stage(config, method: str, seed: int, train_examples, out: Path, split_path: Path) -> None:
+    """Train one (method, seed) from the same base weights; resume from its last checkpoint."""
+    from .experiment import clean_checkpoints
+
+    model_args = config.model_args()
+    model, tokenizer = load_model_and_tokenizer(model_args)
+    tokenized = tokenize_examples(train_examples, tokenizer, max_length=config.data_args().max_length)
+    args = config.training_args(method, seed, out, split_file=split_path,
+                                extra={"save_strategy": "epoch", "save_total_limit": 1})
+    resume = any(out.glob("checkpoint-*"))
+    train_model(model, tokenizer, tokenized, args, resume=resume)
+    clean_checkpoints(out)
+
+
+def eval_stage(config, out: Path, held_out, *, progress: bool = True) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from .evaluate import evaluate_model
+
+    tokenizer = load_tokenizer(config.model_args())
+    model = AutoModelForCausalLM.from_pretrained(out, use_safetensors=True)
+    result = evaluate_model(model, tokenizer, held_out, max_length=config.data_args().max_length,
+                            generate=config.generate, progress=progress)
+    generations = result.pop("generations", None)
+    if generations is not None:
+        write_json(out / "generations.json", [
+            {"example_id": eid, "output": g} for eid, g in zip(held_out["example_id"], generations)])
+    write_json(out / "eval.json", result)
+
+
+def embeddings_stage(config, train_examples, run: Path) -> None:
+    """Pooled response embeddings from the final reference model, projected to 2-D."""
+    from transformers import AutoModelForCausalLM
+
+    from .dynamics import load_dynamics
+    from .embed import embed_examples
+    from .projection import project_pca, project_umap
+
+    tokenizer = load_tokenizer(config.model_args(reference=True))
+    checkpoints = json.loads((run / "reference" / "checkpoints.json").read_text())
+    model = AutoModelForCausalLM.from_pretrained(checkpoints[-1], use_safetensors=True)
+    emb = embed_examples(model, tokenizer, train_examples, max_length=config.data_args().max_length)
+    tmp = run / ".embeddings.tmp.npy"
+    np.save(tmp, emb)
+    tmp.replace(run / "embeddings.npy")
+    ids = list(train_examples["example_id"])
+    if config.projection == "umap":
+        proj = project_umap(emb, ids=ids, seed=config.seeds[0], cache_dir=run / "cache")
+    else:
+        proj = project_pca(emb, ids=ids)
+    table = load_dynamics(run / "dynamics.parquet")
+    keep = [c for c in ("example_id", "confidence", "confidence_prob", "correctness", "task", "noisy",
+                        "difficulty") if c in table.columns]
+    proj = proj.merge(table[keep], on="example_id", how="left")
+    tmp = run / ".projection.tmp.parquet"
+    proj.to_parquet(tmp)
+    tmp.replace(run / "projection.parquet")

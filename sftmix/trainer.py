@@ -1,0 +1,258 @@
+"""``SFTMixTrainer``: a ``transformers.Trainer`` that trains with NTP or NTP + Mixup.
+
+What it changes in ``Trainer`` and why:
+
+* ``compute_loss`` runs the transformer once (through any DDP/PEFT wrapper) and reads the
+  last hidden states; the output head then runs in token chunks (:mod:`sftmix.ce`), so
+  no full-vocabulary logits exist for the whole batch. The NTP loss covers every response
+  token of the batch; with ``method="sftmix"`` the Mixup loss (:mod:`sftmix.mixup`) reuses
+  the same hidden states, so SFTMix costs one extra head pass, not a second forward.
+* The training sampler (:class:`PairedSampler`) lays out every batch as two halves: the
+  first from the confident set, the second from the unconfident set. Pair ``k`` is
+  (``k``, ``k + B/2``). Under ``accelerate`` each process receives whole batches.
+* Losses are sums divided by the token count of the whole gradient-accumulation step
+  (``num_items_in_batch`` for NTP; the Mixup count is computed the same way in
+  ``get_batch_samples``), so 2 x batch B equals 1 x batch 2B.
+* The NTP and Mixup parts are logged separately as ``ntp_loss`` and ``mixup_loss``.
+* Per-example token statistics from the training forward pass are handed to callbacks
+  that define ``observe_batch`` (the online dynamics recorder), at no extra cost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+from torch.utils.data import Sampler
+from transformers import Trainer
+
+from .ce import linear_cross_entropy
+from .head import forward_hidden, output_head
+from .mixup import count_mixup_positions, mixup_loss, sample_lambdas
+from .scoring import response_sums
+
+
+class SplitError(ValueError):
+    """A split file that does not match the training data."""
+
+
+def read_split(path: str | Path) -> dict:
+    """Load a split.json and check its fields."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: split file not found (run `sftmix split` first)")
+    split = json.loads(path.read_text())
+    for key in ("confident", "unconfident"):
+        if not isinstance(split.get(key), list):
+            raise SplitError(f"{path}: field {key!r} must be a list of example ids")
+    return split
+
+
+def split_groups(split: dict, example_ids: list[str], *, source: str = "split") -> tuple[list[int], list[int]]:
+    """Row indices of the confident and unconfident examples of a training set."""
+    rows = {eid: i for i, eid in enumerate(example_ids)}
+    conf, unconf = [str(e) for e in split["confident"]], [str(e) for e in split["unconfident"]]
+    unknown = [e for e in conf + unconf if e not in rows]
+    if unknown:
+        raise SplitError(f"{source}: {len(unknown)} ids are not in the training data, e.g. {unknown[:3]}; "
+                         "the split was made for another dataset")
+    both = set(conf) & set(unconf)
+    if both:
+        raise SplitError(f"{source}: {len(both)} ids are in both halves, e.g. {sorted(both)[:3]}")
+    missing = set(rows) - set(conf) - set(unconf)
+    if missing:
+        raise SplitError(f"{source}: {len(missing)} training ids are in neither half, e.g. {sorted(missing)[:3]}; "
+                         "the split was made for another dataset")
+    if not conf or not unconf:
+        raise SplitError(f"{source}: both halves need at least one example")
+    return [rows[e] for e in conf], [rows[e] for e in unconf]
+
+
+class PairedSampler(Sampler[int]):
+    """Indices laid out so that each block of ``batch_size`` is [a_1..a_h, b_1..b_h].
+
+    An epoch has ``len(group_a) + len(group_b)`` examples, as in NTP, i.e. ``N // 2``
+    pairs, cut to whole batches. Each group is drawn without replacement and re-shuffled
+    when exhausted, so every example of the smaller group is seen at least once per
+    epoch and the larger group is covered once at most. ``group_b=None`` pairs random
+    examples of ``group_a`` with each other (the 'random' pairing ablation).
+    """
+
+    def __init__(self, group_a: list[int], group_b: list[int] | None, batch_size: int, *, seed: int = 0):
+        if batch_size < 2 or batch_size % 2:
+            raise ValueError(f"batch_size must be even and >= 2, got {batch_size}")
+        self.group_a, self.group_b = list(group_a), None if group_b is None else list(group_b)
+        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
+        total = len(self.group_a) + (len(self.group_b) if self.group_b is not None else 0)
+        self.num_batches = max(1, (total // 2) // (batch_size // 2))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.num_batches * self.batch_size
+
+    @staticmethod
+    def _draw(group: list[int], n: int, gen: torch.Generator) -> list[int]:
+        out: list[int] = []
+        while len(out) < n:
+            perm = torch.randperm(len(group), generator=gen).tolist()
+            out.extend(group[i] for i in perm[: n - len(out)])
+        return out
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        half = self.batch_size // 2
+        n = self.num_batches * half
+        if self.group_b is None:
+            pool = self._draw(self.group_a, 2 * n, gen)
+            a, b = pool[:n], pool[n:]
+        else:
+            a, b = self._draw(self.group_a, n, gen), self._draw(self.group_b, n, gen)
+        for k in range(self.num_batches):
+            yield from a[k * half:(k + 1) * half]
+            yield from b[k * half:(k + 1) * half]
+
+
+def pair_rows(batch_size: int, pairing: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows (a, b) of a paired batch that are mixed, for a pairing strategy."""
+    half = batch_size // 2
+    if pairing in ("confident_unconfident", "random"):
+        return torch.arange(half), torch.arange(half, 2 * half)
+    quarter = half // 2
+    start = 0 if pairing == "confident_confident" else half
+    return torch.arange(start, start + quarter), torch.arange(start + quarter, start + 2 * quarter)
+
+
+class SFTMixTrainer(Trainer):
+    """Trainer for NTP and SFTMix; configure it with :class:`sftmix.SFTMixConfig`."""
+
+    def __init__(self, *args, split: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Losses are normalised by the token count of the accumulated step (see module docstring).
+        self.model_accepts_loss_kwargs = True
+        self._mixup_items: torch.Tensor | None = None
+        self._parts = {"ntp_sum": 0.0, "ntp_tokens": 0.0, "mixup_sum": 0.0, "mixup_tokens": 0.0}
+        self._micro_step = 0
+        self.groups = None
+        if self.args.method == "sftmix":
+            split = split if split is not None else read_split(self.args.split_file)
+            ids = [str(e) for e in self.train_dataset["example_id"]]
+            self.groups = split_groups(split, ids, source=self.args.split_file or "split")
+            if self.args.pairing in ("confident_confident", "unconfident_unconfident") \
+                    and self.args.per_device_train_batch_size % 4:
+                raise ValueError(f"pairing={self.args.pairing!r} mixes within one half of the batch: "
+                                 "per_device_train_batch_size must be a multiple of 4")
+
+    # -- data ------------------------------------------------------------------------
+    def _get_train_sampler(self, train_dataset=None):
+        if self.groups is None:
+            return super()._get_train_sampler(train_dataset)
+        conf, unconf = self.groups
+        bs = self.args.per_device_train_batch_size
+        if self.args.pairing == "random":
+            return PairedSampler(conf + unconf, None, bs, seed=self.args.seed)
+        return PairedSampler(conf, unconf, bs, seed=self.args.seed)
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
+        self._mixup_items = None
+        if self.groups is not None and num_items is not None and batches:
+            count = sum(self._count_mixup(b["labels"]) for b in batches)
+            count = torch.as_tensor(count, device=device)
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                count = self.accelerator.gather(count).sum()
+            self._mixup_items = count
+        return batches, num_items
+
+    def _count_mixup(self, labels: torch.Tensor) -> int:
+        a, b = pair_rows(labels.shape[0], self.args.pairing)
+        return int(count_mixup_positions(labels[a], labels[b], self.args.mixup_alignment))
+
+    # -- loss ------------------------------------------------------------------------
+    def _lambdas(self, index: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """One Beta(alpha, alpha) draw per pair, keyed by (seed, epoch, pair's example ids).
+
+        Keying by the pair rather than by the batch makes the draw independent of how the
+        step is cut into micro-batches or processes, and reproducible on resume.
+        """
+        alpha, epoch = self.args.mixup_alpha, int(self.state.epoch or 0)
+        if index is None:  # no example ids: fall back to the step counter
+            seed = self.args.seed * 1_000_003 + self.state.global_step * 1009 + self._micro_step
+            return sample_lambdas(len(a), alpha, generator=torch.Generator().manual_seed(seed))
+        keys = (index[a].long() * 1_000_003 + index[b].long()).tolist()
+        base = (self.args.seed * 7_919 + epoch) * 2_147_483_647
+        return torch.cat([sample_lambdas(1, alpha, generator=torch.Generator().manual_seed((base + k) % 2**63))
+                          for k in keys])
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        index = inputs.pop("example_index", None)
+        labels = inputs.pop("labels")
+        hidden = forward_hidden(model, inputs["input_ids"], inputs.get("attention_mask"))
+        head = output_head(model)
+        targets = labels[:, 1:]
+        mask = targets != -100
+        observers = [cb for cb in self.callback_handler.callbacks if hasattr(cb, "observe_batch")]
+        record = bool(observers) and model.training
+        ntp = linear_cross_entropy(hidden[:, :-1][mask], head, targets[mask],
+                                   chunk_size=self.args.ce_chunk_size, return_stats=record)
+        n_tokens = mask.sum()
+        ntp_loss = ntp.loss_sum / (num_items_in_batch if num_items_in_batch is not None else n_tokens.clamp(min=1))
+        loss = ntp_loss
+        self._add_part("ntp", ntp.loss_sum, n_tokens)
+
+        if self.groups is not None and model.training:
+            a, b = pair_rows(labels.shape[0], self.args.pairing)
+            lam = self._lambdas(index.cpu() if index is not None else None, a, b).to(hidden.device)
+            mix = mixup_loss(hidden[a], labels[a], hidden[b], labels[b], lam, head,
+                             alignment=self.args.mixup_alignment, chunk_size=self.args.ce_chunk_size)
+            denom = self._mixup_items if (self._mixup_items is not None and num_items_in_batch is not None) \
+                else mix.num_positions.clamp(min=1)
+            mixup = mix.loss_sum / denom
+            self._add_part("mixup", mix.loss_sum, mix.num_positions)
+            variant = self.args.loss_variant
+            if variant == "ntp_plus_mixup":
+                loss = ntp_loss + self.args.mixup_weight * mixup
+            elif variant == "equal":
+                loss = 0.5 * ntp_loss + 0.5 * mixup
+            else:  # mixup_only
+                loss = mixup
+        if model.training:
+            self._micro_step += 1
+
+        if record:
+            self._observe(observers, index, ntp.token_nll, ntp.token_correct, mask)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None and model.training:
+            loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
+        return (loss, {"loss": loss.detach()}) if return_outputs else loss
+
+    def _add_part(self, name: str, loss_sum: torch.Tensor, count: torch.Tensor) -> None:
+        if self.model.training:
+            self._parts[f"{name}_sum"] += float(loss_sum.detach())
+            self._parts[f"{name}_tokens"] += float(count)
+
+    def _observe(self, observers, index, token_nll, token_correct, mask) -> None:
+        nll, prob, correct, count = response_sums(token_nll, token_correct, mask)
+        for cb in observers:
+            cb.observe_batch(example_index=index, nll_sum=nll, prob_sum=prob, correct_sum=correct,
+                             n_tokens=count, state=self.state)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._parts["ntp_tokens"] > 0:
+            parts = torch.tensor([self._parts[k] for k in ("ntp_sum", "ntp_tokens", "mixup_sum", "mixup_tokens")],
+                                 dtype=torch.float64, device=self.args.device)
+            if self.args.world_size > 1:
+                parts = self.accelerator.reduce(parts, reduction="sum")
+            logs["ntp_loss"] = round(float(parts[0] / parts[1]), 6)
+            if parts[3] > 0:
+                logs["mixup_loss"] = round(float(parts[2] / parts[3]), 6)
+            self._parts = dict.fromkeys(self._parts, 0.0)
+        for key, value in list(logs.items()):
+            if isinstance(value, float) and not math.isfinite(value) and key in ("loss", "ntp_loss", "mixup_loss"):
+                super().log(logs, start_time)
+                raise FloatingPointError(
+                    f"non-finite {key}={value} at step {self.state.global_step}; lower the learning rate or "
+                    f"check the data. Logs so far are in {self.args.output_dir}")
+        super().log(logs, start_time)

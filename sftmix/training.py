@@ -1,0 +1,82 @@
+"""Glue between the configuration dataclasses and a finished training run.
+
+``prepare_data`` loads and tokenizes; ``train_model`` runs :class:`SFTMixTrainer` and
+saves the weights (safetensors), tokenizer, log history and config into one folder.
+The CLI and the experiment pipeline both call these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import datasets
+
+from .config import DataArguments, ModelArguments, SFTMixConfig
+from .data import BUILTIN, PadCollator, load_examples, tokenize_examples
+from .trainer import SFTMixTrainer
+
+
+def load_train_eval(data_args: DataArguments) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+    """Canonical training and held-out examples named by ``data_args``."""
+    kwargs = data_args.suite_kwargs() if data_args.dataset == BUILTIN else {}
+    train = load_examples(data_args.dataset, split=data_args.dataset_split, fmt=data_args.dataset_format,
+                          max_examples=data_args.max_examples, **kwargs)
+    if data_args.eval_dataset is not None:
+        eval_kwargs = data_args.suite_kwargs() if data_args.eval_dataset == BUILTIN else {}
+        held_out = load_examples(data_args.eval_dataset, split=data_args.eval_split, **eval_kwargs)
+    elif data_args.dataset == BUILTIN and data_args.n_test > 0:
+        held_out = load_examples(BUILTIN, split="test", **kwargs)
+    else:
+        held_out = None
+    return train, held_out
+
+
+def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFTMixConfig, *,
+                split: dict | None = None, callbacks=None, save: bool = True,
+                resume: bool | str | None = None) -> SFTMixTrainer:
+    """Train and (by default) save model, tokenizer, ``log_history.json`` and ``config.json``.
+
+    ``resume=True`` continues from the newest checkpoint in ``config.output_dir``.
+    """
+    trainer = SFTMixTrainer(model=model, args=config, train_dataset=train_tokenized,
+                            data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+                            callbacks=callbacks, split=split)
+    start = time.time()
+    trainer.train(resume_from_checkpoint=resume or None)
+    if save:
+        out = Path(config.output_dir)
+        trainer.save_model(str(out))
+        if trainer.is_world_process_zero():
+            write_json(out / "log_history.json", trainer.state.log_history)
+            write_json(out / "train_config.json", {
+                "training": {k: v for k, v in config.to_dict().items()},
+                "train_seconds": time.time() - start})
+    return trainer
+
+
+def write_json(path: str | Path, obj) -> None:
+    """Write JSON atomically (temp file + rename), so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable))
+    os.replace(tmp, path)
+
+
+def _jsonable(obj):
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+def tokenize_for(tokenizer, examples, data_args: DataArguments, *, report: bool = False):
+    return tokenize_examples(examples, tokenizer, max_length=data_args.max_length, return_report=report)
+
+
+__all__ = ["load_train_eval", "train_model", "write_json", "tokenize_for", "ModelArguments"]

@@ -1,0 +1,214 @@
+"""Tests for sftmix.ce: the chunked fused head + cross-entropy against a naive reference."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import sftmix.ce as ce
+from sftmix.ce import CEOutput, OutputHead, linear_cross_entropy
+
+N, D, V = 7, 5, 11
+
+
+def _make(dtype=torch.float64, bias=False, softcap=None, scale=1.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(N, D, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+    w = torch.randn(V, D, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+    b = torch.randn(V, generator=g, dtype=torch.float64).to(dtype).requires_grad_() if bias else None
+    y = torch.randint(0, V, (N,), generator=g)
+    yb = torch.randint(0, V, (N,), generator=g)
+    yb[0] = y[0]  # one token whose two targets coincide
+    lam = torch.rand(N, generator=g, dtype=torch.float64)
+    lam[1], lam[2] = 0.0, 1.0
+    wt = torch.rand(N, generator=g, dtype=torch.float64) * 2
+    wt[3] = 0.0
+    return h, OutputHead(w, b, softcap=softcap, scale=scale), y, yb, lam, wt
+
+
+def _naive(h, head, y, weights=None, target_b=None, lam=None):
+    z = head.logits(h)
+    ce_a = F.cross_entropy(z, y, reduction="none")
+    if target_b is not None:
+        ce_a = lam * ce_a + (1 - lam) * F.cross_entropy(z, target_b, reduction="none")
+    if weights is not None:
+        ce_a = weights * ce_a
+    return ce_a.sum()
+
+
+def _params(h, head):
+    return [h, head.weight] + ([] if head.bias is None else [head.bias])
+
+
+def _check(h, head, y, tol=1e-12, chunk_size=3, **kw):
+    out = linear_cross_entropy(h, head, y, chunk_size=chunk_size, **kw)
+    ref = _naive(h, head, y, **kw)
+    ps = _params(h, head)
+    got_g = torch.autograd.grad(out.loss_sum, ps)
+    ref_g = torch.autograd.grad(ref, ps)
+    torch.testing.assert_close(out.loss_sum, ref, rtol=tol, atol=tol)
+    for a, b in zip(got_g, ref_g):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+    return out
+
+
+@pytest.mark.parametrize("case", ["plain", "soft", "weights", "soft_weights", "softcap_scale",
+                                  "bias", "everything"])
+def test_matches_naive_value_and_grads(case):
+    bias = case in ("bias", "everything")
+    cap, scale = ((2.0, 0.7) if case in ("softcap_scale", "everything") else (None, 1.0))
+    h, head, y, yb, lam, wt = _make(bias=bias, softcap=cap, scale=scale)
+    kw = {}
+    if case in ("soft", "soft_weights", "everything"):
+        kw.update(target_b=yb, lam=lam)
+    if case in ("weights", "soft_weights", "everything"):
+        kw.update(weights=wt)
+    out = _check(h, head, y, **kw)
+    assert isinstance(out, CEOutput) and out.token_nll is None and out.token_correct is None
+    assert out.loss_sum.dim() == 0
+
+
+def test_head_logits_order_of_operations():
+    h, head, *_ = _make(bias=True, softcap=1.5, scale=0.5)
+    z = (h @ head.weight.T + head.bias) * 0.5
+    torch.testing.assert_close(head.logits(h), 1.5 * torch.tanh(z / 1.5))
+    assert OutputHead(head.weight.float()).logits(h.float()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, N, N + 5])
+def test_chunk_sizes_agree(chunk_size):
+    h, head, y, yb, lam, wt = _make(bias=True, softcap=3.0)
+    out = _check(h, head, y, chunk_size=chunk_size, target_b=yb, lam=lam, weights=wt)
+    base = linear_cross_entropy(h, head, y, chunk_size=2, target_b=yb, lam=lam, weights=wt)
+    torch.testing.assert_close(out.loss_sum, base.loss_sum, rtol=1e-12, atol=1e-12)
+
+
+def test_stats_match_reference_and_are_detached():
+    h, head, y, yb, lam, _ = _make(bias=True)
+    out = linear_cross_entropy(h, head, y, target_b=yb, lam=lam, chunk_size=2, return_stats=True)
+    z = head.logits(h)
+    torch.testing.assert_close(out.token_nll, F.cross_entropy(z, y, reduction="none").detach())
+    assert torch.equal(out.token_correct, z.argmax(-1) == y)
+    assert out.token_correct.dtype == torch.bool
+    assert not out.token_nll.requires_grad and out.loss_sum.requires_grad
+
+
+def test_hand_computed_two_tokens_three_classes():
+    # W = I, so the logits are the hidden states themselves.
+    w = torch.eye(3, requires_grad=True)
+    h = torch.tensor([[2.0, 1.0, 0.0], [1.0, 3.0, 1.0]], requires_grad=True)
+    y = torch.tensor([0, 2])
+    out = linear_cross_entropy(h, OutputHead(w), y, return_stats=True)
+    # token 0: log(e^2 + e^1 + e^0) - 2 = log(1 + e^-1 + e^-2); argmax 0 == 0
+    # token 1: log(2e + e^3) - 1 = 2 + log(1 + 2e^-2);           argmax 1 != 2
+    nll = torch.tensor([0.40760596, 2.23954480])
+    torch.testing.assert_close(out.token_nll, nll)
+    assert out.token_correct.tolist() == [True, False]
+    torch.testing.assert_close(out.loss_sum, torch.tensor(2.64715076))
+    out.loss_sum.backward()
+    # d/dz = softmax - onehot, and W = I makes grad_hidden exactly that.
+    p0 = torch.tensor([math.e ** 2, math.e, 1.0]) / (math.e ** 2 + math.e + 1)
+    torch.testing.assert_close(h.grad[0], p0 - torch.tensor([1.0, 0.0, 0.0]))
+
+
+def test_bf16_close_to_fp32_reference():
+    h, head, y, yb, lam, wt = _make(dtype=torch.bfloat16, bias=True, softcap=5.0)
+    out = linear_cross_entropy(h, head, y, target_b=yb, lam=lam, weights=wt, chunk_size=3)
+    assert out.loss_sum.dtype == torch.float32
+    g = torch.autograd.grad(out.loss_sum, [h, head.weight, head.bias])
+    assert [t.dtype for t in g] == [torch.bfloat16] * 3
+    h32, w32, b32 = (t.detach().float().requires_grad_() for t in (h, head.weight, head.bias))
+    head32 = OutputHead(w32, b32, softcap=5.0)
+    ref = _naive(h32, head32, y, weights=wt.float(), target_b=yb, lam=lam.float())
+    ref_g = torch.autograd.grad(ref, [h32, w32, b32])
+    torch.testing.assert_close(out.loss_sum, ref, rtol=2e-2, atol=2e-2)
+    for a, b in zip(g, ref_g):
+        torch.testing.assert_close(a.float(), b, rtol=5e-2, atol=5e-2)
+
+
+def test_empty_input():
+    w = torch.randn(V, D, requires_grad=True)
+    b = torch.randn(V, requires_grad=True)
+    h = torch.zeros(0, D, requires_grad=True)
+    y = torch.zeros(0, dtype=torch.long)
+    out = linear_cross_entropy(h, OutputHead(w, b), y, return_stats=True)
+    assert out.loss_sum.item() == 0.0 and out.loss_sum.requires_grad
+    assert out.token_nll.shape == (0,) and out.token_correct.shape == (0,)
+    out.loss_sum.backward()
+    assert torch.equal(w.grad, torch.zeros_like(w)) and torch.equal(b.grad, torch.zeros_like(b))
+    assert h.grad.shape == (0, D)
+
+
+def test_inference_mode_same_value_no_grad_work(monkeypatch):
+    h, head, y, yb, lam, wt = _make(bias=True, softcap=2.0)
+    ref = linear_cross_entropy(h, head, y, target_b=yb, lam=lam, weights=wt, return_stats=True)
+    calls = []
+    real_run = ce._run
+
+    def spy(*args):
+        calls.append(args[-1])
+        return real_run(*args)
+
+    monkeypatch.setattr(ce, "_run", spy)
+    with torch.inference_mode():
+        out = linear_cross_entropy(h, head, y, target_b=yb, lam=lam, weights=wt, return_stats=True)
+    assert calls == [(False, False, False)]
+    assert out.loss_sum.grad_fn is None and not out.loss_sum.requires_grad
+    torch.testing.assert_close(out.loss_sum, ref.loss_sum.detach())
+    torch.testing.assert_close(out.token_nll, ref.token_nll)
+    assert torch.equal(out.token_correct, ref.token_correct)
+
+
+def test_frozen_head_only_hidden_grad(monkeypatch):
+    h, head, y, *_ = _make()
+    head.weight.requires_grad_(False)
+    got = torch.autograd.grad(linear_cross_entropy(h, head, y, chunk_size=3).loss_sum, h)[0]
+    torch.testing.assert_close(got, torch.autograd.grad(_naive(h, head, y), h)[0])
+    calls = []
+    real_run = ce._run
+    monkeypatch.setattr(ce, "_run", lambda *a: calls.append(a[-1]) or real_run(*a))
+    linear_cross_entropy(h, head, y)
+    assert calls == [(True, False, False)]  # no (V, D) gradient buffer for a frozen head
+
+
+def test_tied_weight_receives_both_gradients():
+    torch.manual_seed(0)
+    emb = torch.nn.Embedding(V, D).double()
+    ids = torch.tensor([1, 4, 4, 9, 0])
+    y = torch.tensor([4, 4, 9, 0, 2])
+    proj = torch.nn.Linear(D, D).double()
+
+    def loss_fn(fused):
+        h = torch.tanh(proj(emb(ids)))  # a tiny "model" whose input embedding is the head
+        head = OutputHead(emb.weight)
+        if fused:
+            return linear_cross_entropy(h, head, y, chunk_size=2).loss_sum
+        return _naive(h, head, y)
+
+    grads = []
+    for fused in (True, False):
+        emb.zero_grad(), proj.zero_grad()
+        loss_fn(fused).backward()
+        grads.append((emb.weight.grad.clone(), proj.weight.grad.clone()))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    torch.testing.assert_close(grads[0][1], grads[1][1])
+
+
+def test_validation_errors():
+    h, head, y, yb, lam, wt = _make()
+    with pytest.raises(ValueError, match="hidden"):
+        linear_cross_entropy(h[:, :3], head, y)
+    with pytest.raises(ValueError, match="target"):
+        linear_cross_entropy(h, head, y[:3])
+    with pytest.raises(ValueError, match="target"):
+        linear_cross_entropy(h, head, y.float())
+    with pytest.raises(ValueError, match=r"\[0, 11\)"):
+        linear_cross_entropy(h, head, torch.full((N,), V))
+    with pytest.raises(ValueError, match="together"):
+        linear_cross_entropy(h, head, y, target_b=yb)
+    with pytest.raises(ValueError, match="weights"):
+        linear_cross_entropy(h, head, y, weights=wt[:2])
+    with pytest.raises(ValueError, match="chunk_size"):
+        linear_cross_entropy(h, head, y, chunk_size=0)
+    with pytest.raises(ValueError, match="bias"):
+        linear_cross_entropy(h, OutputHead(head.weight, torch.zeros(3)), y)

@@ -1,0 +1,55 @@
+"""The install files agree with each other, and the command line answers."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", req.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_names_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["notebooks"]
+              + project["optional-dependencies"]["lora"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    listed = {_name(r) for r in pip if not r.startswith("-e")}
+    assert listed == wanted
+    assert any(r.startswith("-e .[") and "notebooks" in r for r in pip)
+    assert env["name"] == "sftmix"
+
+
+def test_runs_directory_is_ignored():
+    assert "runs/" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_cli_lists_commands_and_explains_options():
+    out = subprocess.run([sys.executable, "-m", "sftmix.cli", "--help"], capture_output=True, text=True, check=True)
+    for command in ("demo", "data", "train", "eval", "dynamics", "split", "experiment", "figures"):
+        assert command in out.stdout
+    train_help = subprocess.run([sys.executable, "-m", "sftmix.cli", "train", "--help"], capture_output=True,
+                                text=True, check=True).stdout
+    assert "--mixup_alpha" in train_help and "Beta(alpha, alpha)" in train_help
+    bad = subprocess.run([sys.executable, "-m", "sftmix.cli", "fly"], capture_output=True, text=True)
+    assert bad.returncode == 2
+
+
+def test_cli_data_validates_and_summarises(tmp_path):
+    good = tmp_path / "d.jsonl"
+    good.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "c", "completion": "d"}\n')
+    out = subprocess.run([sys.executable, "-m", "sftmix.cli", "data", "--dataset", str(good)],
+                         capture_output=True, text=True, check=True)
+    assert "2 training examples" in out.stdout
+    bad = tmp_path / "e.jsonl"
+    bad.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "c"}\n')
+    out = subprocess.run([sys.executable, "-m", "sftmix.cli", "data", "--dataset", str(bad)],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "row 1, field 'completion': missing" in out.stderr
