@@ -82,7 +82,9 @@ class ExperimentConfig:
 
     def training_args(self, method: str, seed: int, output_dir: Path, split_file: Path | None = None,
                       extra: dict | None = None) -> SFTMixConfig:
-        spec = {"use_cpu": True, "disable_tqdm": True, **self.training, **(extra or {}),
+        import torch
+
+        spec = {"use_cpu": not torch.cuda.is_available(), "disable_tqdm": True, **self.training, **(extra or {}),
                 "method": method, "seed": seed, "output_dir": str(output_dir)}
         if method == "sftmix":
             spec["split_file"] = str(split_file) if split_file else "<split.json>"
@@ -140,6 +142,7 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
 
     if not isinstance(config, ExperimentConfig):
         config = ExperimentConfig.from_yaml(config)
+    _quiet_libraries()
     run = config.run_dir
     run.mkdir(parents=True, exist_ok=True)
     write_json(run / "config.json", dataclasses.asdict(config))
@@ -201,6 +204,16 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
         make_figures(run, run / "figures")
     say(f"results: {run / 'results.md'}")
     return results
+
+
+def _quiet_libraries() -> None:
+    """Keep the stage log readable: our own progress bars stay, library chatter goes."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
 
 
 def demo_config(quick: bool = False, runs_dir: str = "runs", name: str | None = None) -> ExperimentConfig:

@@ -355,15 +355,18 @@ def plot_confidence_by_task(table: pd.DataFrame, *, metric: str = "confidence", 
 
 # ----------------------------------------------------------------------- projection
 def plot_umap_confidence(projection: pd.DataFrame, *, color: str = "confidence",
-                         split: Mapping | None = None, ax=None, seed: int = 0) -> Figure:
+                         split: Mapping | None = None, ax=None, method: str | None = None,
+                         seed: int = 0) -> Figure:
     """Projection of the representation space (``x``, ``y``) coloured by ``color``.
 
     ``color``: ``"confidence"`` or any float column (continuous, colour bar),
     ``"split"`` (needs ``split``), or ``"task"`` / any categorical column. Merge the
     dynamics table into the projection on ``example_id`` to colour by its columns.
+    ``method`` names the projection on the axes; by default ``projection.attrs["method"]``
+    (set by :mod:`sftmix.projection`; kept by parquet, dropped by ``merge``), else "UMAP".
     """
     _require(projection, ["x", "y"], "the projection")
-    method = projection.attrs.get("method", "UMAP")
+    method = method or projection.attrs.get("method", "UMAP")
     fig, ax = _figure_and_axes(ax, (7.2, 5.2))
     mappable, _ = _scatter(ax, projection, "x", "y", color, split,
                            np.random.default_rng(seed))
@@ -581,7 +584,7 @@ def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None) -
     n = sorted(stats["count"].unique())
     seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}\u2013{n[-1]}"
     ax.set_title(f"{metric} per task (mean \u00b1 std over {seeds} seeds)")
-    ax.legend(frameon=False, ncols=len(methods), loc="upper center", fontsize=9)
+    ax.legend(frameon=False, ncols=min(len(methods), 4), loc="upper center", fontsize=9)
     return fig
 
 
@@ -612,7 +615,7 @@ def plot_lambda_distribution(alpha: float, *, ax=None, n: int = 20000, seed: int
     ax.set_xlabel("\u03bb (weight of the confident example)")
     ax.set_ylabel("density")
     ax.set_title(f"\u03bb ~ Beta({alpha:g}, {alpha:g})")
-    ax.legend(frameon=False, loc="upper center")
+    ax.legend(frameon=False, loc="best")
     return fig
 
 

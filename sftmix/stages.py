@@ -31,15 +31,15 @@ def reference_stage(config, train_examples, run: Path) -> None:
 
 def dynamics_stage(config, train_examples, run: Path, *, progress: bool = True) -> None:
     """Score the reference checkpoints (or read the online record) into dynamics.parquet."""
-    from .dynamics import compute_dynamics, dataset_fingerprint, save_dynamics
-    from .scoring import load_online_record, score_checkpoints
+    from .dynamics import compute_dynamics, dataset_fingerprint, read_checkpoint_frames, save_dynamics
+    from .scoring import score_checkpoints
 
     model_args = config.model_args(reference=True)
     tokenizer = load_tokenizer(model_args)
     tokenized = tokenize_examples(train_examples, tokenizer, max_length=config.data_args().max_length)
     checkpoints = json.loads((run / "reference" / "checkpoints.json").read_text())
     if config.dynamics_mode == "online":
-        per_checkpoint = load_online_record(run / "reference" / "online")
+        per_checkpoint = read_checkpoint_frames(run / "reference" / "online")
     else:
         per_checkpoint = score_checkpoints(checkpoints, tokenized, out_dir=run / "reference" / "scores",
                                            progress=progress)
@@ -109,7 +109,9 @@ def embeddings_stage(config, train_examples, run: Path) -> None:
     table = load_dynamics(run / "dynamics.parquet")
     keep = [c for c in ("example_id", "confidence", "confidence_prob", "correctness", "task", "noisy",
                         "difficulty") if c in table.columns]
+    method = proj.attrs.get("method", config.projection)
     proj = proj.merge(table[keep], on="example_id", how="left")
+    proj.attrs["method"] = method  # merge drops attrs; the plots label the axes with it
     tmp = run / ".projection.tmp.parquet"
     proj.to_parquet(tmp)
     tmp.replace(run / "projection.parquet")

@@ -251,6 +251,7 @@ def test_umap_plot_continuous_split_task(table):
     assert len(scatter_groups(fig.axes[0])) == len(TASKS)
     proj.attrs["method"] = "PCA"
     assert plots.plot_umap_confidence(proj).axes[0].get_xlabel() == "PCA 1"
+    assert plots.plot_umap_confidence(proj, method="t-SNE").axes[0].get_ylabel() == "t-SNE 2"
     with pytest.raises(KeyError, match="variability"):
         plots.plot_umap_confidence(proj, color="variability")
 
