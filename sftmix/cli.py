@@ -85,6 +85,10 @@ def cmd_eval(argv):
     ap = argparse.ArgumentParser(prog="sftmix eval", add_help=False)
     ap.add_argument("--out", default=None, help="Write the metrics to this JSON file.")
     ap.add_argument("--no-generate", action="store_true", help="Skip greedy generation / exact match.")
+    ap.add_argument("--export-alpaca-eval", default=None, metavar="FILE",
+                    help="Write the generations as an AlpacaEval model-outputs JSON file.")
+    ap.add_argument("--export-mt-bench", default=None, metavar="FILE",
+                    help="Write the generations as an MT-Bench answer file (single-turn: one turn per example).")
     known, argv = ap.parse_known_args(argv)
     model_args, data_args, cfg = parse_training_args(argv, "sftmix eval")
     model, tokenizer = load_model_and_tokenizer(model_args)
@@ -93,8 +97,18 @@ def cmd_eval(argv):
         raise SystemExit("no held-out data: pass --eval_dataset FILE")
     result = evaluate_model(model, tokenizer, held_out, max_length=data_args.max_length,
                             generate=not known.no_generate)
-    result.pop("generations", None)
+    generations = result.pop("generations", None)
     print(json.dumps(result, indent=2))
+    if generations is not None and (known.export_alpaca_eval or known.export_mt_bench):
+        from .export import export_alpaca_eval, export_mt_bench
+
+        name = Path(model_args.model_name_or_path).name
+        if known.export_alpaca_eval:
+            prompts = ["\n\n".join(m["content"] for m in msgs) for msgs in held_out["messages"]]
+            print("wrote", export_alpaca_eval(prompts, generations, known.export_alpaca_eval, generator=name))
+        if known.export_mt_bench:
+            print("wrote", export_mt_bench(list(held_out["example_id"]), [[g] for g in generations],
+                                           known.export_mt_bench, model_id=name))
     if known.out:
         write_json(known.out, result)
 

@@ -138,3 +138,66 @@ def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_s
             result["exact_match_by_task"] = {str(t): float(hits[tasks == t].mean()) for t in sorted(set(tasks))}
         result["generations"] = gens
     return result
+
+
+def _option_list(item: dict) -> tuple[list[str], list[str]]:
+    options = item["options"]
+    if isinstance(options, dict):
+        return list(options.keys()), [str(v) for v in options.values()]
+    return [chr(ord("A") + i) for i in range(len(options))], [str(v) for v in options]
+
+
+def multiple_choice_loglik(model, tokenizer, items: list[dict], *, max_length: int = 512,
+                           batch_size: int = 64, progress: bool = True) -> list[np.ndarray]:
+    """Log-likelihood of every option as the response to its question.
+
+    ``items``: dicts with ``question`` (str), ``options`` (list of str, or dict key ->
+    text, e.g. ``{"A": ..., "B": ...}``) and ``answer`` (index or key). Returns, per item,
+    an array ``(n_options, 2)`` of (summed log-likelihood, number of scored tokens); the
+    scored tokens are the option text and the end-of-turn marker, under the chat template.
+    """
+    from .data import canonicalize
+
+    rows, owner = [], []
+    for i, item in enumerate(items):
+        for j, text in enumerate(_option_list(item)[1]):
+            rows.append({"example_id": f"{i}-{j}", "prompt": item["question"], "response": text})
+            owner.append((i, j))
+    tokenized = tokenize_examples(canonicalize(rows, source="multiple-choice items"), tokenizer,
+                                  max_length=max_length)
+    if len(tokenized) != len(rows):
+        raise ValueError("some options lost every token to truncation; raise max_length")
+    stats = token_statistics(model, tokenized, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
+                             progress=progress)
+    out = [np.zeros((len(_option_list(item)[1]), 2)) for item in items]
+    for k, (i, j) in enumerate(owner):
+        out[i][j] = (-stats["nll_sum"][k], stats["count"][k])
+    return out
+
+
+def multiple_choice_accuracy(logliks: list[np.ndarray], answers: list[int], *, normalize: bool = True) -> float:
+    """Fraction of items whose highest-scoring option is the answer.
+
+    ``normalize`` compares mean log-likelihood per token (so long options are not
+    penalised for their length); otherwise the summed log-likelihood. Ties go to the
+    first option.
+    """
+    if len(logliks) != len(answers):
+        raise ValueError("one answer per item is needed")
+    hits = []
+    for scores, answer in zip(logliks, answers):
+        scores = np.asarray(scores, dtype=float)
+        value = scores[:, 0] / np.maximum(scores[:, 1], 1) if normalize else scores[:, 0]
+        hits.append(int(np.argmax(value)) == int(answer))
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def answer_index(item: dict) -> int:
+    """The answer of a multiple-choice item as an option index."""
+    keys, _ = _option_list(item)
+    answer = item["answer"]
+    if isinstance(answer, str) and answer in keys:
+        return keys.index(answer)
+    if isinstance(answer, (int, np.integer)) and 0 <= int(answer) < len(keys):
+        return int(answer)
+    raise ValueError(f"answer {answer!r} is not one of the options {keys}")

@@ -52,6 +52,22 @@ def output_head(model: torch.nn.Module) -> OutputHead:
                       softcap=float(softcap) if softcap else None, scale=scale)
 
 
+def head_context(model: torch.nn.Module, accelerator=None):
+    """Context in which the output head's full parameters are available.
+
+    Under DeepSpeed ZeRO-3 the head's weight is partitioned outside the model's forward,
+    so it is gathered for the chunked loss. Elsewhere (single process, DDP, FSDP2 with
+    the root unsharded after forward) nothing is needed.
+    """
+    plugin = getattr(getattr(accelerator, "state", None), "deepspeed_plugin", None)
+    if plugin is not None and getattr(plugin, "zero_stage", 0) == 3:
+        import deepspeed
+
+        params = [p for p in unwrap_causal_lm(model).get_output_embeddings().parameters()]
+        return deepspeed.zero.GatheredParameters(params, modifier_rank=None)
+    return contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def capture_last_hidden(model: torch.nn.Module):
     """Record the decoder's ``last_hidden_state`` (the LM head's input) during a forward.

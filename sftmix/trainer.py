@@ -29,7 +29,7 @@ from torch.utils.data import Sampler
 from transformers import Trainer
 
 from .ce import linear_cross_entropy
-from .head import forward_hidden, output_head
+from .head import forward_hidden, head_context, output_head
 from .mixup import count_mixup_positions, mixup_loss, sample_lambdas
 from .scoring import response_sums
 
@@ -191,6 +191,10 @@ class SFTMixTrainer(Trainer):
         index = inputs.pop("example_index", None)
         labels = inputs.pop("labels")
         hidden = forward_hidden(model, inputs["input_ids"], inputs.get("attention_mask"))
+        with head_context(model, self.accelerator):
+            return self._losses(model, hidden, labels, index, return_outputs, num_items_in_batch)
+
+    def _losses(self, model, hidden, labels, index, return_outputs, num_items_in_batch):
         head = output_head(model)
         targets = labels[:, 1:]
         mask = targets != -100

@@ -1,0 +1,11 @@
+"""Run a tiny experiment (used by test_experiment.py, which kills it mid-way)."""
+
+import sys
+
+import torch
+
+from sftmix.experiment import run_experiment
+from tests.test_experiment import tiny_config
+
+torch.set_num_threads(1)
+run_experiment(tiny_config(sys.argv[1], sys.argv[2]), progress=False)

@@ -1,0 +1,59 @@
+"""Every shipped configuration resolves, so none of them rots (nothing is downloaded)."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sftmix.experiment import ExperimentConfig, demo_config
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "accelerate" not in p.parts)
+ACCELERATE = sorted((ROOT / "configs" / "accelerate").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_experiment_config_resolves(path):
+    config = ExperimentConfig.from_yaml(path)
+    model, data = config.model_args(), config.data_args()
+    for method in config.methods:
+        args = config.training_args(method, config.seeds[0], Path("/tmp/resolve"), split_file=Path("s.json"))
+        assert args.method == method
+    if "paper" in path.parts:
+        # The paper's settings (Xiao et al., arXiv:2410.05248): lr 2e-6, wd 0.1, cosine, warm-up 0.1.
+        assert (args.learning_rate, args.weight_decay, args.warmup_ratio) == (2e-6, 0.1, 0.1)
+        assert args.lr_scheduler_type.value == "cosine"
+        assert (args.mixup_alpha, args.mixup_weight) == (0.5, 0.2)
+        assert args.per_device_train_batch_size * 8 == 32
+        assert not model.model_name_or_path.startswith("tiny-") and data.dataset != "builtin"
+
+
+@pytest.mark.parametrize("path", ACCELERATE, ids=lambda p: p.name)
+def test_accelerate_config_parses(path):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    config = ClusterConfig.from_yaml_file(str(path))
+    assert config.num_processes >= 1
+    raw = yaml.safe_load(path.read_text())
+    if raw["distributed_type"] == "DEEPSPEED":
+        assert raw["deepspeed_config"]["zero_stage"] in (2, 3)
+
+
+def test_demo_yaml_matches_the_demo_command():
+    for name, quick in (("demo.yaml", False), ("demo-quick.yaml", True)):
+        from_file = dataclasses.asdict(ExperimentConfig.from_yaml(ROOT / "configs" / name))
+        assert from_file == dataclasses.asdict(demo_config(quick)), name
+
+
+def test_unknown_keys_are_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nseedz: [1]\n")
+    with pytest.raises(ValueError, match="unknown keys \\['seedz'\\]"):
+        ExperimentConfig.from_yaml(bad)
+    bad.write_text("name: x\ntraining:\n  learning_rat: 1\n")
+    with pytest.raises(ValueError, match="training: unknown keys \\['learning_rat'\\]"):
+        ExperimentConfig.from_yaml(bad)
+    bad.write_text("name: x\ntraining:\n  mixup_alpha: -1\n")
+    with pytest.raises(ValueError, match="mixup_alpha must be > 0"):
+        ExperimentConfig.from_yaml(bad)

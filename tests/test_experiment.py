@@ -1,0 +1,90 @@
+"""The staged pipeline: skipping, config-change invalidation, and resume after SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from sftmix.experiment import ExperimentConfig, run_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(runs_dir, name="tiny", **overrides):
+    spec = dict(
+        name=name, runs_dir=str(runs_dir), seeds=[0], methods=["ntp", "sftmix"],
+        model={"model_name_or_path": "tiny-llama", "tiny_hidden_size": 16, "tiny_heads": 2},
+        data={"n_train": 96, "n_test": 16, "max_length": 96},
+        training={"num_train_epochs": 2, "per_device_train_batch_size": 16, "learning_rate": 3e-3,
+                  "logging_steps": 2},
+        reference_training={"num_train_epochs": 1}, n_checkpoints=2, projection="pca", figures=False)
+    spec.update(overrides)
+    return ExperimentConfig(**spec)
+
+
+def _mtimes(run: Path) -> dict:
+    return {str(p.relative_to(run)): p.stat().st_mtime_ns for p in run.rglob("*")
+            if p.is_file() and "stages" not in p.parts and p.name not in ("results.json", "results.md",
+                                                                           "config.json", "config.yaml")}
+
+
+def _per_seed(run: Path) -> dict:
+    return json.loads((run / "results.json").read_text())["per_seed"]
+
+
+def test_rerun_skips_every_stage_and_changes_rerun_only_dependents(tmp_path):
+    torch.manual_seed(0)
+    config = tiny_config(tmp_path)
+    first = run_experiment(config, progress=False)
+    run = config.run_dir
+    for f in ("dynamics.parquet", "split.json", "ntp/seed0/eval.json", "sftmix/seed0/eval.json",
+              "projection.parquet", "results.md", "ntp/seed0/model.safetensors"):
+        assert (run / f).exists(), f
+    assert not list(run.glob("*/seed0/checkpoint-*"))           # intermediate checkpoints cleaned
+    before = _mtimes(run)
+    again = run_experiment(config, progress=False)
+    assert _mtimes(run) == before                              # nothing recomputed
+    assert again["per_seed"] == first["per_seed"]
+
+    changed = tiny_config(tmp_path, split_ratio=0.4)
+    run_experiment(changed, progress=False)
+    after = _mtimes(run)
+    same = lambda f: after[f] == before[f]
+    assert same("dynamics.parquet") and same("reference/checkpoints.json")        # upstream kept
+    assert same("ntp/seed0/eval.json") and same("ntp/seed0/model.safetensors")    # NTP does not use the split
+    assert not same("split.json") and not same("sftmix/seed0/eval.json")          # dependents re-ran
+    split = json.loads((run / "split.json").read_text())
+    assert len(split["confident"]) == round(0.4 * 96)
+
+
+@pytest.mark.slow
+def test_sigkill_anywhere_then_rerun_gives_the_uninterrupted_results(tmp_path):
+    reference = tiny_config(tmp_path / "a", name="x")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "tests._experiment_child", str(tmp_path / "a"), "x"],
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    # Kill a second run at two moments: right after the split, and inside SFTMix training.
+    killed_run = tmp_path / "b" / "x"
+    for marker in ("stages/split.json", "sftmix/seed0/checkpoint-*"):
+        proc = subprocess.Popen([sys.executable, "-m", "tests._experiment_child", str(tmp_path / "b"), "x"],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and not list(killed_run.glob(marker)):
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    subprocess.run([sys.executable, "-m", "tests._experiment_child", str(tmp_path / "b"), "x"],
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    assert _per_seed(killed_run) == _per_seed(reference.run_dir)
+    import pandas as pd
+    a = pd.read_parquet(reference.run_dir / "dynamics.parquet")
+    b = pd.read_parquet(killed_run / "dynamics.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    assert not list(killed_run.rglob("*.tmp*"))                # no half-written files left behind
