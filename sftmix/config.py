@@ -125,7 +125,6 @@ class SFTMixConfig(TrainingArguments):
         "help": "Kept False: example_index must reach the loss."})
     logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
     save_strategy: str = field(default="no", metadata={"help": "Checkpointing: 'no', 'steps' or 'epoch'."})
-    report_to: str | list[str] = field(default="none", metadata={"help": "Loggers: 'none', 'tensorboard', 'wandb'..."})
     learning_rate: float = field(default=2e-3, metadata={
         "help": "Peak learning rate. The default suits tiny CPU models; the paper uses 2e-6 for 7-14B models."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "The paper uses cosine."})

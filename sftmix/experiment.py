@@ -84,7 +84,7 @@ class ExperimentConfig:
                       extra: dict | None = None) -> SFTMixConfig:
         import torch
 
-        spec = {"use_cpu": not torch.cuda.is_available(), "disable_tqdm": True, **self.training, **(extra or {}),
+        spec = {"use_cpu": not torch.cuda.is_available(), **self.training, **(extra or {}),
                 "method": method, "seed": seed, "output_dir": str(output_dir)}
         if method == "sftmix":
             spec["split_file"] = str(split_file) if split_file else "<split.json>"

@@ -377,6 +377,9 @@ class DynamicsRecorder(TrainerCallback):
         if process.num_processes > 1:  # each visit happened on one process: add them up
             sums = reduce(sums.to(process.device), reduction="sum").cpu()
         sums = sums.numpy()
+        if not sums[:, 3].any():
+            logger.warning("DynamicsRecorder saw no statistics before %s: it needs SFTMixTrainer, which calls "
+                           "observe_batch from its training forward pass", name)
         frame = checkpoint_frame(self.example_ids, *sums.T, name=name, step=trainer_state.global_step,
                                  fingerprint=self._fingerprint, source="online")
         self.checkpoints.append(frame)

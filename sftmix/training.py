@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import datasets
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from .config import DataArguments, ModelArguments, SFTMixConfig
 from .data import BUILTIN, PadCollator, load_examples, tokenize_examples
@@ -45,6 +46,10 @@ def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFT
     trainer = SFTMixTrainer(model=model, args=config, train_dataset=train_tokenized,
                             data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
                             callbacks=callbacks, split=split)
+    # A progress bar, but no dict printed per logging step: the logs go to log_history.json.
+    trainer.remove_callback(PrinterCallback)
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(QuietProgress)
     start = time.time()
     trainer.train(resume_from_checkpoint=resume or None)
     if save:
@@ -56,6 +61,13 @@ def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFT
                 "training": {k: v for k, v in config.to_dict().items()},
                 "train_seconds": time.time() - start})
     return trainer
+
+
+class QuietProgress(ProgressCallback):
+    """Trainer progress bar without the per-step log lines."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return
 
 
 def write_json(path: str | Path, obj) -> None:
