@@ -118,7 +118,7 @@ def _plan(sweep: Mapping, centre: dict, include_centre: bool) -> dict[str, list]
     for param, values in sweep.items():
         values = parse_values(param, values)
         if include_centre and not any(_same(v, centre[param]) for v in values):
-            values = values + [centre[param]]
+            values = [centre[param]] + values  # numbers are sorted below; a name leads its axis
         if param != "pairing":
             values = sorted(set(values))
         plan[param] = list(dict.fromkeys(values))
@@ -338,6 +338,10 @@ def plot_sweep(results: pd.DataFrame, metric: str = "exact_match", *, params: Se
     band = baseline_band(results, metric)
     for ax, param in zip(axes, params):
         plot_ablation(results, param=param, metric=metric, ax=ax, baseline=band, error=error)
+        if param == "pairing":  # long category names would overlap
+            ax.tick_params(axis="x", labelrotation=15)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
     for ax in axes[len(params):]:
         ax.axis("off")
     fig.suptitle(f"Ablations around the default recipe: {metric}")
@@ -414,7 +418,8 @@ def paper_vs_ours(results: dict) -> pd.DataFrame:
     ``results`` is a run's results dict (``results.json``). Every row says whose number
     it is; the values are not comparable (7-14B models judged by benchmarks vs a tiny
     model on the toy suite), only the sign of the difference is ("direction": whether
-    SFTMix moved the metric the good way).
+    SFTMix moved the metric the good way; ours says "(within noise)" when the paired 95%
+    interval over seeds covers zero).
     """
     rows = []
     for benchmark in ("Alpaca-52K", "MedAlpaca-263K"):
@@ -433,9 +438,12 @@ def paper_vs_ours(results: dict) -> pd.DataFrame:
         ntp, mix = summary["ntp"][metric]["mean"], summary["sftmix"][metric]["mean"]
         diff = mix - ntp
         good = diff > 0 if higher else diff < 0
+        verdict = comparison.get(metric, {}).get("verdict", "no clear difference")
+        direction = "same" if diff == 0 else "better" if good else "worse"
+        if verdict == "no clear difference" and diff != 0:
+            direction += " (within noise)"  # the sign of a difference inside the spread is no finding
         rows.append({"source": "ours (this run)", "setting": f"{results.get('name', 'run')}, built-in suite",
                      "metric": metric + (" (↑)" if higher else " (↓)"), "NTP": ntp, "SFTMix": mix,
-                     "SFTMix − NTP": diff, "direction": "same" if diff == 0 else "better" if good else "worse",
-                     "n_seeds": len(results.get("seeds", [])),
-                     "verdict": comparison.get(metric, {}).get("verdict", "no clear difference")})
+                     "SFTMix − NTP": diff, "direction": direction, "n_seeds": len(results.get("seeds", [])),
+                     "verdict": verdict})
     return pd.DataFrame(rows)

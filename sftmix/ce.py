@@ -98,34 +98,46 @@ def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads)
     g_w = torch.zeros(w.shape, dtype=_compute_dtype(w.dtype), device=w.device) if grads[1] else None
     g_b = (torch.zeros(head.bias.shape, dtype=_compute_dtype(head.bias.dtype), device=w.device)
            if grads[2] else None)
+    # Per-token weights of exactly 1 (NTP; response-aligned Mixup) need no scaling pass.
+    unit = bool((weights == 1).all()) if any(grads) else True
     for s in range(0, n, chunk_size):
         e = min(s + chunk_size, n)
         h = hidden[s:e]
-        z, t = _chunk_logits(h, head)
-        lse = torch.logsumexp(z, dim=-1)
+        z, t = _chunk_logits(h, head)  # a fresh (chunk, V) tensor: updated in place below
         a = target[s:e, None]
-        nll = lse - z.gather(1, a).squeeze(1)
+        z_a = z.gather(1, a).squeeze(1)
+        z_b = z.gather(1, target_b[s:e, None]).squeeze(1) if target_b is not None else None
+        if stats:
+            correct_all[s:e] = z.argmax(dim=-1) == target[s:e]
+        if any(grads):
+            # One exp per logit for both the loss and its gradient: the softmax overwrites z.
+            m = z.amax(dim=-1, keepdim=True)
+            dz = z.sub_(m).exp_()
+            total = dz.sum(dim=-1, keepdim=True)
+            lse = (total.log() + m).squeeze(1)
+            dz.div_(total)
+        else:  # scoring: z is not needed any more, so the shift and exp run in place too
+            m = z.amax(dim=-1, keepdim=True)
+            lse = (z.sub_(m).exp_().sum(dim=-1, keepdim=True).log() + m).squeeze(1)
+        nll = lse - z_a
         wt = weights[s:e]
         if target_b is not None:
-            b = target_b[s:e, None]
             lm = lam[s:e]
-            nll_b = lse - z.gather(1, b).squeeze(1)
-            loss = loss + (wt * (lm * nll + (1 - lm) * nll_b)).sum()
+            loss = loss + (wt * (lm * nll + (1 - lm) * (lse - z_b))).sum()
         else:
             loss = loss + (wt * nll).sum()
         if stats:
             nll_all[s:e] = nll
-            correct_all[s:e] = z.argmax(dim=-1) == target[s:e]
         if not any(grads):
             continue
         # dL/dz = w * (softmax(z) - soft_target); scatter_add handles a == b correctly.
-        dz = torch.exp(z - lse[:, None])
         if target_b is not None:
             dz.scatter_add_(1, a, -lm[:, None])
-            dz.scatter_add_(1, b, (lm - 1)[:, None])
+            dz.scatter_add_(1, target_b[s:e, None], (lm - 1)[:, None])
         else:
             dz.scatter_add_(1, a, torch.full_like(lse, -1.0)[:, None])
-        dz.mul_(wt[:, None])
+        if not unit:
+            dz.mul_(wt[:, None])
         if t is not None:  # d/dz [c * tanh(z / c)] = 1 - tanh^2
             dz.mul_(1 - t * t)
         if head.scale != 1.0:
@@ -136,7 +148,10 @@ def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads)
         if g_h is not None:
             g_h[s:e] = dzl @ w_mm
         if g_w is not None:
-            g_w += (dzl.t() @ h).to(g_w.dtype)
+            if g_w.dtype == dzl.dtype:
+                g_w.addmm_(dzl.t(), h)  # accumulate without a (V, D) temporary
+            else:
+                g_w += (dzl.t() @ h).to(g_w.dtype)
     return loss, nll_all, correct_all, g_h, g_w, g_b
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
 import torch
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,10 @@ def _text(value, source, row, name, *, allow_empty=False) -> str:
 def _canonical_row(record: dict, fmt: str, source: str, row: int) -> tuple[list[dict], str]:
     for name in _REQUIRED[fmt]:
         if name not in record or record[name] is None:
-            raise DataError(f"{_where(source, row, name)}: missing (format {fmt!r})")
+            other = [f for f, req in _REQUIRED.items()
+                     if f != fmt and all(record.get(k) is not None for k in req)]
+            hint = f"; this row looks like format {other[0]!r}: one file must use one format" if other else ""
+            raise DataError(f"{_where(source, row, name)}: missing (format {fmt!r}){hint}")
     if fmt == "alpaca":
         instruction = _text(record["instruction"], source, row, "instruction")
         extra = record.get("input")
@@ -169,37 +173,69 @@ def _decode_nested(value):
     return value
 
 
-def canonicalize(raw, *, source: str = "<data>", fmt: str | None = None) -> datasets.Dataset:
-    """Turn rows (a ``datasets.Dataset`` or a list of dicts) of any supported format into
-    canonical examples (see module docstring)."""
-    if isinstance(raw, datasets.Dataset):
-        columns = raw.column_names
-    else:
+def canonicalize(raw, *, source: str = "<data>", fmt: str | None = None,
+                 num_proc: int | None = None) -> datasets.Dataset:
+    """Turn rows of any supported format into canonical examples (see module docstring).
+
+    ``raw`` is a ``datasets.Dataset`` (converted with ``Dataset.map``: the rows stay in
+    memory-mapped Arrow files, so large datasets never become Python objects) or a list of
+    dicts.
+    """
+    if not isinstance(raw, datasets.Dataset):
+        if not raw:
+            raise DataError(f"{source}: contains no examples")
         columns = sorted({k for record in raw for k in record})
-    fmt = fmt or detect_format(columns, source)
+        try:
+            raw = datasets.Dataset.from_list([{k: r.get(k) for k in columns} for r in raw])
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+            raise DataError(f"{source}: a field holds values of different types in different rows "
+                            f"({exc}); make each field one type") from exc
+    if len(raw) == 0:
+        raise DataError(f"{source}: contains no examples")
+    fmt = fmt or detect_format(raw.column_names, source)
     if fmt not in FORMATS:
         raise DataError(f"{source}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    consumed = set(_REQUIRED[fmt]) | {"input", "example_id"}
-    records, seen, repeats = [], {}, {}
-    for row, record in enumerate(raw):
-        record = {k: _decode_nested(v) if k == "messages" else v for k, v in record.items()}
+    consumed = [c for c in raw.column_names if c in set(_REQUIRED[fmt]) | {"input", "example_id"}]
+    out = raw.map(_canonical_batch, batched=True, with_indices=True, num_proc=num_proc,
+                  remove_columns=consumed, fn_kwargs={"fmt": fmt, "source": source},
+                  desc="Reading examples")
+    return _unique_ids(out, given="example_id" in raw.column_names, source=source)
+
+
+def _canonical_batch(batch, indices, *, fmt, source):
+    out = {"example_id": [], "messages": [], "response": []}
+    keys = list(batch)
+    for j, row in enumerate(indices):
+        record = {k: batch[k][j] for k in keys}
+        if "messages" in record:
+            record["messages"] = _decode_nested(record["messages"])
         messages, response = _canonical_row(record, fmt, source, row)
         eid = record.get("example_id")
-        if eid is None:
-            # Identical content gets the same hash; number the repeats so ids stay unique.
-            base = eid = example_id_for(messages, response)
-            while eid in seen:
-                repeats[base] = repeats.get(base, 1) + 1
-                eid = f"{base}-{repeats[base]}"
-        eid = str(eid)
+        out["example_id"].append(example_id_for(messages, response) if eid is None else str(eid))
+        out["messages"].append(messages)
+        out["response"].append(response)
+    return out
+
+
+def _unique_ids(examples: datasets.Dataset, *, given: bool, source: str) -> datasets.Dataset:
+    ids = examples["example_id"]
+    if len(set(ids)) == len(ids):
+        return examples
+    seen: dict[str, int] = {}
+    fixed = []
+    for row, eid in enumerate(ids):
         if eid in seen:
-            raise DataError(f"{_where(source, row, 'example_id')}: duplicate id {eid!r} (first seen at row {seen[eid]})")
+            if given:
+                raise DataError(f"{_where(source, row, 'example_id')}: duplicate id {eid!r} "
+                                f"(first seen at row {seen[eid]})")
+            # Identical content hashes to the same id: number the repeats so ids stay unique.
+            k = 2
+            while f"{eid}-{k}" in seen:
+                k += 1
+            eid = f"{eid}-{k}"
         seen[eid] = row
-        meta = {k: v for k, v in record.items() if k not in consumed}
-        records.append({"example_id": eid, "messages": messages, "response": response, **meta})
-    if not records:
-        raise DataError(f"{source}: contains no examples")
-    return datasets.Dataset.from_list(records)
+        fixed.append(eid)
+    return examples.remove_columns("example_id").add_column("example_id", fixed)
 
 
 def load_examples(source: str = BUILTIN, *, split: str = "train", fmt: str | None = None,

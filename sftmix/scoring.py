@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list, gather_object, reduce
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, TrainerCallback
 
@@ -40,11 +42,7 @@ logger = logging.getLogger(__name__)
 
 def _process_state(accelerator=None):
     """The accelerate process state (an ``Accelerator`` works too: same attributes)."""
-    if accelerator is not None:
-        return accelerator
-    from accelerate import PartialState
-
-    return PartialState()
+    return accelerator if accelerator is not None else PartialState()
 
 
 def response_sums(token_nll: torch.Tensor, token_correct: torch.Tensor, mask: torch.Tensor):
@@ -108,8 +106,6 @@ def score_model(model, tokenized, *, name: str = "model", step: int | None = Non
     returns the whole gathered frame. ``frame.attrs["n_scored"]`` counts the rows scored
     over all processes (equal to ``len(frame)``: each example is scored once).
     """
-    from accelerate.utils import gather_object
-
     state = _process_state(accelerator)
     ids = [str(e) for e in tokenized["example_id"]]
     rows = _length_sorted_shard(tokenized, state.process_index, state.num_processes)
@@ -141,17 +137,15 @@ def score_model(model, tokenized, *, name: str = "model", step: int | None = Non
 
 def checkpoint_step(path) -> int | None:
     """The training step of a checkpoint folder (trainer_state.json, else ``checkpoint-<step>``)."""
-    path = Path(path)
-    state = path / "trainer_state.json"
+    state = Path(path) / "trainer_state.json"
     if state.exists():
         return int(json.loads(state.read_text())["global_step"])
-    match = re.search(r"checkpoint-(\d+)$", path.name)
+    match = re.search(r"checkpoint-(\d+)$", Path(path).name)
     return int(match.group(1)) if match else None
 
 
 def _load_checkpoint(path, device):
-    model = AutoModelForCausalLM.from_pretrained(path, dtype="auto")
-    return model.to(device)
+    return AutoModelForCausalLM.from_pretrained(path, dtype="auto").to(device)
 
 
 def _named(checkpoints) -> list[tuple[str, object]]:
@@ -197,8 +191,6 @@ def score_checkpoints(checkpoints, tokenized, *, out_dir, batch_size: int = 64, 
     -------
     list of DataFrames, one per checkpoint, for :func:`sftmix.dynamics.compute_dynamics`.
     """
-    from accelerate.utils import broadcast_object_list
-
     state = _process_state(accelerator)
     out_dir = Path(out_dir)
     fingerprint = dataset_fingerprint(tokenized["example_id"])
@@ -272,14 +264,12 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
                     callbacks=None) -> list[str]:
     """Train the reference model with NTP and keep C checkpoints; return their folders.
 
-    The checkpoints are ``n_checkpoints`` spread evenly over the run, or the optimizer
-    ``steps`` given.
-
-    ``config`` is an :class:`sftmix.SFTMixConfig`; a copy is used with
+    Checkpoints: ``n_checkpoints`` spread evenly over the run, or at the optimizer
+    ``steps`` given. ``config`` (an :class:`sftmix.SFTMixConfig`) is copied with
     ``method="ntp"``, ``output_dir=out_dir``, ``save_strategy="no"`` and no
-    ``save_total_limit`` (the :class:`CheckpointSchedule` decides what is saved). With
-    ``record_online`` (or ``config.record_dynamics``), a :class:`DynamicsRecorder`
-    writes online statistics, one file per epoch, to ``<out_dir>/online``.
+    ``save_total_limit``: the :class:`CheckpointSchedule` decides what is saved. With
+    ``record_online`` (or ``config.record_dynamics``) a :class:`DynamicsRecorder` writes
+    online statistics, one file per epoch, to ``<out_dir>/online``.
     """
     from .trainer import SFTMixTrainer  # the trainer imports this module
 
@@ -370,9 +360,7 @@ class DynamicsRecorder(TrainerCallback):
             self._close(state, f"step-{state.global_step}")
 
     def _close(self, trainer_state, name: str) -> None:
-        from accelerate.utils import reduce
-
-        process = _process_state()
+        process = PartialState()
         sums = torch.from_numpy(self._sums)
         if process.num_processes > 1:  # each visit happened on one process: add them up
             sums = reduce(sums.to(process.device), reduction="sum").cpu()

@@ -20,15 +20,14 @@ What it changes in ``Trainer`` and why:
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import torch
 from torch.utils.data import Sampler
 from transformers import Trainer
 
 from .ce import linear_cross_entropy
+from .dynamics import load_split
 from .head import forward_hidden, head_context, output_head
 from .mixup import count_mixup_positions, mixup_loss, sample_lambdas
 from .scoring import response_sums
@@ -36,18 +35,6 @@ from .scoring import response_sums
 
 class SplitError(ValueError):
     """A split file that does not match the training data."""
-
-
-def read_split(path: str | Path) -> dict:
-    """Load a split.json and check its fields."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: split file not found (run `sftmix split` first)")
-    split = json.loads(path.read_text())
-    for key in ("confident", "unconfident"):
-        if not isinstance(split.get(key), list):
-            raise SplitError(f"{path}: field {key!r} must be a list of example ids")
-    return split
 
 
 def split_groups(split: dict, example_ids: list[str], *, source: str = "split") -> tuple[list[int], list[int]]:
@@ -138,7 +125,7 @@ class SFTMixTrainer(Trainer):
         self._micro_step = 0
         self.groups = None
         if self.args.method == "sftmix":
-            split = split if split is not None else read_split(self.args.split_file)
+            split = split if split is not None else load_split(self.args.split_file)
             ids = [str(e) for e in self.train_dataset["example_id"]]
             self.groups = split_groups(split, ids, source=self.args.split_file or "split")
             if self.args.pairing in ("confident_confident", "unconfident_unconfident") \

@@ -81,7 +81,9 @@ def _cut(text, n: int = 160) -> str:
 class LambdaExplorer:
     """Beta(alpha, alpha) and the next-token distributions of a mixed pair (see module docs).
 
-    Attributes set by the updates: ``lambda_figure`` (the lambda histogram),
+    Attributes set by the updates: ``k``, ``positions`` and ``targets`` (the aligned
+    position, its index in each sequence and each example's gold next token),
+    ``lambda_figure`` (the lambda histogram),
     ``mid_mass`` (share of draws with 0.1 < lambda < 0.9), ``probs`` (dict of the
     three next-token distributions, tensors (V,)), ``top`` (dict of top-k
     ``[(token, prob), ...]``), ``mixup_loss`` (the Mixup loss at this position:
@@ -97,26 +99,29 @@ class LambdaExplorer:
         w = _widgets()
         self.tokenizer, self.top_k = tokenizer, int(top_k)
         tokenized, self.texts = _tokenize_pair(pair, tokenizer, max_length)
-        states, self.targets, self.positions = [], [], []
+        # Per example: the states that predict response tokens and those tokens, in order.
+        # The state at t predicts the token at t + 1; response alignment pairs the k-th
+        # response token of one example with the k-th of the other (k < the shorter length).
+        self._states, self._targets, self._positions = [], [], []
         was_training = model.training
         model.eval()
         with torch.no_grad():
             for row in tokenized:
-                ids = torch.as_tensor(row["input_ids"])[None]
                 labels = torch.as_tensor(row["labels"])
-                # The state at t predicts the token at t + 1: the first response position
-                # is the one before the first labelled token (response alignment, k = 0).
-                t = int((labels[1:] != -100).nonzero()[0]) if (labels[1:] != -100).any() else None
-                if t is None:
+                pos = (labels[1:] != -100).nonzero().flatten()
+                if len(pos) == 0:
                     raise ValueError("an example of the pair has no response token left")
-                hidden = forward_hidden(model, ids.to(next(model.parameters()).device))
-                states.append(hidden[0, t].float().cpu())
-                self.targets.append(int(labels[t + 1]))
-                self.positions.append(t)
+                ids = torch.as_tensor(row["input_ids"])[None].to(next(model.parameters()).device)
+                hidden = forward_hidden(model, ids)[0].float().cpu()
+                self._states.append(hidden[pos])
+                self._targets.append(labels[pos + 1].tolist())
+                self._positions.append(pos.tolist())
             self.head = output_head(model)
         model.train(was_training)
-        self.hidden = torch.stack(states)  # (2, D): confident, unconfident
+        self.n_aligned = min(len(t) for t in self._targets)
 
+        self.position_slider = w.IntSlider(value=0, min=0, max=self.n_aligned - 1, description="k",
+                                           continuous_update=False, disabled=self.n_aligned == 1)
         self.alpha_slider = w.FloatLogSlider(value=alpha, base=10, min=-1.5, max=1.0, step=0.05,
                                              description="α", continuous_update=False, readout_format=".2f")
         self.lambda_slider = w.FloatSlider(value=lam, min=0.0, max=1.0, step=0.05, description="λ",
@@ -129,14 +134,18 @@ class LambdaExplorer:
                                   names="value")
         self.lambda_slider.observe(lambda change: None if self._busy else self.set_lambda(change["new"]),
                                    names="value")
-        pair_html = w.HTML(self._pair_html())
+        self.position_slider.observe(lambda change: None if self._busy else self.set_position(change["new"]),
+                                     names="value")
+        self.pair_html = w.HTML()
         self.widget = w.VBox([
             w.HTML("<b>λ ~ Beta(α, α)</b>: the weight of the confident example in each mixed pair"),
             self.alpha_slider, self.lambda_image, self.lambda_caption,
-            w.HTML("<b>Mixing the last hidden states</b> of the pair at the first response position"),
-            pair_html, self.lambda_slider, self.table])
+            w.HTML("<b>Mixing the last hidden states</b> of the pair at the k-th aligned response position "
+                   "(k = 0: the first response token)"),
+            self.pair_html, self.position_slider, self.lambda_slider, self.table])
         self.set_alpha(alpha)
-        self.set_lambda(lam)
+        self.lam = float(lam)
+        self.set_position(0)
 
     # -- updates ----------------------------------------------------------------
     def set_alpha(self, alpha: float) -> None:
@@ -151,6 +160,20 @@ class LambdaExplorer:
         self.lambda_image.value = _png(self.lambda_figure)
         self.lambda_caption.value = (f"α = {self.alpha:.2f}: {self.mid_mass:.0%} of draws fall in 0.1 < λ < 0.9; "
                                      f"the rest leave the mixed point within 10% of one parent.")
+
+    def set_position(self, k: int) -> None:
+        """Mix at the k-th aligned response position (0 <= k < ``n_aligned``)."""
+        import torch
+
+        if not 0 <= k < self.n_aligned:
+            raise ValueError(f"k must lie in [0, {self.n_aligned - 1}] (the shorter response), got {k}")
+        _set_quietly(self, [(self.position_slider, k)])
+        self.k = int(k)
+        self.hidden = torch.stack([s[self.k] for s in self._states])  # (2, D): confident, unconfident
+        self.targets = [t[self.k] for t in self._targets]
+        self.positions = [p[self.k] for p in self._positions]
+        self.pair_html.value = self._pair_html()
+        self.set_lambda(self.lam)
 
     def set_lambda(self, lam: float) -> None:
         """Mix the two hidden states with weight ``lam`` on the confident one."""
@@ -181,7 +204,7 @@ class LambdaExplorer:
             f"<tr><td><b>{name}</b></td><td>{html.escape(_cut(instr, 120))}</td>"
             f"<td><code>{html.escape(_cut(resp, 60))}</code></td><td><code>{html.escape(self._token(y))}</code></td></tr>"
             for name, (instr, resp), y in zip(("confident", "unconfident"), self.texts, self.targets))
-        return ("<table><tr><th></th><th>instruction</th><th>response</th><th>first response token</th></tr>"
+        return ("<table><tr><th></th><th>instruction</th><th>response</th><th>target at k</th></tr>"
                 f"{rows}</table>")
 
     def _table_html(self) -> str:

@@ -137,3 +137,13 @@ def test_tokenized_columns(suite_examples, tokenizer):
     assert all(len(i) == n for i, n in zip(tokenized["input_ids"], tokenized["length"]))
     batch = PadCollator(tokenizer.pad_token_id)([tokenized[i] for i in range(4)])
     assert isinstance(batch["input_ids"], torch.Tensor) and batch["labels"].shape == batch["input_ids"].shape
+
+
+def test_mixed_formats_and_types_are_explained(tmp_path):
+    mixed = _write(tmp_path, "mixed", [ROWS["prompt_completion"][0], ROWS["alpaca"][0]])
+    with pytest.raises(DataError, match="row 0, field 'instruction': missing .*looks like format 'prompt_completion'"):
+        load_examples(str(mixed))
+    types = _write(tmp_path, "types", [{"prompt": "a", "completion": "b", "score": 1},
+                                       {"prompt": "c", "completion": "d", "score": "high"}])
+    with pytest.raises(DataError, match="different types"):
+        load_examples(str(types))

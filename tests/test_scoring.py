@@ -154,20 +154,26 @@ def test_interval_recording_leaves_unseen_examples_nan(frozen_run):
 
 
 # ---------------------------------------------------------- a real property
-NOISE_TASKS = ["count_letter", "vowel_count", "uppercase", "capital"]
+# Tasks whose noise a tiny model notices within a few epochs (near-miss counts, a list
+# element that is not the maximum); noisy copy or look-up answers look as plausible as
+# clean ones to it. Measured with this setup (n_train=600, noise=0.3, 4 epochs), seeds 0-4
+# (suite and model seed alike; the test uses seed 0):
+#   clean - noisy mean confidence   1.16 / 0.85 / 1.32 / 0.92 / 0.62   (clean about -3)
+#   clean - noisy confidence_prob   0.083 / 0.076 / 0.122 / 0.078 / 0.059
+#   max - min per-task confidence   3.73 / 3.00 / 3.31 / 2.83 / 4.48
+# The margins below are about half the smallest value seen.
+NOISE_TASKS = ["count_letter", "vowel_count", "max_of_list"]
 
 
 def test_noisy_examples_are_less_confident_and_tasks_differ(tok, tmp_path):
-    # Measured over seeds 0-2 (see the report): clean - noisy mean confidence >= MARGIN_NOISE
-    # and the spread of per-task means >= MARGIN_TASK. Margins are about half the smallest seen.
     ex = load_examples("builtin", n_train=600, n_test=1, noise=0.3, seed=0, tasks=NOISE_TASKS)
     data = tokenize_examples(ex, tok, max_length=96)
-    model = build_tiny_model("llama", tokenizer=tok, seed=0)
-    dirs = train_reference(model, tok, data, _config(tmp_path, num_train_epochs=4, per_device_train_batch_size=16,
-                                                       learning_rate=5e-3, seed=0),
-                           n_checkpoints=3, out_dir=tmp_path)
+    model = build_tiny_model("llama", tokenizer=tok, seed=0)  # hidden 64, 2 layers
+    config = _config(tmp_path, num_train_epochs=4, per_device_train_batch_size=16, learning_rate=5e-3, seed=0)
+    dirs = train_reference(model, tok, data, config, n_checkpoints=3, out_dir=tmp_path)
     table = compute_dynamics(score_checkpoints(dirs, data, out_dir=tmp_path / "scores", progress=False), ex)
-    gap = table.loc[~table.noisy, "confidence"].mean() - table.loc[table.noisy, "confidence"].mean()
+    clean, noisy = table[~table["noisy"]], table[table["noisy"]]
+    assert clean["confidence"].mean() - noisy["confidence"].mean() > 0.3
+    assert clean["confidence_prob"].mean() - noisy["confidence_prob"].mean() > 0.03
     by_task = table.groupby("task")["confidence"].mean()
-    assert gap > MARGIN_NOISE, gap
-    assert by_task.max() - by_task.min() > MARGIN_TASK, by_task
+    assert by_task.max() - by_task.min() > 1.4, by_task

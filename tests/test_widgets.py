@@ -86,6 +86,14 @@ def test_lambda_explorer_uses_the_first_response_position(tiny_model, tokenizer)
         labels = row["labels"]
         assert labels[t] == -100 and labels[t + 1] != -100 and y == labels[t + 1]
     assert tokenizer.decode([ex.targets[0]]) == "C"
+    # k walks along the aligned responses, up to the shorter one ("4" + end of sequence)
+    assert ex.n_aligned == 2
+    first = list(ex.positions)
+    ex.position_slider.value = 1
+    assert ex.k == 1 and ex.positions == [t + 1 for t in first]
+    assert tokenizer.decode([ex.targets[0]]) == "A" and ex.targets[1] == tokenizer.eos_token_id
+    with pytest.raises(ValueError, match="shorter response"):
+        ex.set_position(2)
 
 
 def test_lambda_explorer_rejects_a_non_pair(tiny_model, tokenizer):

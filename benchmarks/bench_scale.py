@@ -1,0 +1,110 @@
+"""Scoring, embedding and UMAP cost as the dataset grows (1k, 10k, 50k built-in examples).
+
+Each size runs in a fresh child process: build + tokenize the suite, then
+``score_model`` and ``embed_examples`` with the demo's tiny model (d64, random weights),
+each timed and with its peak memory above the RSS just before it (VmHWM reset, see
+README.md). Time should grow linearly in the number of examples and memory stay flat.
+UMAP (``project_umap``, PCA to 50 dims first) runs on the 10k and 50k embeddings:
+cold = fresh process with an empty numba cache (includes the JIT compilation),
+warm = a process whose numba cache is populated and whose kernels already ran once.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import tempfile
+import time
+
+import _common as C
+
+
+def measured(fn):
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    before = C.rss_mb()
+    C.reset_peak()
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0, C.peak_mb() - before
+
+
+def child_data(n: int, emb_path: str) -> None:
+    C.setup_torch(2)
+    import numpy as np
+    from sftmix.embed import embed_examples
+    from sftmix.scoring import score_model
+    from sftmix.toy import build_tiny_model
+
+    t0 = time.perf_counter()
+    tok, data = C.suite_tokenized(n)
+    prep_s = time.perf_counter() - t0
+    model = build_tiny_model("llama", tokenizer=tok, hidden_size=64).eval()
+    frame, score_s, score_mb = measured(lambda: score_model(model, data, progress=False))
+    emb, embed_s, embed_mb = measured(lambda: embed_examples(model, tok, data, progress=False))
+    assert len(frame) == n and emb.shape == (n, 64)
+    if emb_path:
+        np.save(emb_path, emb)
+    C.emit({"n": n, "build_and_tokenize_s": prep_s, "score_s": score_s, "score_peak_mb": score_mb,
+            "embed_s": embed_s, "embed_peak_mb": embed_mb, "rss_mb": C.rss_mb()})
+
+
+def child_umap(mode: str, paths: list[str]) -> None:
+    import numpy as np
+    from sftmix.projection import project_umap
+
+    out = {"mode": mode, "numba_cache_dir": os.environ["NUMBA_CACHE_DIR"]}
+    t0 = time.perf_counter()
+    import umap  # noqa: F401  (the import alone costs seconds)
+    out["import_s"] = time.perf_counter() - t0
+    embs = [np.load(p) for p in paths]
+    if mode == "cold":
+        _, out["first_fit_s"], out["first_fit_peak_mb"] = measured(lambda: project_umap(embs[0]))
+        out["first_fit_n"] = len(embs[0])
+    else:
+        _, out["warmup_fit_1k_s"], _ = measured(lambda: project_umap(embs[0][:1000]))
+    for e in embs:
+        _, out[f"warm_fit_{len(e)}_s"], out[f"warm_fit_{len(e)}_peak_mb"] = measured(lambda e=e: project_umap(e))
+    C.emit(out)
+
+
+def main():
+    ap = C.parser(__doc__)
+    ap.add_argument("--child", nargs="+", help="internal")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None)
+    args = ap.parse_args()
+    if args.child:
+        if args.child[0] == "data":
+            return child_data(int(args.child[1]), args.child[2] if len(args.child) > 2 else "")
+        return child_umap(args.child[1], args.child[2:])
+    load0 = C.load_avg()
+    sizes = args.sizes or ([200, 400] if args.smoke else [1000, 10000, 50000])
+    tmp = tempfile.mkdtemp(prefix="bench_scale_")
+    rows, embs = [], {}
+    for n in sizes:
+        embs[n] = os.path.join(tmp, f"emb{n}.npy") if n >= 10000 else ""
+        rows.append(C.run_child([__file__, "--child", "data", str(n), embs[n]]))
+        print(f"   n={n}: {rows[-1]}", flush=True)
+    base = rows[0]
+    for r in rows:
+        for k in ("score", "embed"):
+            r[f"{k}_us_per_example"] = 1e6 * r[f"{k}_s"] / r["n"]
+            r[f"{k}_time_growth_over_linear"] = (r[f"{k}_s"] / base[f"{k}_s"]) / (r["n"] / base["n"])
+    print(C.table(rows, ["n", "score_s", "score_us_per_example", "score_peak_mb", "embed_s",
+                         "embed_us_per_example", "embed_peak_mb", "build_and_tokenize_s"]))
+    umap_rows = []
+    big = [embs[n] for n in sizes if embs.get(n)]
+    if not args.smoke and big:
+        cold_cache = tempfile.mkdtemp(prefix="numba_cold_")
+        umap_rows.append(C.run_child([__file__, "--child", "umap", "cold", big[0]],
+                                     env={"NUMBA_CACHE_DIR": cold_cache}))
+        print(f"   {umap_rows[-1]}", flush=True)
+        warm_cache = "/tmp/sftmix-test-numba-cache"
+        os.makedirs(warm_cache, exist_ok=True)
+        umap_rows.append(C.run_child([__file__, "--child", "umap", "warm", *big], env={"NUMBA_CACHE_DIR": warm_cache}))
+        print(f"   {umap_rows[-1]}", flush=True)
+    C.write_result("bench_scale", args, {"model": "tiny-llama d64 (random init)", "batch_size": 64,
+                                         "results": rows, "umap": umap_rows}, load0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Every benchmark script runs in its --smoke mode and writes valid JSON (no timing checks)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = ["bench_step.py", "bench_memory.py", "bench_dynamics.py", "bench_scale.py", "bench_demo.py"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_benchmark_smoke(script, tmp_path):
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, str(BENCH / script), "--smoke", "--out", str(out)],
+                          cwd=BENCH.parent, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["benchmark"] == script[:-3] and doc["smoke"] is True
+    machine = doc["machine"]
+    assert machine["cores"] >= 1 and machine["torch"] and machine["cpu"]
+    assert len(doc["load_avg_start"]) == 3 and len(doc["load_avg_end"]) == 3
+    results = doc["results"]
+    assert results, "no results recorded"
+    if script == "bench_step.py":
+        for r in results:
+            assert r["floor"] >= 1 and r["ntp_median_s"] > 0 and r["sftmix_median_s"] > 0
+    if script == "bench_memory.py":
+        assert all(s["losses_match_chunked_vs_naive"] for s in doc["summary"].values())
