@@ -10,6 +10,8 @@ export NUMBA_CACHE_DIR ?= $(HOME)/.cache/sftmix/numba
 export MPLBACKEND ?= Agg
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
+# Tiny models gain little from threads, and tests run kernels and workers side by side.
+test: export OMP_NUM_THREADS ?= 1
 
 .PHONY: demo demo-quick test install clean-venv
 

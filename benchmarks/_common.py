@@ -145,6 +145,16 @@ def run_child(argv: list[str], timeout: float = 3600, env: dict | None = None) -
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def run_children(argvs: list[list[str]], *, parallel: bool = False, **kw) -> list[dict]:
+    """``run_child`` for each argv; ``parallel`` (smoke runs only) overlaps their start-up."""
+    if not parallel:
+        return [run_child(a, **kw) for a in argvs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(argvs)) as pool:
+        return list(pool.map(lambda a: run_child(a, **kw), argvs))
+
+
 # ------------------------------------------------------------------ data & models
 def suite_tokenized(n: int, *, max_length: int = 128, seed: int = 0):
     """(tokenizer, tokenized train examples of the built-in suite)."""

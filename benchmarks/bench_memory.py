@@ -25,7 +25,7 @@ VARIANTS = {  # name: (method, naive NTP CE, naive Mixup CE)
 
 def settings(smoke: bool) -> dict:  # name: (hidden, vocab or None for the suite, batch, max length)
     if smoke:
-        return {"tiny": (64, None, 8, 128), "d64-V4000": (64, 4000, 4, 32)}
+        return {"d64-V4000": (64, 4000, 4, 32)}
     return {"tiny-llama d64": (64, None, 32, 128), "d256-V32000": (256, 32000, 16, 128),
             "d256-V128000": (256, 128000, 16, 128)}
 
@@ -101,9 +101,9 @@ def main():
     for setting in settings(args.smoke):
         runs = {}
         for _ in range(repeats):
-            for variant in VARIANTS:
-                argv = [__file__, "--child", setting, variant] + (["--smoke"] if args.smoke else [])
-                runs.setdefault(variant, []).append(C.run_child(argv))
+            argvs = [[__file__, "--child", setting, v] + (["--smoke"] if args.smoke else []) for v in VARIANTS]
+            for variant, res in zip(VARIANTS, C.run_children(argvs, parallel=args.smoke)):
+                runs.setdefault(variant, []).append(res)
         by = {}
         for variant, rs in runs.items():
             rs.sort(key=lambda x: x["peak_mb"])

@@ -79,11 +79,12 @@ def main():
     load0 = C.load_avg()
     sizes = args.sizes or ([200, 400] if args.smoke else [1000, 10000, 50000])
     tmp = tempfile.mkdtemp(prefix="bench_scale_")
-    rows, embs = [], {}
+    embs = {}
     for n in sizes:
         embs[n] = os.path.join(tmp, f"emb{n}.npy") if n >= 10000 else ""
-        rows.append(C.run_child([__file__, "--child", "data", str(n), embs[n]]))
-        print(f"   n={n}: {rows[-1]}", flush=True)
+    rows = C.run_children([[__file__, "--child", "data", str(n), embs[n]] for n in sizes], parallel=args.smoke)
+    for r in rows:
+        print(f"   n={r['n']}: {r}", flush=True)
     base = rows[0]
     for r in rows:
         for k in ("score", "embed"):

@@ -32,6 +32,9 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
+_SUBMODULES = {"ablation", "ce", "cli", "config", "data", "dynamics", "embed", "evaluate", "experiment", "export",
+               "figures", "head", "mixup", "models", "plots", "projection", "results", "scoring", "stages",
+               "toy", "trainer", "training", "widgets"}
 
 
 def __getattr__(name: str):
@@ -39,6 +42,8 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:  # `sftmix.plots.plot_x` works without importing sftmix.plots first
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'sftmix' has no attribute {name!r}")
 
 

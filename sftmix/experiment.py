@@ -109,6 +109,12 @@ def _build(cls, spec: dict, section: str):
     return cls(**spec)
 
 
+def _reference_key(config: ExperimentConfig, data_key: str) -> str:
+    # The reference run trains with the first seed.
+    return _hash(data_key, config.model_args(reference=True).__dict__, config.training, config.reference_training,
+                 config.n_checkpoints, config.dynamics_mode, config.seeds[0])
+
+
 def _hash(*parts) -> str:
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
@@ -168,8 +174,7 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
     split_path = run / "split.json"
     split_key = None
     if "sftmix" in config.methods:
-        ref_key = _hash(data_key, config.model_args(reference=True).__dict__, config.training,
-                        config.reference_training, config.n_checkpoints, config.dynamics_mode)
+        ref_key = _reference_key(config, data_key)
         stage("reference", ref_key, [run / "reference" / "checkpoints.json"],
               lambda: st.reference_stage(config, train_examples, run))
         dyn_key = _hash(ref_key, "dynamics")
@@ -190,9 +195,7 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
                       lambda: st.eval_stage(config, out, held_out, progress=progress))
 
     if config.embeddings and "sftmix" in config.methods:
-        emb_key = _hash(_hash(data_key, config.model_args(reference=True).__dict__, config.training,
-                              config.reference_training, config.n_checkpoints, config.dynamics_mode),
-                        config.projection)
+        emb_key = _hash(_reference_key(config, data_key), config.projection)
         stage("embeddings", emb_key, [run / "embeddings.npy", run / "projection.parquet"],
               lambda: st.embeddings_stage(config, train_examples, run))
 

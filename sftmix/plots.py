@@ -73,7 +73,9 @@ def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
 def _palette(n: int) -> list:
     if n <= len(OKABE_ITO):
         return OKABE_ITO[:n]
-    return [plt.get_cmap(CMAP)(t) for t in np.linspace(0, 0.95, n)]
+    # Many categories (e.g. 15 tasks): no palette keeps them all apart for every reader;
+    # tab20 at least keeps neighbours distinct (and legends name each group).
+    return [plt.get_cmap("tab20")(i % 20) for i in range(n)]
 
 
 def _is_continuous(values: pd.Series) -> bool:

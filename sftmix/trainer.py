@@ -220,9 +220,10 @@ class SFTMixTrainer(Trainer):
         return (loss, {"loss": loss.detach()}) if return_outputs else loss
 
     def _add_part(self, name: str, loss_sum: torch.Tensor, count: torch.Tensor) -> None:
+        # Kept as tensors (no host sync per step); read once per logging step.
         if self.model.training:
-            self._parts[f"{name}_sum"] += float(loss_sum.detach())
-            self._parts[f"{name}_tokens"] += float(count)
+            self._parts[f"{name}_sum"] = self._parts[f"{name}_sum"] + loss_sum.detach().double()
+            self._parts[f"{name}_tokens"] = self._parts[f"{name}_tokens"] + count.double()
 
     def _observe(self, observers, index, token_nll, token_correct, mask) -> None:
         nll, prob, correct, count = response_sums(token_nll, token_correct, mask)
@@ -232,8 +233,8 @@ class SFTMixTrainer(Trainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._parts["ntp_tokens"] > 0:
-            parts = torch.tensor([self._parts[k] for k in ("ntp_sum", "ntp_tokens", "mixup_sum", "mixup_tokens")],
-                                 dtype=torch.float64, device=self.args.device)
+            parts = torch.stack([torch.as_tensor(self._parts[k], dtype=torch.float64, device=self.args.device)
+                                 for k in ("ntp_sum", "ntp_tokens", "mixup_sum", "mixup_tokens")])
             if self.args.world_size > 1:
                 parts = self.accelerator.reduce(parts, reduction="sum")
             logs["ntp_loss"] = round(float(parts[0] / parts[1]), 6)

@@ -8,7 +8,9 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
-torch.set_num_threads(2)
+# One thread: tests also run notebook kernels and worker processes beside pytest, and
+# oversubscribed OpenMP threads slow tiny models down many times over.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ def test_notebook_executes_in_fast_mode(path, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     monkeypatch.setenv("SFTMIX_FAST", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("SFTMIX_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(path, as_version=4)

@@ -12,12 +12,7 @@ from sftmix.data import load_examples, tokenize_examples
 from sftmix.dynamics import compute_dynamics, read_checkpoint_frames
 from sftmix.scoring import (CheckpointSchedule, DynamicsRecorder, checkpoint_steps, score_checkpoints,
                             score_model, train_reference)
-from sftmix.toy import build_tiny_model, build_toy_tokenizer
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return build_toy_tokenizer()
+from sftmix.toy import build_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +21,12 @@ def examples():
 
 
 @pytest.fixture(scope="module")
-def tokenized(tok, examples):
-    return tokenize_examples(examples, tok, max_length=96)
+def tokenized(tokenizer, examples):
+    return tokenize_examples(examples, tokenizer, max_length=96)
 
 
-def _model(tok, seed=0):
-    return build_tiny_model("llama", tokenizer=tok, hidden_size=32, seed=seed)
+def _model(tokenizer, seed=0):
+    return build_tiny_model("llama", tokenizer=tokenizer, hidden_size=32, seed=seed)
 
 
 def _config(out, **kw):
@@ -41,8 +36,8 @@ def _config(out, **kw):
 
 
 # ---------------------------------------------------------------------- scoring
-def test_scoring_matches_the_models_own_loss(tok, tokenized):
-    model = _model(tok)
+def test_scoring_matches_the_models_own_loss(tokenizer, tokenized):
+    model = _model(tokenizer)
     frame = score_model(model, tokenized, batch_size=16, progress=False)
     assert list(frame["example_id"]) == list(tokenized["example_id"])
     model.eval()
@@ -61,11 +56,11 @@ def test_scoring_matches_the_models_own_loss(tok, tokenized):
     assert model.training is False
 
 
-def test_resume_recomputes_only_missing_or_foreign_files(tok, tokenized, tmp_path, monkeypatch):
+def test_resume_recomputes_only_missing_or_foreign_files(tokenizer, tokenized, tmp_path, monkeypatch):
     dirs = []
     for seed in range(3):
         d = tmp_path / f"checkpoint-{seed + 1}"
-        _model(tok, seed).save_pretrained(d)
+        _model(tokenizer, seed).save_pretrained(d)
         dirs.append(d)
     loads = []
     original = scoring._load_checkpoint
@@ -92,11 +87,11 @@ def test_resume_recomputes_only_missing_or_foreign_files(tok, tokenized, tmp_pat
     assert len(loads) == 3 and all(len(f) == 10 for f in frames)
 
 
-def test_checkpoint_names_must_be_given_and_unique(tok, tokenized, tmp_path):
+def test_checkpoint_names_must_be_given_and_unique(tokenizer, tokenized, tmp_path):
     with pytest.raises(TypeError, match="name"):
-        score_checkpoints([_model(tok)], tokenized, out_dir=tmp_path)
+        score_checkpoints([_model(tokenizer)], tokenized, out_dir=tmp_path)
     with pytest.raises(ValueError, match="unique"):
-        score_checkpoints([("a", _model(tok)), ("a", _model(tok))], tokenized, out_dir=tmp_path)
+        score_checkpoints([("a", _model(tokenizer)), ("a", _model(tokenizer))], tokenized, out_dir=tmp_path)
 
 
 # ----------------------------------------------------- schedule, reference run
@@ -112,12 +107,12 @@ def test_checkpoint_steps_are_spread_evenly():
 
 
 @pytest.fixture(scope="module")
-def frozen_run(tok, tokenized, tmp_path_factory):
+def frozen_run(tokenizer, tokenized, tmp_path_factory):
     """A reference run that cannot move (lr=0): 64 examples, batch 8, one epoch = 8 steps."""
     out = tmp_path_factory.mktemp("reference")
-    model = _model(tok)
+    model = _model(tokenizer)
     every3 = DynamicsRecorder(interval=3)
-    dirs = train_reference(model, tok, tokenized, _config(out, learning_rate=0.0, seed=1), n_checkpoints=3,
+    dirs = train_reference(model, tokenizer, tokenized, _config(out, learning_rate=0.0, seed=1), n_checkpoints=3,
                            out_dir=out, record_online=True, callbacks=[every3])
     return out, model, dirs, every3
 
@@ -165,12 +160,12 @@ def test_interval_recording_leaves_unseen_examples_nan(frozen_run):
 NOISE_TASKS = ["count_letter", "vowel_count", "max_of_list"]
 
 
-def test_noisy_examples_are_less_confident_and_tasks_differ(tok, tmp_path):
+def test_noisy_examples_are_less_confident_and_tasks_differ(tokenizer, tmp_path):
     ex = load_examples("builtin", n_train=600, n_test=1, noise=0.3, seed=0, tasks=NOISE_TASKS)
-    data = tokenize_examples(ex, tok, max_length=96)
-    model = build_tiny_model("llama", tokenizer=tok, seed=0)  # hidden 64, 2 layers
+    data = tokenize_examples(ex, tokenizer, max_length=96)
+    model = build_tiny_model("llama", tokenizer=tokenizer, seed=0)  # hidden 64, 2 layers
     config = _config(tmp_path, num_train_epochs=4, per_device_train_batch_size=16, learning_rate=5e-3, seed=0)
-    dirs = train_reference(model, tok, data, config, n_checkpoints=3, out_dir=tmp_path)
+    dirs = train_reference(model, tokenizer, data, config, n_checkpoints=3, out_dir=tmp_path)
     table = compute_dynamics(score_checkpoints(dirs, data, out_dir=tmp_path / "scores", progress=False), ex)
     clean, noisy = table[~table["noisy"]], table[table["noisy"]]
     assert clean["confidence"].mean() - noisy["confidence"].mean() > 0.3
