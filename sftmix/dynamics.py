@@ -189,11 +189,15 @@ def read_checkpoint_frames(directory) -> list[pd.DataFrame]:
 
 # ------------------------------------------------------------------------ table
 def _metadata_frame(examples) -> pd.DataFrame:
-    frame = examples if isinstance(examples, pd.DataFrame) else examples.to_pandas()
-    if "example_id" not in frame.columns:
+    columns = list(examples.columns if isinstance(examples, pd.DataFrame) else examples.column_names)
+    if "example_id" not in columns:
         raise KeyError("examples need an example_id column")
-    keep = [c for c in frame.columns if c not in _NOT_METADATA]
-    frame = frame[keep].copy()
+    keep = [c for c in columns if c not in _NOT_METADATA]
+    # Select before converting: token and message columns are the bulk of a dataset.
+    if isinstance(examples, pd.DataFrame):
+        frame = examples[keep].copy()
+    else:
+        frame = examples.select_columns(keep).to_pandas()
     frame["example_id"] = frame["example_id"].astype(str)
     return frame.drop_duplicates("example_id")
 

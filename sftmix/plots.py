@@ -38,8 +38,8 @@ CMAP = "viridis"
 _LABELS = {
     "confidence": "confidence (\u2212mean perplexity)",
     "variability": "variability (std of perplexity)",
-    "confidence_prob": "confidence (mean token probability)",
-    "variability_prob": "variability (std of token probability)",
+    "confidence_prob": "confidence (mean geometric-mean token prob.)",
+    "variability_prob": "variability (std of geometric-mean token prob.)",
     "correctness": "correctness (mean token accuracy)",
 }
 
@@ -542,6 +542,10 @@ def plot_ablation(results: pd.DataFrame, *, param: str, metric: str, ax=None,
         ax.set_xticks([xs[k] for k in keys], [f"{k:g}" for k in keys])
     else:
         ax.set_xticks(range(len(keys)), keys)
+        if sum(len(str(k)) for k in keys) > 40:  # long names (pairing strategies) would collide
+            ax.tick_params(axis="x", labelrotation=20)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
         ax.set_xlim(-0.5, len(keys) - 0.5)
     ax.set_xlabel(param)
     ax.set_ylabel(metric)

@@ -185,7 +185,8 @@ def score_checkpoints(checkpoints, tokenized, *, out_dir, batch_size: int = 64, 
     batch_size, chunk_size : examples per forward pass (similar lengths together);
         tokens per output-head chunk.
     accelerator : ``Accelerator`` / ``PartialState``; default ``PartialState()``. Only
-        the main process writes files.
+        the main process writes files. Scoring is data parallel: each process loads the
+        whole model onto its device.
 
     Returns
     -------

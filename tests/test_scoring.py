@@ -37,23 +37,28 @@ def _config(out, **kw):
 
 # ---------------------------------------------------------------------- scoring
 def test_scoring_matches_the_models_own_loss(tokenizer, tokenized):
-    model = _model(tokenizer)
+    model = _model(tokenizer).train()
     frame = score_model(model, tokenized, batch_size=16, progress=False)
+    assert model.training  # scoring runs in eval mode and restores the caller's mode
     assert list(frame["example_id"]) == list(tokenized["example_id"])
     model.eval()
     with torch.no_grad():
         for i in range(0, len(tokenized), 7):
             row = tokenized[i]
-            loss = model(input_ids=torch.tensor([row["input_ids"]]), labels=torch.tensor([row["labels"]])).loss
-            assert frame["ppl"][i] == pytest.approx(float(torch.exp(loss)), rel=1e-5)
-            assert frame["nll"][i] == pytest.approx(float(loss), rel=1e-5)
-            assert frame["n_tokens"][i] == sum(label != -100 for label in row["labels"][1:])
+            labels = torch.tensor([row["labels"]])
+            out = model(input_ids=torch.tensor([row["input_ids"]]), labels=labels)
+            assert frame["ppl"][i] == pytest.approx(float(torch.exp(out.loss)), rel=1e-5)
+            assert frame["nll"][i] == pytest.approx(float(out.loss), rel=1e-5)
+            gold, mask = labels[0, 1:], labels[0, 1:] != -100
+            logp = out.logits[0, :-1][mask].log_softmax(-1)
+            assert frame["n_tokens"][i] == int(mask.sum())
+            assert frame["prob"][i] == pytest.approx(float(logp.gather(1, gold[mask, None]).exp().mean()), rel=1e-5)
+            assert frame["acc"][i] == pytest.approx(float((logp.argmax(-1) == gold[mask]).float().mean()))
     np.testing.assert_allclose(frame["gprob"], 1 / frame["ppl"], rtol=1e-12)
     assert ((frame["prob"] >= frame["gprob"] - 1e-12) & (frame["acc"].between(0, 1))).all()  # AM >= GM
     # Batching and output-head chunking change nothing.
     other = score_model(model, tokenized, batch_size=5, chunk_size=7, progress=False)
     np.testing.assert_allclose(other[["ppl", "prob", "acc"]], frame[["ppl", "prob", "acc"]], rtol=1e-5)
-    assert model.training is False
 
 
 def test_resume_recomputes_only_missing_or_foreign_files(tokenizer, tokenized, tmp_path, monkeypatch):
