@@ -63,20 +63,40 @@ def write_table(rows):
         lines.append(f"| {r['noise']:.1f} | {r['n_train']} | {r['metric']} | {r['NTP']['mean']:.3f} ± "
                      f"{r['NTP']['std']:.3f} | {r['SFTMix']['mean']:.3f} ± {r['SFTMix']['std']:.3f} | "
                      f"{r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}] | {r['verdict']} |")
+    if rows:
+        count = lambda v: sum(r["verdict"] == v for r in rows)
+        lines += ["", f"**Answer, as measured:** across {len(rows)} (setting, metric) cells SFTMix is better in "
+                  f"{count('SFTMix better')}, NTP is better in {count('NTP better')}, and the paired interval covers "
+                  f"zero in {count('no clear difference')}. On this suite with a tiny model, SFTMix does not beat "
+                  "NTP on held-out accuracy or calibration at any noise level we tried; where a difference is "
+                  "clear it favours NTP (held-out NLL at 500 examples). The paper's gains were measured on "
+                  "7-14B models with LLM-judged benchmarks, a regime this experiment does not reach.",
+                  "", "![SFTMix vs NTP under label noise](research_noise.png)"]
     (HERE / "research_noise.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
 def write_figure(frame):
-    params = sorted(frame["param"].unique())
-    fig, axes = plt.subplots(1, len(params), figsize=(5.5 * len(params), 4), layout="constrained", squeeze=False)
-    for ax, param in zip(axes[0], params):
-        sub = frame[frame.param == param]
-        ntp = sub[sub.method == "ntp"]
-        plot_ablation(sub[sub.method == "sftmix"], param=param, metric="exact_match", ax=ax)
-        ax.plot(ntp.groupby("value")["exact_match"].mean(), "k--", label="NTP mean")
-        ax.set_title(f"held-out exact match, {param}")
-        ax.legend(fontsize=8)
+    """Held-out exact match and NLL vs label noise, NTP and SFTMix, mean ± std over seeds."""
+    sizes = sorted(frame["param"].unique(), key=lambda p: int(p.split("=")[1].rstrip(")")))
+    fig, axes = plt.subplots(2, len(sizes), figsize=(5.2 * len(sizes), 7), layout="constrained", squeeze=False)
+    colors = {"ntp": "#000000", "sftmix": "#0072B2"}
+    for col, param in enumerate(sizes):
+        for row, metric in enumerate(("exact_match", "nll")):
+            ax = axes[row, col]
+            for k, method in enumerate(("ntp", "sftmix")):
+                sub = frame[(frame.param == param) & (frame.method == method)]
+                stats = sub.groupby("value")[metric].agg(["mean", "std"])
+                x = stats.index.to_numpy() + (k - 0.5) * 0.012  # side by side, not on top
+                ax.errorbar(x, stats["mean"], yerr=stats["std"], marker="o", capsize=4, color=colors[method],
+                            label=f"{'NTP' if method == 'ntp' else 'SFTMix'} (mean ± std, 5 seeds)")
+                ax.scatter(sub["value"] + (k - 0.5) * 0.012, sub[metric], s=10, alpha=0.3, color=colors[method])
+            ax.set_xticks(sorted(frame["value"].unique()))
+            ax.set_xlabel("label-noise rate of the training set")
+            ax.set_ylabel("held-out exact match (↑)" if metric == "exact_match" else "held-out NLL (↓)")
+            ax.set_title(f"{param.split('(')[1].rstrip(')')} training examples")
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
     save_figure(fig, HERE / "research_noise")
     plt.close(fig)
 
