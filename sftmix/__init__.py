@@ -33,8 +33,8 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 _SUBMODULES = {"ablation", "ce", "cli", "config", "data", "dynamics", "embed", "evaluate", "experiment", "export",
-               "figures", "head", "mixup", "models", "plots", "projection", "results", "scoring", "stages",
-               "toy", "trainer", "training", "widgets"}
+               "figures", "head", "mixup", "models", "paper", "plots", "projection", "results", "scoring",
+               "selection", "stages", "toy", "trainer", "training", "widgets"}
 
 
 def __getattr__(name: str):
