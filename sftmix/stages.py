@@ -2,6 +2,11 @@
 
 Each function reads its inputs from the run directory, writes its outputs atomically and
 returns nothing; the bookkeeping (skip, resume, keys) lives in :mod:`sftmix.experiment`.
+
+Under several processes, :func:`reference_stage`, :func:`dynamics_stage` and
+:func:`train_stage` are called on every process (they train or score together) and
+write their files from the main process only; the other stages are called on the main
+process alone.
 """
 
 from __future__ import annotations
@@ -13,7 +18,19 @@ import numpy as np
 
 from .data import tokenize_examples
 from .models import load_model_and_tokenizer, load_tokenizer
-from .training import train_model, write_json
+from .training import latest_checkpoint, train_model, write_json
+
+
+def _processes():
+    from .experiment import Processes
+
+    return Processes()
+
+
+def _tokenize_on_every_process(config, train_examples, tokenizer):
+    # The main process first, so a dataset cached on disk is written once and read by the others.
+    with _processes().state.main_process_first():
+        return tokenize_examples(train_examples, tokenizer, max_length=config.data_args().max_length)
 
 
 def reference_stage(config, train_examples, run: Path) -> None:
@@ -21,12 +38,26 @@ def reference_stage(config, train_examples, run: Path) -> None:
     from .scoring import train_reference
 
     model, tokenizer = load_model_and_tokenizer(config.model_args(reference=True))
-    tokenized = tokenize_examples(train_examples, tokenizer, max_length=config.data_args().max_length)
+    tokenized = _tokenize_on_every_process(config, train_examples, tokenizer)
     out = run / "reference"
     args = config.training_args("ntp", config.seeds[0], out, extra=config.reference_training)
     checkpoints = train_reference(model, tokenizer, tokenized, args, n_checkpoints=config.n_checkpoints,
                                   out_dir=out, record_online=config.dynamics_mode == "online")
-    write_json(out / "checkpoints.json", [str(c) for c in checkpoints])
+    if _processes().is_main:
+        for checkpoint in checkpoints:
+            _keep_weights_only(Path(checkpoint))
+        write_json(out / "checkpoints.json", [str(c) for c in checkpoints])
+
+
+# Trainer files a reference checkpoint does not need: it is scored, never resumed. The
+# optimizer state alone is twice the size of the weights, and these files are pickles.
+_RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "training_args.bin")
+
+
+def _keep_weights_only(checkpoint: Path) -> None:
+    for pattern in _RESUME_ONLY:
+        for f in checkpoint.glob(pattern):
+            f.unlink(missing_ok=True)
 
 
 def dynamics_stage(config, train_examples, run: Path, *, progress: bool = True) -> None:
@@ -36,13 +67,15 @@ def dynamics_stage(config, train_examples, run: Path, *, progress: bool = True) 
 
     model_args = config.model_args(reference=True)
     tokenizer = load_tokenizer(model_args)
-    tokenized = tokenize_examples(train_examples, tokenizer, max_length=config.data_args().max_length)
+    tokenized = _tokenize_on_every_process(config, train_examples, tokenizer)
     checkpoints = json.loads((run / "reference" / "checkpoints.json").read_text())
     if config.dynamics_mode == "online":
         per_checkpoint = read_checkpoint_frames(run / "reference" / "online")
-    else:
+    else:  # every process scores a shard; each gets the whole frames back
         per_checkpoint = score_checkpoints(checkpoints, tokenized, out_dir=run / "reference" / "scores",
                                            progress=progress)
+    if not _processes().is_main:
+        return
     table = compute_dynamics(per_checkpoint, train_examples)
     save_dynamics(table, run / "dynamics.parquet", fingerprint=dataset_fingerprint(train_examples["example_id"]),
                   model_name=model_args.model_name_or_path, checkpoints=checkpoints)
@@ -57,17 +90,20 @@ def split_stage(config, run: Path) -> None:
 
 
 def train_stage(config, method: str, seed: int, train_examples, out: Path, split_path: Path) -> None:
-    """Train one (method, seed) from the same base weights; resume from its last checkpoint."""
+    """Train one (method, seed) from the same base weights; resume from its last complete checkpoint."""
     from .experiment import clean_checkpoints
 
     model_args = config.model_args()
     model, tokenizer = load_model_and_tokenizer(model_args)
-    tokenized = tokenize_examples(train_examples, tokenizer, max_length=config.data_args().max_length)
+    tokenized = _tokenize_on_every_process(config, train_examples, tokenizer)
     args = config.training_args(method, seed, out, split_file=split_path,
                                 extra={"save_strategy": "epoch", "save_total_limit": 1})
-    resume = any(out.glob("checkpoint-*"))
+    procs = _processes()
+    # The main process picks (and tidies) the checkpoint; every process resumes from the same one.
+    resume = procs.broadcast(latest_checkpoint(out) if procs.is_main else None)
     train_model(model, tokenizer, tokenized, args, resume=resume)
-    clean_checkpoints(out)
+    if procs.is_main:
+        clean_checkpoints(out)
 
 
 def eval_stage(config, out: Path, held_out, *, progress: bool = True) -> None:

@@ -16,11 +16,18 @@ What it changes in ``Trainer`` and why:
 * The NTP and Mixup parts are logged separately as ``ntp_loss`` and ``mixup_loss``.
 * Per-example token statistics from the training forward pass are handed to callbacks
   that define ``observe_batch`` (the online dynamics recorder), at no extra cost.
+* A non-finite loss stops training with a ``FloatingPointError`` at the next log (or
+  before the next checkpoint is saved), after writing ``nonfinite_loss.json`` into
+  ``output_dir``: the step and example ids of the first batch whose loss was not finite,
+  the recent batches, the log history and the trainer state.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import math
+from pathlib import Path
 
 import torch
 from torch.utils.data import Sampler
@@ -123,6 +130,10 @@ class SFTMixTrainer(Trainer):
         self._mixup_items: torch.Tensor | None = None
         self._parts = {"ntp_sum": 0.0, "ntp_tokens": 0.0, "mixup_sum": 0.0, "mixup_tokens": 0.0}
         self._micro_step = 0
+        # (step, micro-batch number, example_index, loss) of the micro-batches since the last
+        # log, kept as tensors (no host sync); bounded, in case logging is off.
+        self._recent_batches: collections.deque = collections.deque(maxlen=4096)
+        self._batches_seen = 0
         self.groups = None
         if self.args.method == "sftmix":
             split = split if split is not None else load_split(self.args.split_file)
@@ -231,20 +242,102 @@ class SFTMixTrainer(Trainer):
             cb.observe_batch(example_index=index, nll_sum=nll, prob_sum=prob, correct_sum=correct,
                              n_tokens=count, state=self.state)
 
+    # -- non-finite losses ------------------------------------------------------------
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        index = inputs.get("example_index")  # read before compute_loss pops it
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        self._batches_seen += 1
+        self._recent_batches.append((self.state.global_step + 1, self._batches_seen, index, loss))
+        return loss
+
+    def _count_nonfinite(self) -> torch.Tensor:
+        """Micro-batches since the last log whose loss was not finite (a tensor: no sync)."""
+        if not self._recent_batches:
+            return torch.zeros((), dtype=torch.float64, device=self.args.device)
+        losses = torch.stack([r[3].detach().float().reshape(()).to(self.args.device) for r in self._recent_batches])
+        return (~torch.isfinite(losses)).sum().double()
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if "loss" in logs and self._parts["ntp_tokens"] > 0:
-            parts = torch.stack([torch.as_tensor(self._parts[k], dtype=torch.float64, device=self.args.device)
-                                 for k in ("ntp_sum", "ntp_tokens", "mixup_sum", "mixup_tokens")])
-            if self.args.world_size > 1:
-                parts = self.accelerator.reduce(parts, reduction="sum")
-            logs["ntp_loss"] = round(float(parts[0] / parts[1]), 6)
+        # Every process logs at the same points, so the reduction below is collective.
+        parts = torch.stack([torch.as_tensor(self._parts[k], dtype=torch.float64, device=self.args.device)
+                             for k in ("ntp_sum", "ntp_tokens", "mixup_sum", "mixup_tokens")]
+                            + [self._count_nonfinite()])
+        if self.args.world_size > 1:
+            parts = self.accelerator.reduce(parts, reduction="sum")
+        if "loss" in logs:
+            if parts[1] > 0:
+                logs["ntp_loss"] = round(float(parts[0] / parts[1]), 6)
             if parts[3] > 0:
                 logs["mixup_loss"] = round(float(parts[2] / parts[3]), 6)
             self._parts = dict.fromkeys(self._parts, 0.0)
-        for key, value in list(logs.items()):
-            if isinstance(value, float) and not math.isfinite(value) and key in ("loss", "ntp_loss", "mixup_loss"):
-                super().log(logs, start_time)
-                raise FloatingPointError(
-                    f"non-finite {key}={value} at step {self.state.global_step}; lower the learning rate or "
-                    f"check the data. Logs so far are in {self.args.output_dir}")
+        # The Trainer replaces a non-finite "loss" by the running mean (logging_nan_inf_filter),
+        # so the per-batch losses and the NTP/Mixup parts are checked as well.
+        bad = [f"{key}={logs[key]}" for key in ("loss", "ntp_loss", "mixup_loss")
+               if isinstance(logs.get(key), float) and not math.isfinite(logs[key])]
+        if bad or parts[4] > 0:
+            super().log(logs, start_time)
+            self._stop_on_nonfinite(f"non-finite {', '.join(bad) or 'training loss'} at step "
+                                    f"{self.state.global_step}")
+        self._recent_batches.clear()
         super().log(logs, start_time)
+
+    def _save_checkpoint(self, model, trial):
+        # Never save weights that a non-finite loss has already reached (a resume would start from them).
+        bad = self._count_nonfinite()
+        if self.args.world_size > 1:
+            bad = self.accelerator.reduce(bad, reduction="sum")
+        if bad > 0:
+            self._stop_on_nonfinite(f"non-finite training loss before saving the checkpoint of step "
+                                    f"{self.state.global_step}")
+        return super()._save_checkpoint(model, trial)
+
+    def _stop_on_nonfinite(self, what: str) -> None:
+        """Write ``nonfinite_loss.json`` (main process) and raise ``FloatingPointError`` (every process)."""
+        from accelerate.utils import gather_object
+
+        from .training import write_json
+
+        rank = self.args.process_index
+        records = [{"step": int(step), "micro_batch": int(k), "process": rank, "loss": float(loss),
+                    "example_index": None if index is None else [int(i) for i in index.tolist()]}
+                   for step, k, index, loss in self._recent_batches]
+        if self.args.world_size > 1:
+            records = gather_object(records)
+        records.sort(key=lambda r: (r["micro_batch"], r["process"]))
+        for r in records:
+            r["example_ids"] = self._example_ids(r["example_index"])
+        first = next((r for r in records if not math.isfinite(r["loss"])), None)
+        path = Path(self.args.output_dir) / "nonfinite_loss.json"
+        if first is None:
+            where = "no batch of the last window had a non-finite loss itself (the weights diverged earlier)"
+        else:
+            ids = first["example_ids"] or first["example_index"] or ["(no example_index column)"]
+            shown = ", ".join(map(str, ids[:8])) + (f", ... ({len(ids)} in all)" if len(ids) > 8 else "")
+            where = (f"the first non-finite training loss was at step {first['step']} (micro-batch "
+                     f"{first['micro_batch']}, process {first['process']}), on the batch of examples [{shown}]")
+        message = (f"{what}; {where}. The log history, the trainer state and the example ids of the recent "
+                   f"batches are in {path}. Lower the learning rate, check those examples, or keep "
+                   f"max_grad_norm > 0.")
+        if self.is_world_process_zero():
+            write_json(path, _strict_json({
+                "message": message, "step": self.state.global_step, "first_nonfinite_batch": first,
+                "recent_batches": records, "log_history": self.state.log_history,
+                "trainer_state": dataclasses.asdict(self.state), "training_args": self.args.to_dict()}))
+        raise FloatingPointError(message)
+
+    def _example_ids(self, index) -> list[str] | None:
+        dataset = self.train_dataset
+        if index is None or dataset is None or "example_id" not in getattr(dataset, "column_names", ()):
+            return None
+        return [str(e) for e in dataset.select_columns(["example_id"])[list(index)]["example_id"]]
+
+
+def _strict_json(obj):
+    """``obj`` with non-finite floats as strings ("nan", "inf"), so any JSON reader accepts it."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict_json(v) for v in obj]
+    return obj

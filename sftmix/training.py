@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from .config import DataArguments, ModelArguments, SFTMixConfig
 from .data import BUILTIN, PadCollator, load_examples, tokenize_examples
 from .trainer import SFTMixTrainer
+
+logger = logging.getLogger(__name__)
 
 
 def load_train_eval(data_args: DataArguments) -> tuple[datasets.Dataset, datasets.Dataset | None]:
@@ -41,8 +45,18 @@ def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFT
                 resume: bool | str | None = None) -> SFTMixTrainer:
     """Train and (by default) save model, tokenizer, ``log_history.json`` and ``config.json``.
 
-    ``resume=True`` continues from the newest checkpoint in ``config.output_dir``.
+    ``resume=True`` continues from the newest complete checkpoint in ``config.output_dir``
+    (a path continues from that checkpoint). Under several processes call it on every
+    process: the Trainer trains data-parallel, and only the main process writes files.
     """
+    if resume is True:
+        from accelerate import PartialState
+        from accelerate.utils import broadcast_object_list
+
+        state = PartialState()
+        resume = latest_checkpoint(config.output_dir) if state.is_main_process else None
+        if state.num_processes > 1:  # every process must resume from the same checkpoint
+            resume = broadcast_object_list([resume])[0]
     trainer = SFTMixTrainer(model=model, args=config, train_dataset=train_tokenized,
                             data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
                             callbacks=callbacks, split=split)
@@ -60,7 +74,31 @@ def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFT
             write_json(out / "train_config.json", {
                 "training": {k: v for k, v in config.to_dict().items()},
                 "train_seconds": time.time() - start})
+            # The Trainer also pickles its arguments (training_args.bin); train_config.json holds
+            # them as JSON, and a finished run keeps no file that needs unpickling to read.
+            (out / "training_args.bin").unlink(missing_ok=True)
     return trainer
+
+
+def latest_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest complete Trainer checkpoint in ``output_dir`` (None if there is none).
+
+    The Trainer writes ``trainer_state.json`` last, so a folder without a readable one was
+    cut short (a process killed while saving); such folders are removed. Call it on the
+    main process only.
+    """
+    def step(p: Path) -> int:
+        suffix = p.name[len("checkpoint-"):]
+        return int(suffix) if suffix.isdigit() else -1
+
+    for ckpt in sorted(Path(output_dir).glob("checkpoint-*"), key=step, reverse=True):
+        try:
+            json.loads((ckpt / "trainer_state.json").read_text())
+            return str(ckpt)
+        except (OSError, ValueError):
+            logger.warning("%s is incomplete (interrupted while saving); removing it", ckpt)
+            shutil.rmtree(ckpt, ignore_errors=True)
+    return None
 
 
 class QuietProgress(ProgressCallback):
@@ -91,4 +129,5 @@ def tokenize_for(tokenizer, examples, data_args: DataArguments, *, report: bool 
     return tokenize_examples(examples, tokenizer, max_length=data_args.max_length, return_report=report)
 
 
-__all__ = ["load_train_eval", "train_model", "write_json", "tokenize_for", "ModelArguments"]
+__all__ = ["load_train_eval", "train_model", "latest_checkpoint", "write_json", "tokenize_for",
+           "ModelArguments"]

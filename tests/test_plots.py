@@ -133,7 +133,7 @@ def test_dynamics_map_prob_scale(table):
     fig = plots.plot_dynamics_map(table)
     assert isinstance(fig, Figure)
     main = next(a for a in fig.axes if "variability" in a.get_xlabel())
-    assert "token probability" in main.get_xlabel() and "confidence" in main.get_ylabel()
+    assert "token prob" in main.get_xlabel() and "confidence" in main.get_ylabel()
     assert points(main) == len(table)
     offsets = scatter_groups(main)[0].get_offsets()
     assert np.isclose(np.sort(offsets[:, 0]), np.sort(table["variability_prob"])).all()
