@@ -56,7 +56,8 @@ class CEOutput(NamedTuple):
 
     loss_sum : Tensor, scalar, differentiable.
     token_nll : Tensor (N,), detached, CE against the first target; None unless requested.
-    token_correct : Tensor (N,) bool, argmax == first target; None unless requested.
+    token_correct : Tensor (N,) bool, the first target's logit is the largest (argmax ==
+        target; a tie for the largest counts as correct); None unless requested.
     """
 
     loss_sum: torch.Tensor
@@ -107,18 +108,15 @@ def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads)
         a = target[s:e, None]
         z_a = z.gather(1, a).squeeze(1)
         z_b = z.gather(1, target_b[s:e, None]).squeeze(1) if target_b is not None else None
+        m = z.amax(dim=-1, keepdim=True)
         if stats:
-            correct_all[s:e] = z.argmax(dim=-1) == target[s:e]
-        if any(grads):
-            # One exp per logit for both the loss and its gradient: the softmax overwrites z.
-            m = z.amax(dim=-1, keepdim=True)
-            dz = z.sub_(m).exp_()
-            total = dz.sum(dim=-1, keepdim=True)
-            lse = (total.log() + m).squeeze(1)
-            dz.div_(total)
-        else:  # scoring: z is not needed any more, so the shift and exp run in place too
-            m = z.amax(dim=-1, keepdim=True)
-            lse = (z.sub_(m).exp_().sum(dim=-1, keepdim=True).log() + m).squeeze(1)
+            # Predicted = the target's logit is the row maximum (a tie counts as predicted);
+            # reuses the max, where argmax would be another, several times slower, pass.
+            correct_all[s:e] = z_a >= m.squeeze(1)
+        # One exp per logit serves the loss and its gradient: z becomes exp(z - max) in place.
+        p = z.sub_(m).exp_()
+        total = p.sum(dim=-1, keepdim=True)
+        lse = (total.log() + m).squeeze(1)
         nll = lse - z_a
         wt = weights[s:e]
         if target_b is not None:
@@ -131,6 +129,7 @@ def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads)
         if not any(grads):
             continue
         # dL/dz = w * (softmax(z) - soft_target); scatter_add handles a == b correctly.
+        dz = p.div_(total)
         if target_b is not None:
             dz.scatter_add_(1, a, -lm[:, None])
             dz.scatter_add_(1, target_b[s:e, None], (lm - 1)[:, None])

@@ -108,6 +108,7 @@ class SFTMixConfig(TrainingArguments):
         "help": "The paper's role-of-Mixup variants: 'ntp_plus_mixup' (NTP + mu*Mixup), 'equal' "
                 "(0.5*NTP + 0.5*Mixup) or 'mixup_only'."})
     split_file: str | None = field(default=None, metadata={
+        "aliases": ["--split"],
         "help": "split.json with the confident/unconfident example ids (needed for method='sftmix')."})
     pairing: str = field(default="confident_unconfident", metadata={
         "help": "Which halves are mixed: 'confident_unconfident' (the paper), or the ablations 'random', "

@@ -322,7 +322,7 @@ def _claim_train_dir(out: Path, key: str) -> None:
 
 # The temporary names of this package's atomic writers (training.write_json,
 # dynamics.atomic_write, the stages' np.save / parquet / results.md).
-_TEMP_PATTERNS = (".*.tmp[0-9]*", ".*.[0-9]*.tmp", ".*.tmp.*")
+_TEMP_PATTERNS = (".*.tmp", ".*.tmp[0-9]*", ".*.tmp.*")
 
 
 def _remove_stale_temp_files(run: Path) -> None:

@@ -43,7 +43,9 @@ def reference_stage(config, train_examples, run: Path) -> None:
     args = config.training_args("ntp", config.seeds[0], out, extra=config.reference_training)
     checkpoints = train_reference(model, tokenizer, tokenized, args, n_checkpoints=config.n_checkpoints,
                                   out_dir=out, record_online=config.dynamics_mode == "online")
-    if _processes().is_main:
+    procs = _processes()
+    procs.barrier()  # every process has written its part of the checkpoints (its RNG state)
+    if procs.is_main:
         for checkpoint in checkpoints:
             _keep_weights_only(Path(checkpoint))
         write_json(out / "checkpoints.json", [str(c) for c in checkpoints])
@@ -102,8 +104,15 @@ def train_stage(config, method: str, seed: int, train_examples, out: Path, split
     # The main process picks (and tidies) the checkpoint; every process resumes from the same one.
     resume = procs.broadcast(latest_checkpoint(out) if procs.is_main else None)
     train_model(model, tokenizer, tokenized, args, resume=resume)
+    procs.barrier()  # no process is still writing into a checkpoint folder
     if procs.is_main:
         clean_checkpoints(out)
+
+
+def _load_trained(auto_class, path):
+    """A saved model in its saved dtype, on this process's device (the main GPU, or the CPU)."""
+    model = auto_class.from_pretrained(path, use_safetensors=True, dtype="auto")
+    return model.to(_processes().state.device)
 
 
 def eval_stage(config, out: Path, held_out, *, progress: bool = True) -> None:
@@ -112,7 +121,7 @@ def eval_stage(config, out: Path, held_out, *, progress: bool = True) -> None:
     from .evaluate import evaluate_model
 
     tokenizer = load_tokenizer(config.model_args())
-    model = AutoModelForCausalLM.from_pretrained(out, use_safetensors=True)
+    model = _load_trained(AutoModelForCausalLM, out)
     result = evaluate_model(model, tokenizer, held_out, max_length=config.data_args().max_length,
                             generate=config.generate, progress=progress)
     generations = result.pop("generations", None)
@@ -132,7 +141,7 @@ def embeddings_stage(config, train_examples, run: Path) -> None:
 
     tokenizer = load_tokenizer(config.model_args(reference=True))
     checkpoints = json.loads((run / "reference" / "checkpoints.json").read_text())
-    model = AutoModelForCausalLM.from_pretrained(checkpoints[-1], use_safetensors=True)
+    model = _load_trained(AutoModelForCausalLM, checkpoints[-1])
     emb = embed_examples(model, tokenizer, train_examples, max_length=config.data_args().max_length)
     tmp = run / ".embeddings.tmp.npy"
     np.save(tmp, emb)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -125,6 +126,13 @@ class SFTMixTrainer(Trainer):
 
     def __init__(self, *args, split: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
+        if launched > 1 and self.args.world_size == 1:
+            # Each process would train on all the data and write the same files.
+            raise RuntimeError(
+                f"launched as {launched} processes, but each one trains alone (no process group). On a "
+                "machine without GPUs pass use_cpu=True (--use_cpu True) so the processes train together "
+                "over gloo.")
         # Losses are normalised by the token count of the accumulated step (see module docstring).
         self.model_accepts_loss_kwargs = True
         self._mixup_items: torch.Tensor | None = None

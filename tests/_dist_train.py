@@ -72,9 +72,17 @@ def run_pipeline(out: Path, rank: int, world: int) -> None:
             return _fn(*args, **kwargs)
         setattr(stages, name, counted)
     results = run_experiment(experiment_config(out / "runs", 16), progress=False)
+    # A main-only step that fails: every process must raise (none left waiting at a barrier).
+    from sftmix.experiment import Processes
+
+    try:
+        Processes().on_main(lambda: 1 / 0, "a failing step")
+        failure = None
+    except Exception as exc:
+        failure = f"{type(exc).__name__}: {exc}"
     (out / f"rank{rank}_stages.json").write_text(json.dumps({
         "ran": ran, "world": world, "results_name": results["name"],
-        "per_seed": results["per_seed"]}))
+        "per_seed": results["per_seed"], "failure": failure}))
 
 
 def main(out: Path) -> None:
@@ -88,6 +96,23 @@ def main(out: Path) -> None:
     assert world == 2, world
     train_sftmix(out, rank)
     run_pipeline(out, rank, world)
+    misuse(out, rank)
+
+
+def misuse(out: Path, rank: int) -> None:
+    """CPU processes without use_cpu=True do not join the process group: the trainer must refuse."""
+    from sftmix.config import SFTMixConfig
+    from sftmix.toy import build_tiny_model, build_toy_tokenizer
+    from sftmix.trainer import SFTMixTrainer
+
+    tok = build_toy_tokenizer()
+    config = SFTMixConfig(output_dir=str(out / "misuse"), use_cpu=False, report_to=[])
+    try:
+        SFTMixTrainer(model=build_tiny_model("llama", tokenizer=tok, hidden_size=16, num_heads=2), args=config)
+        error = None
+    except RuntimeError as exc:
+        error = str(exc)
+    (out / f"rank{rank}_misuse.json").write_text(json.dumps({"error": error}))
 
 
 if __name__ == "__main__":

@@ -73,6 +73,9 @@ def test_pipeline_runs_collective_stages_everywhere_and_the_rest_on_main(two_pro
                            "embeddings_stage"]
     assert other["ran"] == ["reference_stage", "dynamics_stage", "train_stage"]
     assert main["per_seed"] == other["per_seed"] and main["per_seed"]["sftmix"]["0"]["n_examples"] == 16
+    assert main["failure"] == "ZeroDivisionError: division by zero"
+    assert other["failure"] == "RuntimeError: a failing step failed on the main process: " \
+                               "ZeroDivisionError: division by zero"
     run = two_processes / "runs" / "dist"
     marks = sorted(p.stem for p in (run / "stages").glob("*.json"))
     assert marks == ["dynamics", "embeddings", "eval__sftmix__seed0", "reference", "split",
@@ -81,6 +84,8 @@ def test_pipeline_runs_collective_stages_everywhere_and_the_rest_on_main(two_pro
               "sftmix/seed0/eval.json", "sftmix/seed0/model.safetensors", "reference/checkpoints.json"):
         assert (run / f).is_file(), f
     assert not list(run.rglob("*.tmp*")) and not list(run.glob("sftmix/seed0/checkpoint-*"))
+    # Reference checkpoints keep weights only; no process left a pickled file behind.
+    assert not [p for p in run.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".pkl")]
 
 
 def test_two_process_dynamics_equal_one_process(two_processes, tmp_path):
@@ -103,3 +108,9 @@ def test_two_process_dynamics_equal_one_process(two_processes, tmp_path):
             # variability is a difference of nearly equal perplexities: a looser tolerance
             tol = 1e-4 if column.startswith("variability") else 1e-5
             np.testing.assert_allclose(two[column], one[column], rtol=tol, atol=1e-7, err_msg=column)
+
+
+def test_cpu_processes_that_would_each_train_alone_are_refused(two_processes):
+    for k in (0, 1):
+        error = json.loads((two_processes / f"rank{k}_misuse.json").read_text())["error"]
+        assert error and "launched as 2 processes" in error and "--use_cpu True" in error

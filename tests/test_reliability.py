@@ -132,6 +132,34 @@ def test_sigkill_during_checkpoint_scoring_resumes_without_rescoring(reference_r
     assert not list(config.run_dir.rglob("*.tmp*"))
 
 
+def test_resume_skips_half_saved_checkpoints_stale_runs_and_temp_files(tmp_path):
+    from sftmix.experiment import _claim_train_dir, _remove_stale_temp_files
+    from sftmix.training import latest_checkpoint
+
+    out = tmp_path / "sftmix" / "seed0"
+    for step, state in ((3, '{"global_step": 3}'), (6, None), (10, '{"global_st')):  # 6, 10: killed mid-save
+        (out / f"checkpoint-{step}").mkdir(parents=True)
+        (out / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"w")
+        if state is not None:
+            (out / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    assert latest_checkpoint(out) == str(out / "checkpoint-3")
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3"]
+    _claim_train_dir(out, "key-a")                                      # same configuration: kept
+    assert latest_checkpoint(out) == str(out / "checkpoint-3")
+    _claim_train_dir(out, "key-a")
+    assert (out / "checkpoint-3").exists()
+    _claim_train_dir(out, "key-b")                                      # changed: not resumed from
+    assert latest_checkpoint(out) is None
+
+    leftovers = [tmp_path / ".dynamics.parquet.123.tmp", out / ".eval.json.tmp456", tmp_path / ".results.md.tmp",
+                 tmp_path / ".embeddings.tmp.npy"]
+    for f in leftovers:
+        f.write_text("half")
+    (tmp_path / "keep.json").write_text("{}")
+    _remove_stale_temp_files(tmp_path)
+    assert not any(f.exists() for f in leftovers) and (tmp_path / "keep.json").exists()
+
+
 # ------------------------------------------------------------------------ determinism
 def test_same_seed_and_config_give_bit_identical_dynamics_and_split(reference_run, tmp_path):
     config = small_config(tmp_path, name=reference_run.name)
