@@ -95,8 +95,9 @@ def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads)
     nll_all = torch.empty(n, dtype=cdt, device=hidden.device) if stats else None
     correct_all = torch.empty(n, dtype=torch.bool, device=hidden.device) if stats else None
     g_h = torch.empty_like(hidden) if grads[0] else None
-    # Accumulate the weight/bias gradients over chunks in float32 (or wider).
-    g_w = torch.zeros(w.shape, dtype=_compute_dtype(w.dtype), device=w.device) if grads[1] else None
+    # Accumulate the weight/bias gradients over chunks in float32 (or wider). The weight's is
+    # created by the first chunk's matmul (no zero-filled (V, D) pass).
+    g_w, gw_dtype = None, _compute_dtype(w.dtype)
     g_b = (torch.zeros(head.bias.shape, dtype=_compute_dtype(head.bias.dtype), device=w.device)
            if grads[2] else None)
     # Per-token weights of exactly 1 (NTP; response-aligned Mixup) need no scaling pass.
@@ -146,8 +147,10 @@ def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads)
         dzl = dz.to(hidden.dtype)  # back to the matmul dtype, as autograd would run it
         if g_h is not None:
             g_h[s:e] = dzl @ w_mm
-        if g_w is not None:
-            if g_w.dtype == dzl.dtype:
+        if grads[1]:
+            if g_w is None:
+                g_w = (dzl.t() @ h).to(gw_dtype)
+            elif g_w.dtype == dzl.dtype:
                 g_w.addmm_(dzl.t(), h)  # accumulate without a (V, D) temporary
             else:
                 g_w += (dzl.t() @ h).to(g_w.dtype)
@@ -170,7 +173,8 @@ class _LinearCE(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss, _g_nll, _g_correct):
-        out = [None if g is None else (g * grad_loss).to(dt) for g, dt in zip(ctx.grads, ctx.dtypes)]
+        # The buffers are ours and used once: scale them in place (no (V, D) temporary).
+        out = [None if g is None else g.mul_(grad_loss).to(dt) for g, dt in zip(ctx.grads, ctx.dtypes)]
         ctx.grads = None
         return (*out, None, None, None, None, None, None, None)
 
