@@ -290,7 +290,7 @@ def render(tokenizer, messages: list[dict], response: str) -> tuple[str, str]:
 
 
 def _tokenize_batch(batch, tokenizer, max_length):
-    out = {"input_ids": [], "labels": [], "n_truncated": [], "keep": []}
+    out = {"input_ids": [], "labels": [], "length": [], "n_truncated": [], "keep": []}
     for messages, response in zip(batch["messages"], batch["response"]):
         prompt, full = render(tokenizer, messages, response)
         enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
@@ -302,6 +302,7 @@ def _tokenize_batch(batch, tokenizer, max_length):
         ids, labels = ids[:max_length], labels[:max_length]
         out["input_ids"].append(ids)
         out["labels"].append(labels)
+        out["length"].append(len(ids))
         out["n_truncated"].append(truncated)
         # Position 0 is never a prediction target, so a response token must sit at t >= 1.
         out["keep"].append(any(label != -100 for label in labels[1:]))
@@ -334,8 +335,8 @@ def tokenize_examples(examples: datasets.Dataset, tokenizer, *, max_length: int 
     if report.truncated:
         logger.info("truncated %d examples to max_length=%d", report.truncated, max_length)
     tokenized = tokenized.remove_columns(drop + ["n_truncated", "keep"])
-    tokenized = tokenized.map(lambda ids, idx: {"length": len(ids), "example_index": idx},
-                              input_columns="input_ids", with_indices=True)
+    # Added as whole columns: a per-row map here cost half the tokenization time at 200k rows.
+    tokenized = tokenized.add_column("example_index", list(range(len(tokenized))))
     report.kept = len(tokenized)
     return (tokenized, report) if return_report else tokenized
 
