@@ -273,6 +273,7 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     online statistics, one file per epoch, to ``<out_dir>/online``.
     """
     from .trainer import SFTMixTrainer  # the trainer imports this module
+    from .training import quiet_progress
 
     if config.method != "ntp":
         logger.info("the reference run trains with NTP (config has method=%r)", config.method)
@@ -284,6 +285,7 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
         extra.append(DynamicsRecorder(Path(out_dir) / "online", example_ids=train_tokenized["example_id"]))
     trainer = SFTMixTrainer(model=model, args=args, train_dataset=train_tokenized, processing_class=tokenizer,
                             data_collator=PadCollator(tokenizer.pad_token_id), callbacks=extra)
+    quiet_progress(trainer)
     trainer.train()
     dirs = [str(Path(out_dir) / f"checkpoint-{s}") for s in schedule.steps]
     missing = [d for d in dirs if not Path(d).exists()]

@@ -60,10 +60,7 @@ def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFT
     trainer = SFTMixTrainer(model=model, args=config, train_dataset=train_tokenized,
                             data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
                             callbacks=callbacks, split=split)
-    # A progress bar, but no dict printed per logging step: the logs go to log_history.json.
-    trainer.remove_callback(PrinterCallback)
-    if trainer.pop_callback(ProgressCallback) is not None:
-        trainer.add_callback(QuietProgress)
+    quiet_progress(trainer)
     start = time.time()
     trainer.train(resume_from_checkpoint=resume or None)
     if save:
@@ -99,6 +96,13 @@ def latest_checkpoint(output_dir: str | Path) -> str | None:
             logger.warning("%s is incomplete (interrupted while saving); removing it", ckpt)
             shutil.rmtree(ckpt, ignore_errors=True)
     return None
+
+
+def quiet_progress(trainer) -> None:
+    """A progress bar, but no dict printed per logging step: the logs go to log_history.json."""
+    trainer.remove_callback(PrinterCallback)
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(QuietProgress)
 
 
 class QuietProgress(ProgressCallback):
