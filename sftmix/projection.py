@@ -150,8 +150,9 @@ def project_umap(embeddings, *, n_components: int = 2, pca_dims: int | None = 50
             coords = pd.read_parquet(cache_file).to_numpy(dtype=np.float32)
             return _frame(coords, ids, "UMAP")
 
-    # numba reads NUMBA_CACHE_DIR when it is first imported; a persistent folder makes
-    # the ~80 s compilation of UMAP's kernels happen once per machine.
+    # numba reads NUMBA_CACHE_DIR when it is first imported. A persistent folder cuts the
+    # import from ~14 s to ~2 s; many UMAP/pynndescent kernels still compile in each new
+    # process (first fit ~40 s here, benchmarks/README.md), which is why projections are cached.
     if "NUMBA_CACHE_DIR" not in os.environ:
         os.environ["NUMBA_CACHE_DIR"] = _default_numba_cache()
         os.makedirs(os.environ["NUMBA_CACHE_DIR"], exist_ok=True)
