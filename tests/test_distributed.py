@@ -1,12 +1,11 @@
 """Two CPU processes (torchrun, gloo) score and record the same table as one process."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import run_two_processes
 
 from sftmix.data import load_examples, tokenize_examples
 from sftmix.dynamics import read_checkpoint_frame, read_checkpoint_frames
@@ -20,12 +19,7 @@ N = 37  # odd: the two shards are uneven
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           str(HERE / "_dist_score.py"), str(out), str(N)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-4000:]
+    run_two_processes(HERE / "_dist_score.py", out, N)
     return out
 
 

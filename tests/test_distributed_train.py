@@ -5,13 +5,12 @@ experiment; the tests read what each process recorded.
 """
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import run_two_processes
 
 from tests._dist_train import BATCH, N_TRAIN, experiment_config
 
@@ -21,12 +20,7 @@ HERE = Path(__file__).resolve().parent
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist_train")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           str(HERE / "_dist_train.py"), str(out)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=HERE.parent)
-    assert done.returncode == 0, done.stderr[-4000:]
+    run_two_processes(HERE / "_dist_train.py", out)
     return out
 
 
