@@ -80,7 +80,7 @@ def _lr(cfg: PretrainConfig, step: int) -> float:
 def probe_world(model, tokenizer, *, per_family: int = 40, seed: int = 12345) -> dict[str, float]:
     """Exact match of greedy completions of held-out world statements, per family.
 
-    Each probe is a statement cut just before its answer (first phrasing of its family);
+    Each probe is a statement cut just before its answer;
     the model must write the answer. A quick measure of what the base knows.
     """
     rng = random.Random(f"sftmix-probe:{seed}")
@@ -89,9 +89,11 @@ def probe_world(model, tokenizer, *, per_family: int = 40, seed: int = 12345) ->
         for _ in range(per_family):
             d = rng.choice(sorted(family.levels))
             i = rng.randrange(len(family.levels[d].items))
-            text = statement(name, d, i, 0)
             answer = family.levels[d].render(family.levels[d].items[i])[1]
-            cut = text.rfind(answer)
+            # The first phrasing that ends with the answer ("n is even." does not say "yes").
+            text = next(t for t in (statement(name, d, i, p) for p in range(4))
+                        if t.rstrip(".").endswith(answer))
+            cut = text.rstrip(".").rfind(answer)
             prompts.append(tokenizer.bos_token + text[:cut])
             answers.append(answer)
             families.append(name)
