@@ -4,7 +4,7 @@ import sys
 
 import torch
 
-from sftmix.experiment import run_experiment
+from sftmix.pipeline.experiment import run_experiment
 from tests.test_experiment import tiny_config
 
 torch.set_num_threads(1)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sftmix.experiment import ExperimentConfig, demo_config
+from sftmix.pipeline.experiment import ExperimentConfig, demo_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "accelerate" not in p.parts)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sftmix.experiment import ExperimentConfig, run_experiment
+from sftmix.pipeline.experiment import ExperimentConfig, run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..io import atomic_write_json
 from .model import build_tiny_model
 from .tasks import TASKS
 from .tokenizer import build_toy_tokenizer
@@ -127,8 +128,6 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, p
     optimizer state and ``pretrain.json``; with ``resume`` a rerun continues from there.
     Returns the record written to ``pretrain.json``.
     """
-    from ..io import atomic_write_json
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
