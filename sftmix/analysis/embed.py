@@ -2,7 +2,7 @@
 
 These are the representations that SFTMix mixes, so they are the space in which the
 paper observes that confident and unconfident examples occupy different regions. The
-2-D projections live in :mod:`sftmix.projection`.
+2-D projections live in :mod:`sftmix.analysis.projection`.
 """
 
 from __future__ import annotations

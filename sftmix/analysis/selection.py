@@ -7,7 +7,7 @@
 * :func:`pick_pair` - a random (confident, unconfident) pair, as training draws them;
 * :func:`split_summary` - per half of a split: size, mean metric, share noisy, top task.
 
-Plain functions over DataFrames, no widgets: the explorers of :mod:`sftmix.widgets` call
+Plain functions over DataFrames, no widgets: the explorers of :mod:`sftmix.viz.widgets` call
 them (and re-export them), and notebooks and scripts can call them directly.
 """
 

@@ -9,7 +9,7 @@ Evaluation (:mod:`sftmix.analysis.evaluate`) calls :func:`score_rows` too.
 
 Every checkpoint is written as one parquet file (see :mod:`sftmix.dynamics.table`).
 Scoring runs the transformer once per batch and the output head in token chunks
-(:func:`sftmix.ce.linear_cross_entropy`), so no full-vocabulary logits exist for a batch.
+(:func:`sftmix.loss.ce.linear_cross_entropy`), so no full-vocabulary logits exist for a batch.
 Under several processes (``accelerate launch`` / ``torchrun``) each process scores a
 shard of the examples and the results are gathered on every process.
 """

@@ -190,7 +190,7 @@ def compute_dynamics(per_checkpoint: list[pd.DataFrame], examples=None) -> pd.Da
     Parameters
     ----------
     per_checkpoint : list of C frames in checkpoint order, from
-        :func:`sftmix.scoring.score_checkpoints`, :class:`sftmix.scoring.DynamicsRecorder`
+        :func:`sftmix.dynamics.scoring.score_checkpoints`, :class:`sftmix.dynamics.scoring.DynamicsRecorder`
         or :func:`read_checkpoint_frames`. Rows are matched by ``example_id``; an example
         missing from a checkpoint gets NaN there.
     examples : optional ``datasets.Dataset`` or DataFrame with ``example_id``; its

@@ -5,7 +5,7 @@ map the model applies from there to logits. We get the hidden states by calling 
 (possibly DDP/PEFT-wrapped) model normally, with a forward hook on its decoder, and
 asking it for the logits of one position only (``logits_to_keep=1``): one transformer
 pass, through the wrapper, so distributed gradient hooks fire as usual. The full
-vocabulary projection then runs in token chunks in :mod:`sftmix.ce`.
+vocabulary projection then runs in token chunks in :mod:`sftmix.loss.ce`.
 
 Families differ in what happens between hidden states and logits (Gemma-2 soft-caps,
 Cohere scales, Granite divides). :func:`output_head` reads the known knobs from the
@@ -121,5 +121,5 @@ def verify_output_head(model: torch.nn.Module, input_ids: torch.Tensor, *, atol:
     if err > atol * max(1.0, own.abs().max().item()):
         raise ValueError(
             f"{type(unwrap_causal_lm(model)).__name__}: logits computed from the last hidden state differ from "
-            f"the model's own by {err:.3g}. The family applies post-processing that sftmix.head.output_head "
+            f"the model's own by {err:.3g}. The family applies post-processing that sftmix.loss.head.output_head "
             "does not know about; add it there.")

@@ -1,6 +1,6 @@
 """Ablations of the Mixup settings: one knob at a time around the default recipe, several seeds.
 
-The sweep is centred on a base :class:`~sftmix.experiment.ExperimentConfig` (normally the
+The sweep is centred on a base :class:`~sftmix.pipeline.experiment.ExperimentConfig` (normally the
 paper's recipe: alpha = 0.5, mu = 0.2, split at the median, confident x unconfident
 pairs). :func:`run_ablation` first runs (or resumes) the base experiment, which gives
 
@@ -11,7 +11,7 @@ pairs). :func:`run_ablation` first runs (or resumes) the base experiment, which 
   parameter is read from there instead of being trained again.
 
 Every other cell trains SFTMix with one setting changed, through the same stage
-functions as the experiment (:func:`sftmix.stages.train_stage` / ``eval_stage``), into
+functions as the experiment (:func:`sftmix.pipeline.stages.train_stage` / ``eval_stage``), into
 
     <run>/ablation/<param>=<value>/seed<k>/eval.json     (+ log_history.json, cell.json)
 
@@ -322,14 +322,14 @@ def summarize_ablation(results: pd.DataFrame, metric: str = "exact_match") -> pd
 
 def plot_sweep(results: pd.DataFrame, metric: str = "exact_match", *, params: Sequence[str] | None = None,
                error: str = "std"):
-    """One :func:`sftmix.plots.plot_ablation` panel per parameter, with the NTP band; a Figure."""
+    """One :func:`sftmix.viz.plots.plot_ablation` panel per parameter, with the NTP band; a Figure."""
     params = list(params or [p for p in dict.fromkeys(results["param"]) if p != BASELINE])
     if not params:
         raise ValueError("the results table has no swept parameter")
     ncols = min(2, len(params))
     nrows = math.ceil(len(params) / ncols)
     fig = plt.figure(figsize=(6.0 * ncols, 4.0 * nrows), layout="constrained")
-    plt.close(fig)  # returned, not registered with pyplot (as sftmix.plots does)
+    plt.close(fig)  # returned, not registered with pyplot (as sftmix.viz.plots does)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     band = baseline_band(results, metric)
     for ax, param in zip(axes, params):

@@ -3,9 +3,9 @@
 What it changes in ``Trainer`` and why:
 
 * ``compute_loss`` runs the transformer once (through any DDP/PEFT wrapper) and reads the
-  last hidden states; the output head then runs in token chunks (:mod:`sftmix.ce`), so
+  last hidden states; the output head then runs in token chunks (:mod:`sftmix.loss.ce`), so
   no full-vocabulary logits exist for the whole batch. The NTP loss covers every response
-  token of the batch; with ``method="sftmix"`` the Mixup loss (:mod:`sftmix.mixup`) reuses
+  token of the batch; with ``method="sftmix"`` the Mixup loss (:mod:`sftmix.loss.mixup`) reuses
   the same hidden states, so SFTMix costs one extra head pass, not a second forward.
 * The training sampler (:class:`PairedSampler`) lays out every batch as two halves: the
   first from the confident set, the second from the unconfident set. Pair ``k`` is

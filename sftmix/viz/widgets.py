@@ -13,12 +13,12 @@ without a browser (set a slider's ``.value`` or call the method, then read the s
 * :func:`example_inspector` - the examples of a map region (easy-to-learn, ambiguous,
   hard-to-learn; see :func:`region_mask`) or a task, as an HTML table.
 
-Figures are drawn by :mod:`sftmix.plots` and shown as PNG images (an ``Image`` widget),
+Figures are drawn by :mod:`sftmix.viz.plots` and shown as PNG images (an ``Image`` widget),
 so they update in place in any front end. ipywidgets is imported only when an explorer
 is built.
 
 Which examples the explorers show is decided by the plain functions of
-:mod:`sftmix.selection` (:func:`region_mask`, :func:`select_examples`,
+:mod:`sftmix.analysis.selection` (:func:`region_mask`, :func:`select_examples`,
 :func:`examples_html`, :func:`pick_pair`, :func:`split_summary`), re-exported here.
 """
 

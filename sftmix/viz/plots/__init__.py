@@ -10,14 +10,14 @@ that writes. Figures are created through pyplot and closed at once, so a loop th
 draws hundreds of them leaks nothing, and Jupyter shows each figure once, from the
 returned value.
 
-The package's modules, each imported here so ``sftmix.plots.plot_x`` names every figure:
+The package's modules, each imported here so ``sftmix.viz.plots.plot_x`` names every figure:
 
-* :mod:`~sftmix.plots.dynamics` - one mark per example: the training-dynamics map,
+* :mod:`~sftmix.viz.plots.dynamics` - one mark per example: the training-dynamics map,
   confidence histograms (overall, by group, by task), the projection of the
   representation space;
-* :mod:`~sftmix.plots.training` - training runs and their outcomes: loss curves, the
+* :mod:`~sftmix.viz.plots.training` - training runs and their outcomes: loss curves, the
   Beta(alpha, alpha) distribution of the Mixup weight, ablation sweeps, per-task results;
-* :mod:`~sftmix.plots._style` - colours, axis labels and figure helpers they share, and
+* :mod:`~sftmix.viz.plots._style` - colours, axis labels and figure helpers they share, and
   :func:`save_figure`.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What every figure of :mod:`sftmix.plots` shares: colours, axis labels, figure creation,
+"""What every figure of :mod:`sftmix.viz.plots` shares: colours, axis labels, figure creation,
 column checks, and :func:`save_figure` (the one function of the package that writes).
 
 Colours: ``viridis`` for continuous values and the Okabe-Ito palette for categories,
@@ -30,12 +30,12 @@ _LABELS = {
 }
 
 
-def _label(column: str) -> str:
+def axis_label(column: str) -> str:
     return _LABELS.get(column, column.replace("_", " "))
 
 
 # --------------------------------------------------------------------------- helpers
-def _new_figure(figsize: tuple[float, float]) -> Figure:
+def new_figure(figsize: tuple[float, float]) -> Figure:
     # Created via pyplot so a notebook's inline backend is active, then closed at once:
     # no figure stays registered in pyplot and Jupyter displays only the returned one.
     fig = plt.figure(figsize=figsize, layout="constrained")
@@ -43,20 +43,20 @@ def _new_figure(figsize: tuple[float, float]) -> Figure:
     return fig
 
 
-def _figure_and_axes(ax, figsize):
+def figure_and_axes(ax, figsize):
     if ax is not None:
         return ax.get_figure(root=True), ax
-    fig = _new_figure(figsize)
+    fig = new_figure(figsize)
     return fig, fig.add_subplot()
 
 
-def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise KeyError(f"{what} is missing column(s) {missing}; it has {list(df.columns)}")
 
 
-def _palette(n: int) -> list:
+def palette(n: int) -> list:
     if n <= len(OKABE_ITO):
         return OKABE_ITO[:n]
     # Many categories (e.g. 15 tasks): no palette keeps them all apart for every reader;

@@ -3,7 +3,7 @@ metric (overall, by group, by task) and the projection of the representation spa
 
 Continuous colour columns get a ``viridis`` colour bar (clipped to the 2nd-98th
 percentile; correctness to [0, 1]); categorical ones (``task``, ``noisy``, the split) get
-the palettes of :mod:`sftmix.plots._style`.
+the palettes of :mod:`sftmix.viz.plots._style`.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 
-from ._style import CMAP, SPLIT_COLORS, _figure_and_axes, _label, _new_figure, _palette, _require
+from ._style import CMAP, SPLIT_COLORS, axis_label, figure_and_axes, new_figure, palette, require_columns
 
 
 # --------------------------------------------------------------------------- helpers
@@ -48,7 +48,7 @@ def _category_groups(values: pd.Series, name: str) -> list[tuple[str, np.ndarray
         cats = sorted(values.dropna().unique(), key=str)
         labels = [str(c) for c in cats]
     groups = []
-    for cat, lab, colour in zip(cats, labels, _palette(len(cats))):
+    for cat, lab, colour in zip(cats, labels, palette(len(cats))):
         mask = (values == cat).to_numpy()
         if mask.any():
             groups.append((f"{lab} (n={mask.sum():,})", mask, colour))
@@ -59,7 +59,7 @@ def _color_groups(df, color, split):
     """None for a continuous colour column, else [(label, mask, colour), ...]."""
     if color == "split":
         return _split_groups(df, split)
-    _require(df, [color], "the table")
+    require_columns(df, [color], "the table")
     return None if _is_continuous(df[color]) else _category_groups(df[color], color)
 
 
@@ -145,12 +145,12 @@ def plot_dynamics_map(table: pd.DataFrame, *, split: Mapping | None = None,
         raise ValueError(f'scale must be "prob" or "perplexity", got {scale!r}')
     x, y = ("variability_prob", "confidence_prob") if scale == "prob" else \
         ("variability", "confidence")
-    _require(table, [x, y], "the dynamics table")
+    require_columns(table, [x, y], "the dynamics table")
     data, note = _subsample(table, max_points, seed)
     rng = np.random.default_rng(seed)
 
     if ax is None:
-        fig = _new_figure((7.4, 6.6))
+        fig = new_figure((7.4, 6.6))
         gs = fig.add_gridspec(2, 3, width_ratios=[4, 1, 0.18], height_ratios=[1, 4])
         ax = fig.add_subplot(gs[1, 0])
         ax_top = fig.add_subplot(gs[0, 0], sharex=ax)
@@ -161,8 +161,8 @@ def plot_dynamics_map(table: pd.DataFrame, *, split: Mapping | None = None,
         fig, ax_top, ax_right, corner = ax.get_figure(root=True), None, None, None
 
     mappable, groups = _scatter(ax, data, x, y, color, split, rng)
-    ax.set_xlabel(_label(x))
-    ax.set_ylabel(_label(y))
+    ax.set_xlabel(axis_label(x))
+    ax.set_ylabel(axis_label(y))
     box = dict(boxstyle="round,pad=0.25", facecolor="white", alpha=0.75, linewidth=0)
     for text, pos, ha, va in (("easy-to-learn", (0.02, 0.98), "left", "top"),
                               ("hard-to-learn", (0.02, 0.02), "left", "bottom"),
@@ -185,7 +185,7 @@ def plot_dynamics_map(table: pd.DataFrame, *, split: Mapping | None = None,
 
     if mappable is not None:
         cax = fig.add_subplot(gs[1, 2]) if corner is not None else None
-        _colorbar(fig, mappable, label=_label(color), cax=cax, ax=ax)
+        _colorbar(fig, mappable, label=axis_label(color), cax=cax, ax=ax)
     elif corner is not None:
         handles, labels = ax.get_legend_handles_labels()
         title = "split" if color == "split" else color
@@ -229,7 +229,7 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
     overlaid outlines). The threshold line is drawn only when the split was made on
     ``metric``.
     """
-    _require(table, [metric] + ([by] if by else []), "the dynamics table")
+    require_columns(table, [metric] + ([by] if by else []), "the dynamics table")
     values = table[metric].to_numpy(dtype=float)
     bins = _hist_bins(values)
     groups = _category_groups(table[by], by) if by else None
@@ -237,7 +237,7 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
     if groups and ax is None and len(groups) > 3:
         ncols = math.ceil(math.sqrt(len(groups)))
         nrows = math.ceil(len(groups) / ncols)
-        fig = _new_figure((3.2 * ncols + 0.6, 2.4 * nrows + 0.6))
+        fig = new_figure((3.2 * ncols + 0.6, 2.4 * nrows + 0.6))
         axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
         for a, (label, mask, colour) in zip(axes, groups):
             a.hist(values[mask], bins=bins, color=colour, alpha=0.85)
@@ -248,12 +248,12 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
         for i, a in enumerate(axes[len(groups):], start=len(groups)):
             a.axis("off")
             axes[i - ncols].tick_params(labelbottom=True)  # the panel above shows the x axis
-        fig.supxlabel(_label(metric))
+        fig.supxlabel(axis_label(metric))
         fig.supylabel("examples")
-        fig.suptitle(f"{_label(metric)} by {by}")
+        fig.suptitle(f"{axis_label(metric)} by {by}")
         return fig
 
-    fig, ax = _figure_and_axes(ax, (6.4, 4.0))
+    fig, ax = figure_and_axes(ax, (6.4, 4.0))
     if groups:
         for label, mask, colour in groups:
             ax.hist(values[mask], bins=bins, histtype="step", linewidth=1.6, color=colour,
@@ -262,9 +262,9 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
         ax.hist(values, bins=bins, color="#56B4E9", edgecolor="white", linewidth=0.4)
     ax.set_ylim(top=ax.get_ylim()[1] * 1.15)  # room for the threshold label and legend
     _threshold_line(ax, split, metric)
-    ax.set_xlabel(_label(metric))
+    ax.set_xlabel(axis_label(metric))
     ax.set_ylabel("examples")
-    ax.set_title(f"Distribution of {_label(metric)}" + (f" by {by}" if by else ""))
+    ax.set_title(f"Distribution of {axis_label(metric)}" + (f" by {by}" if by else ""))
     if groups:
         ax.legend(frameon=False, fontsize=9, loc="upper left")
     return fig
@@ -273,10 +273,10 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
 def plot_confidence_by_task(table: pd.DataFrame, *, metric: str = "confidence", ax=None,
                             max_points: int | None = 5000, seed: int = 0) -> Figure:
     """Box plot per task (sorted by median, highest on top) with the examples as dots."""
-    _require(table, ["task", metric], "the dynamics table")
+    require_columns(table, ["task", metric], "the dynamics table")
     medians = table.groupby("task")[metric].median().sort_values()
     tasks = list(medians.index)
-    fig, ax = _figure_and_axes(ax, (6.4, 1.0 + 0.55 * len(tasks)))
+    fig, ax = figure_and_axes(ax, (6.4, 1.0 + 0.55 * len(tasks)))
     data = [table.loc[table["task"] == t, metric].to_numpy(dtype=float) for t in tasks]
     # Box above, dots below each task's line, so neither hides the other.
     ax.boxplot(data, positions=np.arange(len(tasks)) + 0.18, orientation="horizontal",
@@ -290,9 +290,9 @@ def plot_confidence_by_task(table: pd.DataFrame, *, metric: str = "confidence", 
                s=_marker_size(len(shown)), color="#0072B2", alpha=0.45, linewidths=0,
                rasterized=len(shown) > 5000, zorder=3)
     ax.set_yticks(range(len(tasks)), tasks)
-    ax.set_xlabel(_label(metric))
+    ax.set_xlabel(axis_label(metric))
     ax.set_ylabel("task")
-    ax.set_title(f"{_label(metric)} by task" + (f"\n({note})" if note else ""))
+    ax.set_title(f"{axis_label(metric)} by task" + (f"\n({note})" if note else ""))
     return fig
 
 
@@ -306,15 +306,15 @@ def plot_umap_confidence(projection: pd.DataFrame, *, color: str = "confidence",
     ``"split"`` (needs ``split``), or ``"task"`` / any categorical column. Merge the
     dynamics table into the projection on ``example_id`` to colour by its columns.
     ``method`` names the projection on the axes; by default ``projection.attrs["method"]``
-    (set by :mod:`sftmix.projection`; kept by parquet, dropped by ``merge``), else "UMAP".
+    (set by :mod:`sftmix.analysis.projection`; kept by parquet, dropped by ``merge``), else "UMAP".
     """
-    _require(projection, ["x", "y"], "the projection")
+    require_columns(projection, ["x", "y"], "the projection")
     method = method or projection.attrs.get("method", "UMAP")
-    fig, ax = _figure_and_axes(ax, (7.2, 5.2))
+    fig, ax = figure_and_axes(ax, (7.2, 5.2))
     mappable, _ = _scatter(ax, projection, "x", "y", color, split,
                            np.random.default_rng(seed))
     if mappable is not None:
-        _colorbar(fig, mappable, label=_label(color), ax=ax)
+        _colorbar(fig, mappable, label=axis_label(color), ax=ax)
     else:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
                   title=color, markerscale=max(1.0, 6 / math.sqrt(_marker_size(len(projection)))))

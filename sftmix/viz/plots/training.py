@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter
 
-from ._style import _figure_and_axes, _new_figure, _palette, _require
+from ._style import figure_and_axes, new_figure, palette, require_columns
 
 
 # ------------------------------------------------------------------- training curves
@@ -49,7 +49,7 @@ def plot_training_curves(histories: Mapping[str, Sequence[Mapping]], *, parts: b
     has_parts = parts and any(("ntp_loss" in e or "mixup_loss" in e)
                               for h in histories.values() for e in h)
     if ax is None:
-        fig = _new_figure((11.0 if has_parts else 6.4, 4.2))
+        fig = new_figure((11.0 if has_parts else 6.4, 4.2))
         axes = fig.subplots(1, 2 if has_parts else 1, sharex=True, squeeze=False).ravel()
     else:
         fig, axes, has_parts = ax.get_figure(root=True), [ax], False
@@ -60,7 +60,7 @@ def plot_training_curves(histories: Mapping[str, Sequence[Mapping]], *, parts: b
             vals = _ema(vals, smooth)
         a.plot(steps, vals, color=colour, linewidth=1.6, linestyle=style, label=label)
 
-    for (run, history), colour in zip(histories.items(), _palette(len(histories))):
+    for (run, history), colour in zip(histories.items(), palette(len(histories))):
         steps, loss = _series(history, "loss")
         if len(steps):
             curve(axes[0], steps, loss, colour, f"{run} train")
@@ -124,13 +124,13 @@ def plot_ablation(results: pd.DataFrame, *, param: str, metric: str, ax=None,
     """
     if error not in ("std", "ci95"):
         raise ValueError('error must be "std" or "ci95"')
-    _require(results, ["param", "value", metric], "the ablation results")
+    require_columns(results, ["param", "value", metric], "the ablation results")
     rows = results[results["param"] == param]
     if rows.empty:
         raise ValueError(f"no rows for param={param!r}; have {sorted(results['param'].unique())}")
     numeric = pd.to_numeric(rows["value"], errors="coerce")
     is_numeric = bool(numeric.notna().all())
-    fig, ax = _figure_and_axes(ax, (6.4, 4.2))
+    fig, ax = figure_and_axes(ax, (6.4, 4.2))
 
     if is_numeric:
         keys = sorted(numeric.unique())
@@ -188,7 +188,7 @@ def plot_ablation(results: pd.DataFrame, *, param: str, metric: str, ax=None,
 def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None) -> Figure:
     """Grouped bars: one group per task plus "overall", one bar per method, mean ± std
     over seeds. "overall" averages the tasks within each seed first."""
-    _require(per_task, ["method", "seed", "task", metric], "the per-task results")
+    require_columns(per_task, ["method", "seed", "task", metric], "the per-task results")
     methods = list(dict.fromkeys(per_task["method"]))
     tasks = sorted(per_task["task"].unique(), key=str)
     overall = (per_task.groupby(["method", "seed"], sort=False)[metric].mean()
@@ -198,11 +198,11 @@ def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None) -
     stats = data.groupby(["task", "method"])[metric].agg(["mean", "std", "count"])
     groups = [str(t) for t in tasks] + ["overall"]
 
-    fig, ax = _figure_and_axes(ax, (max(6.4, 1.1 * len(groups) * max(1, len(methods) / 2)), 4.2))
+    fig, ax = figure_and_axes(ax, (max(6.4, 1.1 * len(groups) * max(1, len(methods) / 2)), 4.2))
     width = 0.8 / len(methods)
     x = np.arange(len(groups), dtype=float)
     x[-1] += 0.4  # a gap sets "overall" apart from the tasks
-    for i, (method, colour) in enumerate(zip(methods, _palette(len(methods)))):
+    for i, (method, colour) in enumerate(zip(methods, palette(len(methods)))):
         idx = [(g, method) for g in groups]
         m = stats["mean"].reindex(idx).to_numpy()
         s = stats["std"].reindex(idx).fillna(0.0).to_numpy()
@@ -238,7 +238,7 @@ def plot_lambda_distribution(alpha: float, *, ax=None, n: int = 20000, seed: int
     if alpha <= 0:
         raise ValueError("alpha must be positive")
     lam = np.random.default_rng(seed).beta(alpha, alpha, size=n)
-    fig, ax = _figure_and_axes(ax, (6.0, 4.0))
+    fig, ax = figure_and_axes(ax, (6.0, 4.0))
     heights, _, _ = ax.hist(lam, bins=50, range=(0, 1), density=True, color="#56B4E9",
                             edgecolor="white", linewidth=0.4, label=f"{n:,} draws")
     grid = np.linspace(1e-4, 1 - 1e-4, 1001)
