@@ -17,8 +17,7 @@ import torch
 import transformers
 from transformers import TrainerCallback
 
-N_TRAIN = 64
-BATCH = 8
+from tests.helpers import BATCH, N_TRAIN, experiment_config
 
 
 class BatchLog(TrainerCallback):
@@ -30,14 +29,6 @@ class BatchLog(TrainerCallback):
     def observe_batch(self, *, example_index, state=None, **_):
         self.batches.append({"step": state.global_step + 1, "epoch": int(state.epoch or 0),
                              "rows": [int(i) for i in example_index.tolist()]})
-
-
-def experiment_config(runs_dir: Path, reference_batch: int):
-    """The 2-process experiment; the 1-process run in the test uses twice the reference batch."""
-    from tests.test_experiment import tiny_config
-
-    return tiny_config(runs_dir, name="dist", methods=["sftmix"],
-                       reference_training={"num_train_epochs": 1, "per_device_train_batch_size": reference_batch})
 
 
 def train_sftmix(out: Path, rank: int) -> None:

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests._dist_train import BATCH, N_TRAIN, experiment_config
-from tests.conftest import run_two_processes
+from tests.helpers import BATCH, N_TRAIN, experiment_config, run_two_processes
 
 HERE = Path(__file__).resolve().parent
 

@@ -12,6 +12,7 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 
@@ -277,16 +278,13 @@ def plot_confidence_by_task(table: pd.DataFrame, *, metric: str = "confidence", 
     medians = table.groupby("task")[metric].median().sort_values()
     tasks = list(medians.index)
     fig, ax = figure_and_axes(ax, (6.4, 1.0 + 0.55 * len(tasks)))
-    data = [table.loc[table["task"] == t, metric].to_numpy(dtype=float) for t in tasks]
-    # Box above, dots below each task's line, so neither hides the other.
-    ax.boxplot(data, positions=np.arange(len(tasks)) + 0.18, orientation="horizontal",
-               widths=0.28, showfliers=False, patch_artist=True,
-               boxprops=dict(facecolor="#56B4E9", alpha=0.6),
-               medianprops=dict(color="black", linewidth=1.8))
+    # seaborn draws the box per task; the examples go on top as jittered dots.
+    sns.boxplot(data=table, x=metric, y="task", order=tasks, orient="h", width=0.5, showfliers=False,
+                color="#56B4E9", boxprops=dict(alpha=0.6), medianprops=dict(color="black", linewidth=1.8), ax=ax)
     shown, note = _subsample(table, max_points, seed)
     rng = np.random.default_rng(seed)
-    pos = shown["task"].map({t: i for i, t in enumerate(tasks)}).to_numpy(dtype=float) - 0.17
-    ax.scatter(shown[metric].to_numpy(dtype=float), pos + rng.uniform(-0.14, 0.14, len(pos)),
+    pos = shown["task"].map({t: i for i, t in enumerate(tasks)}).to_numpy(dtype=float)
+    ax.scatter(shown[metric].to_numpy(dtype=float), pos + rng.uniform(-0.3, 0.3, len(pos)),
                s=_marker_size(len(shown)), color="#0072B2", alpha=0.45, linewidths=0,
                rasterized=len(shown) > 5000, zorder=3)
     ax.set_yticks(range(len(tasks)), tasks)

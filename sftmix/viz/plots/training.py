@@ -8,6 +8,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
+from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter
@@ -199,18 +201,17 @@ def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None) -
     groups = [str(t) for t in tasks] + ["overall"]
 
     fig, ax = figure_and_axes(ax, (max(6.4, 1.1 * len(groups) * max(1, len(methods) / 2)), 4.2))
-    width = 0.8 / len(methods)
-    x = np.arange(len(groups), dtype=float)
-    x[-1] += 0.4  # a gap sets "overall" apart from the tasks
-    for i, (method, colour) in enumerate(zip(methods, palette(len(methods)))):
-        idx = [(g, method) for g in groups]
-        m = stats["mean"].reindex(idx).to_numpy()
-        s = stats["std"].reindex(idx).fillna(0.0).to_numpy()
-        ax.bar(x + (i - (len(methods) - 1) / 2) * width, m, width * 0.95, yerr=s,
-               color=colour, capsize=3, label=method, error_kw=dict(linewidth=1))
-    ax.axvline((x[-2] + x[-1]) / 2 if len(groups) > 1 else -0.5, color="0.7", linewidth=0.8)
+    # Mean bars with +-1 std over seeds, one colour per method (seaborn groups and dodges them).
+    sns.barplot(data=data, x="task", y=metric, hue="method", order=groups, hue_order=methods,
+                palette=palette(len(methods)), errorbar="sd", capsize=0.15, err_kws={"linewidth": 1}, legend=False,
+                ax=ax)
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)][-len(methods):]
+    for container, method in zip(bars, methods):  # one container per method, in hue order
+        container.set_label(method)
+    if len(groups) > 1:  # a rule sets "overall" apart from the tasks
+        ax.axvline(len(groups) - 1.5, color="0.7", linewidth=0.8)
     long_names = max(len(g) for g in groups) > 10 or len(groups) > 8
-    ax.set_xticks(x, groups, rotation=30 if long_names else 0,
+    ax.set_xticks(range(len(groups)), groups, rotation=30 if long_names else 0,
                   ha="right" if long_names else "center")
     top = float(np.nanmax(stats["mean"] + stats["std"].fillna(0)))
     ax.set_ylim(0, top * 1.2 if top > 0 else 1)
