@@ -3,7 +3,7 @@
 For a confident example ``a`` and an unconfident example ``b`` paired in a batch,
 SFTMix mixes the last-layer hidden states ``Z~ = lam * Z_a + (1 - lam) * Z_b`` at aligned
 positions and scores them against the mixed one-hot targets, which equals
-``lam * CE(head(Z~), y_a) + (1 - lam) * CE(head(Z~), y_b)`` (the derivation is in the README).
+``lam * CE(head(Z~), y_a) + (1 - lam) * CE(head(Z~), y_b)`` (expand the soft-label cross-entropy to see it).
 
 Conventions: HF-style *unshifted* labels (P, T) with ``-100`` on prompt and padding;
 the hidden state at position t predicts the label at t + 1; padding is on the right.
