@@ -68,7 +68,7 @@ def remove_temp_files(folder: str | os.PathLike) -> None:
 class RunDir:
     """Every path of a run directory (``runs/<name>/``)::
 
-        config.yaml          resolved configuration
+        config.yaml          resolved configuration (also as config.json)
         reference/           reference-run checkpoints (checkpoints.json, scores/, online/)
         dynamics.parquet     per-example table
         split.json           ids of each half
@@ -88,6 +88,7 @@ class RunDir:
         return str(self.root)
 
     config = property(lambda self: self.root / "config.yaml")
+    config_json = property(lambda self: self.root / "config.json")
     reference = property(lambda self: self.root / "reference")
     checkpoints = property(lambda self: self.reference / "checkpoints.json")
     scores = property(lambda self: self.reference / "scores")

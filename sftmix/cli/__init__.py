@@ -23,7 +23,7 @@ COMMANDS = {module.__name__.rsplit(".", 1)[1]: module for module in
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sftmix", description=__doc__.splitlines()[0],
                                      usage="sftmix COMMAND [options]   (sftmix COMMAND --help for its options)")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", prog="sftmix")
     for module in COMMANDS.values():
         module.add_parser(subparsers).set_defaults(run=module.run)
     return parser

@@ -186,7 +186,7 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
 
     def prepare():
         remove_temp_files(run)
-        atomic_write_json(rd.root / "config.json", dataclasses.asdict(config))
+        atomic_write_json(rd.config_json, dataclasses.asdict(config))
         atomic_write_text(rd.config, yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
 
     procs.on_main(prepare, "writing the configuration")

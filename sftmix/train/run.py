@@ -18,8 +18,8 @@ import datasets
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
 
-from ..config import DataArguments, SFTMixConfig
-from ..data import PadCollator, tokenize_examples
+from ..config import SFTMixConfig
+from ..data import PadCollator
 from ..io import atomic_write_json
 from .callbacks import CheckpointSchedule, DynamicsRecorder, quiet_progress
 from .trainer import SFTMixTrainer
@@ -119,8 +119,4 @@ def clean_checkpoints(out: Path) -> None:
         shutil.rmtree(ckpt, ignore_errors=True)
 
 
-def tokenize_for(tokenizer, examples, data_args: DataArguments, *, report: bool = False):
-    return tokenize_examples(examples, tokenizer, max_length=data_args.max_length, return_report=report)
-
-
-__all__ = ["clean_checkpoints", "latest_checkpoint", "tokenize_for", "train_model", "train_reference"]
+__all__ = ["clean_checkpoints", "latest_checkpoint", "train_model", "train_reference"]
