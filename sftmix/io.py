@@ -107,7 +107,7 @@ class RunDir:
         """The folder of one trained model: ``<method>/seed<k>/``."""
         return self.root / method / f"seed{seed}"
 
-    def eval(self, method: str, seed: int) -> Path:
+    def eval_file(self, method: str, seed: int) -> Path:
         return self.train(method, seed) / EVAL_FILE
 
 

@@ -29,7 +29,7 @@ def collect_evals(run: Path, methods, seeds) -> dict:
     out = {}
     for method in methods:
         for seed in seeds:
-            f = RunDir(run).eval(method, seed)
+            f = RunDir(run).eval_file(method, seed)
             if f.exists():
                 out.setdefault(method, {})[seed] = json.loads(f.read_text())
     return out

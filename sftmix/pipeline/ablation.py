@@ -203,7 +203,7 @@ def run_ablation(base, sweep: Mapping[str, Sequence] | None = None, seeds: Seque
     rows = []
     for seed in seeds:
         rows.append({"param": BASELINE, "value": "ntp", "seed": seed, "centre": False,
-                     **_read_eval(rd.eval("ntp", seed))})
+                     **_read_eval(rd.eval_file("ntp", seed))})
     for param, values in plan.items():
         for value in values:
             is_centre = _same(value, centre[param])

@@ -145,7 +145,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, p
     record = {"config": asdict(cfg), "command": " ".join(sys.argv), "log": [], "probe": [],
               "wall_seconds": 0.0, "step": 0}
     if resume and state_file.exists():
-        state = torch.load(state_file, weights_only=False)
+        state = torch.load(state_file, weights_only=True)
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
         record = state["record"]
