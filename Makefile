@@ -32,6 +32,7 @@ demo-quick: $(STAMP)
 	$(VENV)/bin/sftmix demo --quick
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check sftmix tests benchmarks
 	$(PY) -m pytest
 
 clean-venv:

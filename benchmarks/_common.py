@@ -158,10 +158,10 @@ def run_children(argvs: list[list[str]], *, parallel: bool = False, **kw) -> lis
 # ------------------------------------------------------------------ data & models
 def suite_tokenized(n: int, *, max_length: int = 128, seed: int = 0):
     """(tokenizer, tokenized train examples of the built-in suite)."""
+    import datasets
+
     from sftmix.data import load_examples, tokenize_examples
     from sftmix.toy import build_toy_tokenizer
-
-    import datasets
     datasets.disable_progress_bars()
     tok = build_toy_tokenizer()
     ex = load_examples("builtin", split="train", n_train=n, n_test=0, seed=seed)
@@ -196,7 +196,7 @@ def make_trainer(model, data, method: str, *, batch_size: int, out_dir: str, cal
     """An SFTMixTrainer on ``data`` (the split pairs its first half with its second)."""
     from sftmix.config import SFTMixConfig
     from sftmix.data import PadCollator
-    from sftmix.trainer import SFTMixTrainer
+    from sftmix.train.trainer import SFTMixTrainer
 
     args = dict(output_dir=out_dir, per_device_train_batch_size=batch_size, use_cpu=True, disable_tqdm=True,
                 report_to="none", seed=0, method=method, **kw)

@@ -20,7 +20,7 @@ import _common as C
 
 
 def smoke_child(runs_dir: str) -> None:
-    from sftmix.experiment import ExperimentConfig, run_experiment
+    from sftmix.pipeline.experiment import ExperimentConfig, run_experiment
 
     config = ExperimentConfig(
         name="demo-smoke", runs_dir=runs_dir, seeds=[0], methods=["ntp", "sftmix"],

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 
@@ -20,9 +19,9 @@ import _common as C
 
 def bare_batches(tokenized, batch_size: int):
     from sftmix.data import PadCollator
-    from sftmix.scoring import _length_sorted_shard
+    from sftmix.dynamics.scoring import length_sorted_shard
 
-    rows = _length_sorted_shard(tokenized, 0, 1)
+    rows = length_sorted_shard(tokenized, 0, 1)
     columns, collate, out = tokenized.select_columns(["input_ids", "labels"]), PadCollator(0), []
     for s in range(0, len(rows), batch_size):
         chunk = columns[[int(i) for i in rows[s:s + batch_size]]]  # one batched read, as score_model does
@@ -32,7 +31,8 @@ def bare_batches(tokenized, batch_size: int):
 
 def scoring(name, model, data, batch_size: int, rounds: int) -> dict:
     import torch
-    from sftmix.scoring import score_model
+
+    from sftmix.dynamics.scoring import score_model
 
     model.eval()
     batches = bare_batches(data, batch_size)
@@ -56,14 +56,16 @@ def scoring(name, model, data, batch_size: int, rounds: int) -> dict:
     s2 = C.summarize(times, "bare_collating", "score_model")
     n = len(data)
     return {"setting": name, "examples": n, "batch_size": batch_size,
-            "bare_examples_per_s": n / s["bare_forward_median_s"], "score_examples_per_s": n / s["score_model_median_s"],
+            "bare_examples_per_s": n / s["bare_forward_median_s"],
+            "score_examples_per_s": n / s["score_model_median_s"],
             "throughput_ratio": 1 / s["ratio_median_paired"], **s,
             "bare_collating_examples_per_s": n / s2["bare_collating_median_s"],
             "throughput_ratio_vs_bare_collating": 1 / s2["ratio_median_paired"]}
 
 
 def recording(name, model, data, batch_size: int, rounds: int) -> dict:
-    from sftmix.scoring import DynamicsRecorder, response_sums
+    from sftmix.dynamics.scoring import response_sums
+    from sftmix.train.callbacks import DynamicsRecorder
 
     model.train()
     tmp = tempfile.mkdtemp(prefix="bench_dyn_")

@@ -32,9 +32,10 @@ def settings(smoke: bool) -> dict:  # name: (hidden, vocab or None for the suite
 
 def naive_lce(hidden, head, target, *, weights=None, target_b=None, lam=None, chunk_size=None,
               return_stats=False):
-    """Same maths as sftmix.ce.linear_cross_entropy, with the full logits kept by autograd."""
+    """Same maths as sftmix.loss.ce.linear_cross_entropy, with the full logits kept by autograd."""
     import torch.nn.functional as F
-    from sftmix.ce import CEOutput
+
+    from sftmix.loss.ce import CEOutput
 
     logits = head.logits(hidden)
     nll = F.cross_entropy(logits, target, reduction="none")
@@ -49,8 +50,8 @@ def naive_lce(hidden, head, target, *, weights=None, target_b=None, lam=None, ch
 
 def child(setting: str, variant: str, smoke: bool) -> None:
     C.setup_torch(2)
-    import sftmix.mixup
-    import sftmix.trainer
+    import sftmix.loss.mixup
+    import sftmix.train.trainer
     from sftmix.toy import build_tiny_model
 
     d, v, bs, length = settings(smoke)[setting]
@@ -65,9 +66,9 @@ def child(setting: str, variant: str, smoke: bool) -> None:
     model = (build_tiny_model("llama", tokenizer=tok, hidden_size=d) if v is None else
              build_tiny_model("llama", vocab_size=v, hidden_size=d, num_heads=4)).train()
     if naive_ntp:
-        sftmix.trainer.linear_cross_entropy = naive_lce
+        sftmix.train.trainer.linear_cross_entropy = naive_lce
     if naive_mix:
-        sftmix.mixup.linear_cross_entropy = naive_lce
+        sftmix.loss.mixup.linear_cross_entropy = naive_lce
     trainer = C.make_trainer(model, data, method, batch_size=bs, out_dir=tempfile.mkdtemp(prefix="bench_mem_"))
     batch = C.paired_batch(data, bs)
     loss = C.loss_step(trainer, model, batch)  # warm-up

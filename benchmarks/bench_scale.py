@@ -33,8 +33,9 @@ def measured(fn):
 def child_data(n: int, emb_path: str, repeats: int) -> None:
     C.setup_torch(2)
     import numpy as np
-    from sftmix.embed import embed_examples
-    from sftmix.scoring import score_model
+
+    from sftmix.analysis.embed import embed_examples
+    from sftmix.dynamics.scoring import score_model
     from sftmix.toy import build_tiny_model
 
     t0 = time.perf_counter()
@@ -55,7 +56,8 @@ def child_data(n: int, emb_path: str, repeats: int) -> None:
 
 def child_umap(mode: str, paths: list[str]) -> None:
     import numpy as np
-    from sftmix.projection import project_umap
+
+    from sftmix.analysis.projection import project_umap
 
     out = {"mode": mode, "numba_cache_dir": os.environ["NUMBA_CACHE_DIR"]}
     t0 = time.perf_counter()

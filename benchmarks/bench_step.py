@@ -53,9 +53,10 @@ def median_ms(fn, reps: int) -> float:
 
 def measure(name: str, model, data, batch_size: int, repeats: int, warmup: int) -> dict:
     import torch
-    from sftmix.head import forward_hidden, output_head
-    from sftmix.mixup import count_mixup_positions, mixup_loss
-    from sftmix.trainer import pair_rows
+
+    from sftmix.loss.head import forward_hidden, output_head
+    from sftmix.loss.mixup import count_mixup_positions, mixup_loss
+    from sftmix.train.trainer import pair_rows
 
     model.train()
     batch = C.paired_batch(data, batch_size)
@@ -82,7 +83,7 @@ def measure(name: str, model, data, batch_size: int, repeats: int, warmup: int) 
         out.loss_sum.backward()
         model.zero_grad(set_to_none=True)
 
-    res["parts_ms"] = {"lambdas (trainer._lambdas)": median_ms(lambda: mix._lambdas(index, a, b), reps),
+    res["parts_ms"] = {"lambdas (trainer.mixup_lambdas)": median_ms(lambda: mix.mixup_lambdas(index, a, b), reps),
                        "mixup_loss fwd+bwd (align, mix, head CE)": median_ms(mix_fwd_bwd, reps)}
     return res
 

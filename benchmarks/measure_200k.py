@@ -56,7 +56,7 @@ def measure(args) -> dict:
     import transformers
 
     from sftmix.data import load_examples, tokenize_examples
-    from sftmix.scoring import score_checkpoints
+    from sftmix.dynamics.scoring import score_checkpoints
     from sftmix.toy import build_tiny_model, build_toy_tokenizer
 
     datasets.disable_progress_bars()

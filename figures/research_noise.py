@@ -14,11 +14,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from sftmix.experiment import ExperimentConfig, run_experiment
-from sftmix.plots import plot_ablation, save_figure
+from sftmix.pipeline.experiment import ExperimentConfig, run_experiment
+from sftmix.viz.plots import plot_ablation, save_figure
 
 HERE = Path(__file__).resolve().parent
-CONFIGS = sorted((HERE.parent / "configs" / "research").glob("*.yaml"), key=lambda p: (len(p.stem), p.stem))
+CONFIGS = sorted((HERE.parent / "configs" / "research").glob("noise*.yaml"), key=lambda p: (len(p.stem), p.stem))
 
 
 def main(argv=None):

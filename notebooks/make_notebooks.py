@@ -64,7 +64,7 @@ EPOCHS = 1 if FAST else 5"""),
     code("""
 import pandas as pd
 import sftmix
-from sftmix.plots import plot_lambda_distribution
+from sftmix.viz.plots import plot_lambda_distribution
 from sftmix.toy import list_tasks
 pd.set_option("display.max_colwidth", 60)"""),
     md("""
@@ -88,7 +88,7 @@ so a mixed point usually stays close to one of its two parents."""),
 `demo_config` is the configuration behind `sftmix demo`; here we shrink it for the notebook.
 Each stage writes into the run directory and is skipped when it already finished."""),
     code("""
-from sftmix.experiment import demo_config
+from sftmix.pipeline.experiment import demo_config
 config = demo_config(quick=True, runs_dir=RUNS_DIR, name="nb01-fast" if FAST else "nb01")
 config.data.update(n_train=N_TRAIN, noise=0.1)
 config.training.update(num_train_epochs=EPOCHS)
@@ -119,8 +119,8 @@ Move **α** to see how often training draws a λ far from 0 and 1."""),
 from transformers import AutoModelForCausalLM
 from sftmix.dynamics import load_split
 from sftmix.models import load_tokenizer
-from sftmix.training import load_train_eval
-from sftmix.widgets import lambda_explorer, pick_pair
+from sftmix.data import load_train_eval
+from sftmix.viz.widgets import lambda_explorer, pick_pair
 train, _ = load_train_eval(config.data_args())
 pair = pick_pair(train, load_split(config.run_dir / "split.json"), seed=0)
 model = AutoModelForCausalLM.from_pretrained(config.run_dir / "sftmix" / "seed0")
@@ -165,11 +165,12 @@ TASKS = "uppercase,repeat_word,is_even,vowel_count,count_letter"  # learnable fa
     code("""
 import pandas as pd
 import sftmix
-from sftmix import stages, widgets
+from sftmix.pipeline import stages
+from sftmix.viz import widgets
 from sftmix.dynamics import load_dynamics, load_split
-from sftmix.experiment import ExperimentConfig
-from sftmix.plots import plot_confidence_by_task
-from sftmix.training import load_train_eval
+from sftmix.pipeline.experiment import ExperimentConfig
+from sftmix.viz.plots import plot_confidence_by_task
+from sftmix.data import load_train_eval
 pd.set_option("display.max_colwidth", 50)"""),
     md("""
 ## The reference run and the dynamics table
@@ -208,7 +209,7 @@ print(f"split at {split['metric']} >= {split['threshold']:.3f} (ratio {split['ra
       f"{len(split['confident'])} confident, {len(split['unconfident'])} unconfident of {split['n']}")"""),
     md("""
 ## What the regions hold
-A region is a top or bottom third along one axis (the rule of `sftmix.widgets.region_mask`):
+A region is a top or bottom third along one axis (the rule of `sftmix.viz.widgets.region_mask`):
 easy-to-learn = highest third of `confidence_prob`, hard-to-learn = lowest third,
 ambiguous = highest third of `variability_prob` (it may overlap the other two).
 The `answer` column shows the correct answer where the trained response was corrupted."""),
@@ -301,11 +302,11 @@ K = 10                                   # neighbours in knn_agreement"""),
 import numpy as np
 import pandas as pd
 import sftmix
-from sftmix import stages
+from sftmix.pipeline import stages
 from sftmix.dynamics import load_split
-from sftmix.experiment import ExperimentConfig
-from sftmix.projection import knn_agreement, pca_reduce
-from sftmix.training import load_train_eval"""),
+from sftmix.pipeline.experiment import ExperimentConfig
+from sftmix.analysis.projection import knn_agreement, pca_reduce
+from sftmix.data import load_train_eval"""),
     md("""
 ## Reference run, dynamics, split, embeddings
 The embeddings come from the final reference checkpoint; the projection is PCA in fast mode
@@ -380,7 +381,7 @@ NB04 = [
 The paper fixes α = 0.5 (λ ~ Beta(α, α)), μ = 0.2 (loss = NTP + μ·Mixup), a median split and
 confident × unconfident pairs, and reports a role-of-Mixup ablation (below). Here we vary
 each setting **one at a time around that recipe**, over several seeds, with
-`sftmix.ablation.run_ablation` (the same as `sftmix ablate CONFIG.yaml`).
+`sftmix.pipeline.ablation.run_ablation` (the same as `sftmix ablate CONFIG.yaml`).
 
 All cells share one reference run and dynamics table (the dynamics do not depend on these
 settings; a different split ratio re-cuts the same table); the centre of every sweep is the
@@ -396,8 +397,8 @@ SWEEP = {"mixup_alpha": [2.0] if FAST else [0.1, 2.0], "mixup_weight": [1.0] if 
          "pairing": ["random"] if FAST else ["random", "confident_confident", "unconfident_unconfident"]}"""),
     code("""
 import pandas as pd
-from sftmix.ablation import paper_table, plot_sweep, run_ablation, summarize_ablation
-from sftmix.experiment import ExperimentConfig"""),
+from sftmix.pipeline.ablation import paper_table, plot_sweep, run_ablation, summarize_ablation
+from sftmix.pipeline.experiment import ExperimentConfig"""),
     md("""
 ## The centre recipe
 The same YAML that `sftmix ablate` reads; the notebook only shrinks it."""),
@@ -432,7 +433,7 @@ whichever way the mean points. With one seed (fast mode) no claim is possible at
 And the centre recipe itself against the NTP baseline, paired by seed, on held-out NLL
 (the same test as the results table of `sftmix demo`):"""),
     code("""
-from sftmix.results import paired_difference
+from sftmix.analysis.results import paired_difference
 centre = results[results.centre & (results.param == "mixup_alpha")].set_index("seed").nll
 ntp = results[results.param == "ntp_baseline"].set_index("seed").nll
 paired_difference(ntp.loc[SEEDS], centre.loc[SEEDS], higher_is_better=False)"""),
@@ -468,9 +469,9 @@ from pathlib import Path
 from IPython.display import Image, Markdown, display
 import pandas as pd
 import sftmix
-from sftmix.ablation import PAPER_CITATION, paper_table, paper_vs_ours
-from sftmix.experiment import demo_config
-from sftmix.figures import make_figures"""),
+from sftmix.pipeline.ablation import PAPER_CITATION, paper_table, paper_vs_ours
+from sftmix.pipeline.experiment import demo_config
+from sftmix.viz.figures import make_figures"""),
     code("""
 if RUN_DIR is None:
     config = demo_config(quick=FAST, runs_dir=RUNS_DIR, name="nb05-fast" if FAST else "demo")

@@ -5,36 +5,64 @@ the training dynamics of a reference run, splits the data into a confident and a
 unconfident half, and adds a Mixup loss on interpolated last-layer hidden states of
 confident/unconfident pairs to the usual next-token-prediction loss.
 
-The public names below are imported lazily, so ``import sftmix`` stays fast.
+The public names below are imported lazily, so ``import sftmix`` stays fast. The
+package's layers and what each subpackage holds are described in the README
+("Architecture").
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from .constants import __version__
 
 _EXPORTS = {
     "SFTMixConfig": "config", "ModelArguments": "config", "DataArguments": "config",
-    "SFTMixTrainer": "trainer",
+    "SFTMixTrainer": "train.trainer",
     "load_examples": "data", "tokenize_examples": "data", "PadCollator": "data",
     "make_task_suite": "toy", "build_tiny_model": "toy", "build_toy_tokenizer": "toy",
-    "score_checkpoints": "scoring", "DynamicsRecorder": "scoring", "train_reference": "scoring",
-    "compute_dynamics": "dynamics", "load_dynamics": "dynamics", "save_dynamics": "dynamics",
-    "split_by_confidence": "dynamics",
-    "mixup_loss": "mixup", "linear_cross_entropy": "ce",
-    "evaluate_model": "evaluate",
-    "run_experiment": "experiment", "ExperimentConfig": "experiment",
-    "embed_examples": "embed", "project_umap": "projection", "project_pca": "projection",
-    "plot_dynamics_map": "plots", "plot_confidence_hist": "plots", "plot_umap_confidence": "plots",
-    "plot_ablation": "plots", "plot_training_curves": "plots", "plot_results": "plots",
-    "save_figure": "plots",
+    "score_checkpoints": "dynamics.scoring", "DynamicsRecorder": "train.callbacks", "train_reference": "train.run",
+    "compute_dynamics": "dynamics.table", "load_dynamics": "dynamics.table", "save_dynamics": "dynamics.table",
+    "split_by_confidence": "dynamics.split",
+    "mixup_loss": "loss.mixup", "linear_cross_entropy": "loss.ce",
+    "evaluate_model": "analysis.evaluate",
+    "run_experiment": "pipeline.experiment", "ExperimentConfig": "pipeline.experiment",
+    "embed_examples": "analysis.embed", "project_umap": "analysis.projection", "project_pca": "analysis.projection",
+    "plot_dynamics_map": "viz.plots", "plot_confidence_hist": "viz.plots", "plot_umap_confidence": "viz.plots",
+    "plot_ablation": "viz.plots", "plot_training_curves": "viz.plots", "plot_results": "viz.plots",
+    "save_figure": "viz.plots",
 }
 
+if TYPE_CHECKING:  # the same names, for editors and type checkers
+    from .analysis.embed import embed_examples
+    from .analysis.evaluate import evaluate_model
+    from .analysis.projection import project_pca, project_umap
+    from .config import DataArguments, ModelArguments, SFTMixConfig
+    from .data import PadCollator, load_examples, tokenize_examples
+    from .dynamics.scoring import score_checkpoints
+    from .dynamics.split import split_by_confidence
+    from .dynamics.table import compute_dynamics, load_dynamics, save_dynamics
+    from .loss.ce import linear_cross_entropy
+    from .loss.mixup import mixup_loss
+    from .pipeline.experiment import ExperimentConfig, run_experiment
+    from .toy import build_tiny_model, build_toy_tokenizer, make_task_suite
+    from .train.callbacks import DynamicsRecorder
+    from .train.run import train_reference
+    from .train.trainer import SFTMixTrainer
+    from .viz.plots import (
+        plot_ablation,
+        plot_confidence_hist,
+        plot_dynamics_map,
+        plot_results,
+        plot_training_curves,
+        plot_umap_confidence,
+        save_figure,
+    )
+
 __all__ = sorted(_EXPORTS)
-_SUBMODULES = {"ablation", "ce", "cli", "config", "data", "dynamics", "embed", "evaluate", "experiment", "export",
-               "figures", "head", "mixup", "models", "paper", "plots", "projection", "results", "scoring",
-               "selection", "stages", "toy", "trainer", "training", "widgets"}
+_SUBMODULES = {"analysis", "cli", "config", "constants", "data", "distributed", "dynamics", "io", "loss", "models",
+               "pipeline", "toy", "train", "viz"}
 
 
 def __getattr__(name: str):
@@ -42,7 +70,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value
         return value
-    if name in _SUBMODULES:  # `sftmix.plots.plot_x` works without importing sftmix.plots first
+    if name in _SUBMODULES:  # `sftmix.viz.plots.plot_x` works without importing sftmix.viz first
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'sftmix' has no attribute {name!r}")
 

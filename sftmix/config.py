@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-METHODS = ("ntp", "sftmix")
-PAIRINGS = ("confident_unconfident", "random", "confident_confident", "unconfident_unconfident")
-LOSS_VARIANTS = ("ntp_plus_mixup", "equal", "mixup_only")
-ALIGNMENTS = ("response", "sequence")
-SPLIT_METRICS = ("confidence", "confidence_prob", "correctness")
+from .constants import ALIGNMENTS, FORMATS, LOSS_VARIANTS, METHODS, PAIRINGS, SPLIT_METRICS
+
+__all__ = ["ALIGNMENTS", "LOSS_VARIANTS", "METHODS", "PAIRINGS", "SPLIT_METRICS", "DataArguments",
+           "ModelArguments", "SFTMixConfig"]
 
 
 def _choice(name: str, value, options) -> None:
@@ -79,8 +78,6 @@ class DataArguments:
 
     def __post_init__(self):
         if self.dataset_format is not None:
-            from .data import FORMATS
-
             _choice("dataset_format", self.dataset_format, FORMATS)
         if self.max_length < 2:
             raise ValueError(f"max_length must be >= 2, got {self.max_length}")

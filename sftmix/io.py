@@ -1,8 +1,11 @@
-"""Atomic file writes: a reader never sees half a file, a crash never leaves one.
+"""Atomic file writes and the run-directory layout.
+
+A reader never sees half a file, a crash never leaves one.
 
 Every writer in sftmix goes through :func:`atomic_write` (temporary file in the target's
 folder, then ``os.replace``). Temporary names all match ``TEMP_GLOB``, so a killed
-process's leftovers can be found and removed.
+process's leftovers can be found and removed. :class:`RunDir` names every path of a run
+directory, so no other module spells one out.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["TEMP_GLOB", "atomic_write", "atomic_write_json", "atomic_write_text"]
+__all__ = ["EVAL_FILE", "GENERATIONS_FILE", "LOG_HISTORY_FILE", "TEMP_GLOB", "RunDir", "atomic_write",
+           "atomic_write_json", "atomic_write_text", "remove_temp_files"]
 
 TEMP_GLOB = ".*.tmp"
 
@@ -47,3 +51,67 @@ def _jsonable(obj):
     if hasattr(obj, "tolist"):
         return obj.tolist()
     return str(obj)
+
+
+# Temporary names that earlier versions of sftmix used (".eval.json.tmp123", ".embeddings.tmp.npy").
+_LEGACY_TEMP_GLOBS = (".*.tmp[0-9]*", ".*.tmp.*")
+
+
+def remove_temp_files(folder: str | os.PathLike) -> None:
+    """Delete the temporary files that killed writers left anywhere under ``folder`` (their writer is gone)."""
+    for pattern in (TEMP_GLOB, *_LEGACY_TEMP_GLOBS):
+        for p in Path(folder).rglob(pattern):
+            if p.is_file():
+                p.unlink(missing_ok=True)
+
+
+class RunDir:
+    """Every path of a run directory (``runs/<name>/``)::
+
+        config.yaml          resolved configuration (also as config.json)
+        reference/           reference-run checkpoints (checkpoints.json, scores/, online/)
+        dynamics.parquet     per-example table
+        split.json           ids of each half
+        <method>/seed<k>/    trained weights, log_history.json, eval.json
+        embeddings.npy  projection.parquet
+        results.json  results.md
+        figures/  stages/  ablation/
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.root)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.root)
+
+    config = property(lambda self: self.root / "config.yaml")
+    config_json = property(lambda self: self.root / "config.json")
+    reference = property(lambda self: self.root / "reference")
+    checkpoints = property(lambda self: self.reference / "checkpoints.json")
+    scores = property(lambda self: self.reference / "scores")
+    online = property(lambda self: self.reference / "online")
+    dynamics = property(lambda self: self.root / "dynamics.parquet")
+    split = property(lambda self: self.root / "split.json")
+    embeddings = property(lambda self: self.root / "embeddings.npy")
+    projection = property(lambda self: self.root / "projection.parquet")
+    results_json = property(lambda self: self.root / "results.json")
+    results_md = property(lambda self: self.root / "results.md")
+    figures = property(lambda self: self.root / "figures")
+    stages = property(lambda self: self.root / "stages")
+    ablation = property(lambda self: self.root / "ablation")
+
+    def train(self, method: str, seed: int) -> Path:
+        """The folder of one trained model: ``<method>/seed<k>/``."""
+        return self.root / method / f"seed{seed}"
+
+    def eval_file(self, method: str, seed: int) -> Path:
+        return self.train(method, seed) / EVAL_FILE
+
+
+#: Files inside a trained model's folder.
+EVAL_FILE = "eval.json"
+GENERATIONS_FILE = "generations.json"
+LOG_HISTORY_FILE = "log_history.json"

@@ -13,10 +13,11 @@ from pathlib import Path
 import datasets
 import transformers
 
-import sftmix.scoring as scoring
+import sftmix.dynamics.scoring as scoring
 from sftmix.config import SFTMixConfig
 from sftmix.data import load_examples, tokenize_examples
 from sftmix.toy import build_tiny_model, build_toy_tokenizer
+from sftmix.train.run import train_reference
 
 
 def main(out: Path, n: int) -> None:
@@ -31,17 +32,17 @@ def main(out: Path, n: int) -> None:
     config = SFTMixConfig(output_dir=str(out / "reference"), num_train_epochs=1, per_device_train_batch_size=8,
                           learning_rate=0.0, disable_tqdm=True, use_cpu=True, logging_steps=1000,
                           ddp_backend="gloo")
-    dirs = scoring.train_reference(model, tok, data, config, n_checkpoints=1, out_dir=out / "reference",
+    dirs = train_reference(model, tok, data, config, n_checkpoints=1, out_dir=out / "reference",
                                    record_online=True)
 
     scored_rows = []
-    original = scoring._score_rows
+    original = scoring.score_rows
 
     def counting(model, tokenized, rows, **kw):
         scored_rows.extend(int(r) for r in rows)
         return original(model, tokenized, rows, **kw)
 
-    scoring._score_rows = counting
+    scoring.score_rows = counting
     frames = scoring.score_checkpoints(dirs, data, out_dir=out / "scores", progress=False)
     (out / f"rank{state.process_index}.json").write_text(json.dumps({
         "rows": scored_rows, "n_scored": frames[0].attrs["n_scored"], "n_processes": state.num_processes,

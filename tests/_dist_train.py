@@ -17,8 +17,7 @@ import torch
 import transformers
 from transformers import TrainerCallback
 
-N_TRAIN = 64
-BATCH = 8
+from tests.helpers import BATCH, N_TRAIN, experiment_config
 
 
 class BatchLog(TrainerCallback):
@@ -32,19 +31,11 @@ class BatchLog(TrainerCallback):
                              "rows": [int(i) for i in example_index.tolist()]})
 
 
-def experiment_config(runs_dir: Path, reference_batch: int):
-    """The 2-process experiment; the 1-process run in the test uses twice the reference batch."""
-    from tests.test_experiment import tiny_config
-
-    return tiny_config(runs_dir, name="dist", methods=["sftmix"],
-                       reference_training={"num_train_epochs": 1, "per_device_train_batch_size": reference_batch})
-
-
 def train_sftmix(out: Path, rank: int) -> None:
     from sftmix.config import SFTMixConfig
     from sftmix.data import load_examples, tokenize_examples
     from sftmix.toy import build_tiny_model, build_toy_tokenizer
-    from sftmix.training import train_model
+    from sftmix.train.run import train_model
 
     tok = build_toy_tokenizer()
     data = tokenize_examples(load_examples("builtin", n_train=N_TRAIN, n_test=1, seed=3), tok, max_length=96)
@@ -61,8 +52,8 @@ def train_sftmix(out: Path, rank: int) -> None:
 
 
 def run_pipeline(out: Path, rank: int, world: int) -> None:
-    from sftmix import stages
-    from sftmix.experiment import run_experiment
+    from sftmix.pipeline import stages
+    from sftmix.pipeline.experiment import run_experiment
 
     ran = []
     for name in ("reference_stage", "dynamics_stage", "split_stage", "train_stage", "eval_stage",
@@ -73,7 +64,7 @@ def run_pipeline(out: Path, rank: int, world: int) -> None:
         setattr(stages, name, counted)
     results = run_experiment(experiment_config(out / "runs", 16), progress=False)
     # A main-only step that fails: every process must raise (none left waiting at a barrier).
-    from sftmix.experiment import Processes
+    from sftmix.distributed import Processes
 
     try:
         Processes().on_main(lambda: 1 / 0, "a failing step")
@@ -103,7 +94,7 @@ def misuse(out: Path, rank: int) -> None:
     """CPU processes without use_cpu=True do not join the process group: the trainer must refuse."""
     from sftmix.config import SFTMixConfig
     from sftmix.toy import build_tiny_model, build_toy_tokenizer
-    from sftmix.trainer import SFTMixTrainer
+    from sftmix.train.trainer import SFTMixTrainer
 
     tok = build_toy_tokenizer()
     config = SFTMixConfig(output_dir=str(out / "misuse"), use_cpu=False, report_to=[])

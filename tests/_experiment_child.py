@@ -4,8 +4,8 @@ import sys
 
 import torch
 
-from sftmix.experiment import run_experiment
-from tests.test_experiment import tiny_config
+from sftmix.pipeline.experiment import run_experiment
+from tests.helpers import tiny_config
 
 torch.set_num_threads(1)
 run_experiment(tiny_config(sys.argv[1], sys.argv[2]), progress=False)

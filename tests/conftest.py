@@ -27,18 +27,3 @@ def suite_examples():
 
     kwargs = dict(n_train=256, n_test=64, seed=0, noise=0.0)
     return load_examples("builtin", split="train", **kwargs), load_examples("builtin", split="test", **kwargs)
-
-
-def run_two_processes(script, *args, timeout=300):
-    """Run ``script`` under ``torchrun --standalone --nproc-per-node 2`` (gloo on CPU); fail with its stderr."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           str(script), *map(str, args)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=root)
-    assert done.returncode == 0, done.stderr[-4000:]

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from sftmix import ablation
-from sftmix.experiment import ExperimentConfig
+from sftmix.pipeline import ablation
+from sftmix.pipeline.experiment import ExperimentConfig
 
 
 def is_cell(call) -> bool:
@@ -61,8 +61,8 @@ def test_plan_adds_the_centre_once(tmp_path):
 @pytest.fixture
 def fake_stages(monkeypatch):
     """Stage functions that write the files the pipeline reads, and count training calls."""
-    from sftmix import stages
     from sftmix.dynamics import dataset_fingerprint, save_dynamics
+    from sftmix.pipeline import stages
 
     calls = []
 

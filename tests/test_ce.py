@@ -1,12 +1,12 @@
-"""Tests for sftmix.ce: the chunked fused head + cross-entropy against a naive reference."""
+"""Tests for sftmix.loss.ce: the chunked fused head + cross-entropy against a naive reference."""
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-import sftmix.ce as ce
-from sftmix.ce import CEOutput, OutputHead, linear_cross_entropy
+import sftmix.loss.ce as ce
+from sftmix.loss.ce import CEOutput, OutputHead, linear_cross_entropy
 
 N, D, V = 7, 5, 11
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sftmix.experiment import ExperimentConfig, demo_config
+from sftmix.pipeline.experiment import ExperimentConfig, demo_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "accelerate" not in p.parts)
@@ -57,3 +57,41 @@ def test_unknown_keys_are_named(tmp_path):
     bad.write_text("name: x\ntraining:\n  mixup_alpha: -1\n")
     with pytest.raises(ValueError, match="mixup_alpha must be > 0"):
         ExperimentConfig.from_yaml(bad)
+
+
+# ------------------------------------------------------------------ base: and YAML kinds
+def test_base_key_deep_merges_chains_and_rejects_loops(tmp_path):
+    from sftmix.pipeline.config_files import load_yaml_config
+
+    (tmp_path / "a.yaml").write_text("name: a\nseeds: [0, 1]\ntraining:\n  learning_rate: 0.1\n  logging_steps: 5\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text("base: ../a.yaml\nname: b\ntraining:\n  learning_rate: 0.2\n")
+    (tmp_path / "sub" / "c.yaml").write_text("base: b.yaml\nseeds: [3]\n")
+    assert load_yaml_config(tmp_path / "sub" / "c.yaml") == {
+        "name": "b", "seeds": [3], "training": {"learning_rate": 0.2, "logging_steps": 5}}
+    (tmp_path / "x.yaml").write_text("base: y.yaml\nname: x\n")
+    (tmp_path / "y.yaml").write_text("base: x.yaml\nname: y\n")
+    with pytest.raises(ValueError, match="loops back"):
+        load_yaml_config(tmp_path / "x.yaml")
+    (tmp_path / "z.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        load_yaml_config(tmp_path / "z.yaml")
+
+
+def test_shipped_configs_hold_only_their_differences():
+    for folder in ("paper", "research"):
+        for path in (ROOT / "configs" / folder).glob("*.yaml"):
+            raw = yaml.safe_load(path.read_text())
+            if path.name != "base.yaml":
+                assert raw["base"] == "base.yaml" and len(raw) <= 6, path
+
+
+def test_wrong_kind_of_yaml_names_the_other_command(tmp_path):
+    from sftmix.cli import main
+
+    with pytest.raises(SystemExit, match="sftmix experiment"):
+        main(["train", str(ROOT / "configs" / "demo-quick.yaml")])
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("learning_rate: 0.001\nn_train: 10\n")
+    with pytest.raises(ValueError, match="sftmix train"):
+        ExperimentConfig.from_yaml(flat)

@@ -5,12 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import run_two_processes
-
 from sftmix.data import load_examples, tokenize_examples
 from sftmix.dynamics import read_checkpoint_frame, read_checkpoint_frames
-from sftmix.scoring import score_checkpoints
+from sftmix.dynamics.scoring import score_checkpoints
 from sftmix.toy import build_toy_tokenizer
+from tests.helpers import run_two_processes
 
 HERE = Path(__file__).resolve().parent
 N = 37  # odd: the two shards are uneven

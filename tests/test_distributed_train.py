@@ -10,9 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import run_two_processes
-
-from tests._dist_train import BATCH, N_TRAIN, experiment_config
+from tests.helpers import BATCH, N_TRAIN, experiment_config, run_two_processes
 
 HERE = Path(__file__).resolve().parent
 
@@ -84,9 +82,9 @@ def test_pipeline_runs_collective_stages_everywhere_and_the_rest_on_main(two_pro
 
 def test_two_process_dynamics_equal_one_process(two_processes, tmp_path):
     """Reference run with 2 x 16 per step vs 1 x 32: the same steps, so the same table."""
-    from sftmix import stages
+    from sftmix.data import load_train_eval
     from sftmix.dynamics import load_dynamics
-    from sftmix.training import load_train_eval
+    from sftmix.pipeline import stages
 
     config = experiment_config(tmp_path, 32)
     train, _ = load_train_eval(config.data_args())

@@ -5,10 +5,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sftmix.dynamics import (DatasetMismatchError, atomic_write, checkpoint_frame, compute_dynamics,
-                             dataset_fingerprint, load_dynamics, load_split, per_example_metrics,
-                             read_checkpoint_frame, read_checkpoint_frames, save_dynamics, save_split,
-                             split_by_confidence, summarize_checkpoints, write_checkpoint_frame)
+from sftmix.dynamics import (
+    DatasetMismatchError,
+    checkpoint_frame,
+    compute_dynamics,
+    dataset_fingerprint,
+    load_dynamics,
+    load_split,
+    per_example_metrics,
+    read_checkpoint_frame,
+    read_checkpoint_frames,
+    save_dynamics,
+    save_split,
+    split_by_confidence,
+    summarize_checkpoints,
+    write_checkpoint_frame,
+)
+from sftmix.io import atomic_write
 
 
 # ----------------------------------------------------------------------- metrics

@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from sftmix.evaluate import (answer_index, evaluate_model, expected_calibration_error, multiple_choice_accuracy,
-                             multiple_choice_loglik, normalize_answer)
-from sftmix.export import export_alpaca_eval, export_mt_bench
+from sftmix.analysis.evaluate import (
+    answer_index,
+    evaluate_model,
+    expected_calibration_error,
+    multiple_choice_accuracy,
+    multiple_choice_loglik,
+    normalize_answer,
+)
+from sftmix.analysis.export import export_alpaca_eval, export_mt_bench
 from sftmix.toy import build_tiny_model
 
 

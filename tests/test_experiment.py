@@ -11,21 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from sftmix.experiment import ExperimentConfig, run_experiment
+from sftmix.pipeline.experiment import run_experiment
+from tests.helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_config(runs_dir, name="tiny", **overrides):
-    spec = dict(
-        name=name, runs_dir=str(runs_dir), seeds=[0], methods=["ntp", "sftmix"],
-        model={"model_name_or_path": "tiny-llama", "tiny_hidden_size": 16, "tiny_heads": 2},
-        data={"n_train": 96, "n_test": 16, "max_length": 96},
-        training={"num_train_epochs": 2, "per_device_train_batch_size": 16, "learning_rate": 3e-3,
-                  "logging_steps": 2},
-        reference_training={"num_train_epochs": 1}, n_checkpoints=2, projection="pca", figures=False)
-    spec.update(overrides)
-    return ExperimentConfig(**spec)
 
 
 def _mtimes(run: Path) -> dict:

@@ -1,10 +1,9 @@
-"""Tests for sftmix.mixup on literal labels: alignment, loss vs hand soft-label CE, lambdas."""
+"""Tests for sftmix.loss.mixup on literal labels: alignment, loss vs hand soft-label CE, lambdas."""
 import pytest
 import torch
 
-from sftmix.ce import OutputHead
-from sftmix.mixup import (ALIGNMENTS, align_pairs, count_mixup_positions, mixup_loss,
-                          sample_lambdas)
+from sftmix.loss.ce import OutputHead
+from sftmix.loss.mixup import ALIGNMENTS, align_pairs, count_mixup_positions, mixup_loss, sample_lambdas
 
 X = -100
 # Three pairs, T = 8, with different prompt and response lengths (unshifted labels).

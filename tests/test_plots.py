@@ -1,4 +1,4 @@
-"""Tests for sftmix.plots on a synthetic dynamics table, logs and results."""
+"""Tests for sftmix.viz.plots on a synthetic dynamics table, logs and results."""
 from __future__ import annotations
 
 import matplotlib
@@ -11,7 +11,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
-from sftmix import plots
+from sftmix.viz import plots
 
 TASKS = ["arithmetic", "copy", "reverse", "sort"]
 

@@ -1,4 +1,4 @@
-"""Tests for sftmix.projection: PCA, projections, the UMAP cache and knn_agreement."""
+"""Tests for sftmix.analysis.projection: PCA, projections, the UMAP cache and knn_agreement."""
 from __future__ import annotations
 
 import os
@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sftmix import projection
-from sftmix.projection import knn_agreement, pca_reduce, project_pca, project_umap
+from sftmix.analysis.projection import knn_agreement, pca_reduce, project_pca, project_umap
 
 # A persistent numba cache so UMAP's ~80 s compilation happens once per machine.
 NUMBA_CACHE = "/tmp/sftmix-test-numba-cache"

@@ -22,9 +22,9 @@ import torch
 
 from sftmix.config import ModelArguments, SFTMixConfig
 from sftmix.data import load_examples, tokenize_examples
-from sftmix.experiment import ExperimentConfig, run_experiment
+from sftmix.pipeline.experiment import ExperimentConfig, run_experiment
 from sftmix.toy import build_tiny_model
-from sftmix.training import train_model
+from sftmix.train.run import train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 N_CHECKPOINTS = 4
@@ -100,7 +100,7 @@ def test_injected_nan_names_its_batch_and_no_poisoned_checkpoint_is_saved(tokeni
 
 # ------------------------------------------------------------- SIGKILL during scoring
 def test_sigkill_during_checkpoint_scoring_resumes_without_rescoring(reference_run, tmp_path, monkeypatch):
-    import sftmix.scoring as scoring
+    import sftmix.dynamics.scoring as scoring
 
     config = small_config(tmp_path, name="killed")
     scores = config.run_dir / "reference" / "scores"
@@ -133,8 +133,9 @@ def test_sigkill_during_checkpoint_scoring_resumes_without_rescoring(reference_r
 
 
 def test_resume_skips_half_saved_checkpoints_stale_runs_and_temp_files(tmp_path):
-    from sftmix.experiment import _claim_train_dir, _remove_stale_temp_files
-    from sftmix.training import latest_checkpoint
+    from sftmix.io import remove_temp_files
+    from sftmix.pipeline.experiment import _claim_train_dir
+    from sftmix.train.run import latest_checkpoint
 
     out = tmp_path / "sftmix" / "seed0"
     for step, state in ((3, '{"global_step": 3}'), (6, None), (10, '{"global_st')):  # 6, 10: killed mid-save
@@ -156,7 +157,7 @@ def test_resume_skips_half_saved_checkpoints_stale_runs_and_temp_files(tmp_path)
     for f in leftovers:
         f.write_text("half")
     (tmp_path / "keep.json").write_text("{}")
-    _remove_stale_temp_files(tmp_path)
+    remove_temp_files(tmp_path)
     assert not any(f.exists() for f in leftovers) and (tmp_path / "keep.json").exists()
 
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from sftmix.experiment import ExperimentConfig
-from sftmix.results import build_results, paired_difference, results_markdown
+from sftmix.analysis.results import build_results, paired_difference, results_markdown
+from sftmix.pipeline.experiment import ExperimentConfig
 
 
 def test_paired_difference_claims_only_outside_the_interval():

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from sftmix.data import load_examples, tokenize_examples
-from sftmix.scoring import score_checkpoints
+from sftmix.dynamics.scoring import score_checkpoints
 from sftmix.toy import build_tiny_model
 
 N = 5000

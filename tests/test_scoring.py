@@ -1,4 +1,4 @@
-"""Tests for sftmix.scoring on tiny models: scoring vs the model's own loss, resume, the
+"""Tests for sftmix.dynamics.scoring on tiny models: scoring vs the model's own loss, resume, the
 checkpoint schedule, online recording vs scoring, and the dynamics of a noisy task suite."""
 import os
 
@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-import sftmix.scoring as scoring
+import sftmix.dynamics.scoring as scoring
 from sftmix.config import SFTMixConfig
 from sftmix.data import load_examples, tokenize_examples
 from sftmix.dynamics import compute_dynamics, read_checkpoint_frames
-from sftmix.scoring import (CheckpointSchedule, DynamicsRecorder, checkpoint_steps, score_checkpoints,
-                            score_model, train_reference)
+from sftmix.dynamics.scoring import score_checkpoints, score_model
 from sftmix.toy import build_tiny_model
+from sftmix.train.callbacks import CheckpointSchedule, DynamicsRecorder, checkpoint_steps
+from sftmix.train.run import train_reference
 
 
 @pytest.fixture(scope="module")

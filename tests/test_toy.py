@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from sftmix.toy import FAMILIES, build_tiny_model, build_toy_tokenizer
+from sftmix.toy import FAMILIES, build_tiny_model
 
 
 def test_tokenizer_round_trip(tmp_path, tokenizer):
@@ -17,7 +17,8 @@ def test_tokenizer_round_trip(tmp_path, tokenizer):
     assert again(text, add_special_tokens=False)["input_ids"] == ids
     assert (again.pad_token, again.eos_token) == (tokenizer.pad_token, tokenizer.eos_token)
     messages = [{"role": "user", "content": "hi"}]
-    assert again.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) == "<|user|>hi<|end|><|assistant|>"
+    rendered = again.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert rendered == "<|user|>hi<|end|><|assistant|>"
 
 
 def test_role_markers_are_single_tokens(tokenizer):

@@ -7,10 +7,10 @@ import torch
 
 from sftmix.config import SFTMixConfig
 from sftmix.data import PadCollator, tokenize_examples
-from sftmix.head import forward_hidden, output_head, verify_output_head
-from sftmix.mixup import mixup_loss
+from sftmix.loss.head import forward_hidden, output_head, verify_output_head
+from sftmix.loss.mixup import mixup_loss
 from sftmix.toy import FAMILIES, build_tiny_model
-from sftmix.trainer import PairedSampler, SFTMixTrainer, SplitError, split_groups
+from sftmix.train.trainer import PairedSampler, SFTMixTrainer, SplitError, split_groups
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_unknown_logit_postprocessing_is_caught(tokenizer):
     x = torch.randint(8, 90, (1, 10))
     verify_output_head(model, x)
     head_cls = type(output_head(model))
-    import sftmix.head as head_mod
+    import sftmix.loss.head as head_mod
     orig = head_mod.output_head
     try:  # simulate a head description that forgets the soft-cap
         head_mod.output_head = lambda m: head_cls(weight=m.get_output_embeddings().weight)
@@ -70,7 +70,7 @@ def test_unknown_logit_postprocessing_is_caught(tokenizer):
 
 
 def test_ntp_training_logs_changes_params_and_lowers_nll(tokenizer, suite_examples, tmp_path):
-    from sftmix.evaluate import evaluate_model
+    from sftmix.analysis.evaluate import evaluate_model
 
     train, test = suite_examples
     data = tokenize_examples(train, tokenizer, max_length=128)

@@ -10,8 +10,8 @@ import torch
 
 pytest.importorskip("ipywidgets")
 
-from sftmix import widgets  # noqa: E402
 from sftmix.dynamics import split_by_confidence  # noqa: E402
+from sftmix.viz import widgets  # noqa: E402
 
 TASKS = ["copy", "add", "sort"]
 
@@ -77,8 +77,9 @@ def test_lambda_explorer_mix_interpolates_between_the_pair(tiny_model, tokenizer
 
 
 def test_lambda_explorer_uses_the_first_response_position(tiny_model, tokenizer):
-    from sftmix.data import tokenize_examples
     import datasets
+
+    from sftmix.data import tokenize_examples
 
     tokenized = tokenize_examples(datasets.Dataset.from_list(PAIR), tokenizer, max_length=64)
     ex = widgets.lambda_explorer(tiny_model, tokenizer, [tokenized[0], tokenized[1]])

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..io import atomic_write_json
 from .model import build_tiny_model
 from .tasks import TASKS
 from .tokenizer import build_toy_tokenizer
@@ -129,8 +130,6 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, p
     optimizer state and ``pretrain.json``; with ``resume`` a rerun continues from there.
     Returns the record written to ``pretrain.json``.
     """
-    from ..io import atomic_write_json
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -148,7 +147,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, p
     record = {"config": asdict(cfg), "command": " ".join(sys.argv), "log": [], "probe": [],
               "wall_seconds": 0.0, "step": 0}
     if resume and state_file.exists():
-        state = torch.load(state_file, weights_only=False)
+        state = torch.load(state_file, weights_only=True)
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
         record = state["record"]

@@ -1,0 +1,1 @@
+"""Analysis of trained models and runs: evaluation, embeddings, projections, selection, statistics, results."""

@@ -1,0 +1,186 @@
+"""Held-out evaluation: response NLL/perplexity, calibration and greedy exact match.
+
+Per-token quantities come from :func:`sftmix.dynamics.scoring.score_rows` (the one
+response-NLL loop), computed from the last hidden states in token chunks, so no
+full-vocabulary logits pile up across the evaluation set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data import canonicalize, render, tokenize_examples
+from ..dynamics.scoring import length_sorted_shard, score_rows
+
+
+def expected_calibration_error(confidence, correct, *, n_bins: int = 10) -> float:
+    """ECE with equal-width bins: sum_b (n_b / N) * |accuracy_b - mean confidence_b|.
+
+    ``confidence`` (N,) in [0, 1] is the probability of the predicted token, ``correct``
+    (N,) whether the prediction was right. Bins are (lo, hi], the first is [0, hi].
+    """
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    if confidence.shape != correct.shape or confidence.ndim != 1:
+        raise ValueError("confidence and correct must be 1-D arrays of the same length")
+    if len(confidence) == 0:
+        return float("nan")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        sel = bins == b
+        if sel.any():
+            ece += sel.mean() * abs(correct[sel].mean() - confidence[sel].mean())
+    return float(ece)
+
+
+def normalize_answer(text: str) -> str:
+    """Exact match ignores surrounding white space and letter case."""
+    return " ".join(text.strip().split()).lower()
+
+
+def token_statistics(model, tokenized, *, batch_size: int = 64, chunk_size: int = 4096,
+                     progress: bool = True) -> dict[str, np.ndarray]:
+    """Per-example response NLL sums and token counts, plus per-token (max prob, correct).
+
+    The statistics come from :func:`sftmix.dynamics.scoring.score_rows`, the same
+    computation that scores the reference checkpoints.
+    """
+    rows = length_sorted_shard(tokenized, 0, 1)  # similar lengths together: less padding
+    was_training = model.training
+    model.eval()
+    try:
+        sums, (pmax, correct) = score_rows(model, tokenized, rows, batch_size=batch_size, chunk_size=chunk_size,
+                                           progress=progress, token_confidence=True)
+    finally:
+        model.train(was_training)
+    nll_sum, count = np.zeros(len(tokenized)), np.zeros(len(tokenized))
+    nll_sum[rows], count[rows] = sums[:, 0], sums[:, 3]
+    return {"nll_sum": nll_sum, "count": count, "pmax": pmax, "correct": correct}
+
+
+@torch.inference_mode()
+def generate_responses(model, tokenizer, examples, *, batch_size: int = 64, max_new_tokens: int = 48,
+                       progress: bool = True) -> list[str]:
+    """Greedy responses for canonical examples (left-padded batches)."""
+    device = next(model.parameters()).device
+    prompts = [render(tokenizer, m, "")[0] for m in examples["messages"]]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    outputs: list[str] = [""] * len(prompts)
+    order = np.argsort([len(p) for p in prompts])
+    was_training = model.training
+    model.eval()
+    for start in tqdm(range(0, len(prompts), batch_size), desc="Generating", disable=not progress, leave=False):
+        rows = order[start:start + batch_size]
+        encoded = [tokenizer(prompts[i], add_special_tokens=False)["input_ids"] for i in rows]
+        width = max(map(len, encoded))
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention = torch.zeros_like(ids)
+        for j, seq in enumerate(encoded):
+            ids[j, width - len(seq):] = torch.as_tensor(seq)
+            attention[j, width - len(seq):] = 1
+        out = model.generate(input_ids=ids.to(device), attention_mask=attention.to(device), do_sample=False,
+                             max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id, pad_token_id=pad)
+        for j, i in enumerate(rows):
+            outputs[int(i)] = tokenizer.decode(out[j, width:], skip_special_tokens=True)
+    model.train(was_training)
+    return outputs
+
+
+def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_size: int = 64,
+                   generate: bool = True, max_new_tokens: int | None = None, progress: bool = True) -> dict:
+    """Evaluate a causal LM on canonical held-out examples.
+
+    Returns a dict with ``nll`` (mean response-token NLL), ``perplexity``, ``ece`` (of
+    next-token predictions on response tokens), ``token_accuracy`` and, when ``generate``,
+    ``exact_match`` overall and ``exact_match_by_task`` (the reference answer is the
+    ``answer`` column when present, else ``response``), plus ``generations``.
+    """
+    tokenized = tokenize_examples(examples, tokenizer, max_length=max_length)
+    stats = token_statistics(model, tokenized, batch_size=batch_size,
+                             progress=progress)
+    total = stats["count"].sum()
+    nll = float(stats["nll_sum"].sum() / max(total, 1))
+    result = {
+        "n_examples": len(tokenized), "n_tokens": int(total), "nll": nll, "perplexity": float(np.exp(nll)),
+        "token_accuracy": float(stats["correct"].mean()) if total else float("nan"),
+        "ece": expected_calibration_error(stats["pmax"], stats["correct"]),
+    }
+    if generate:
+        refs = examples["answer"] if "answer" in examples.column_names else examples["response"]
+        if max_new_tokens is None:
+            longest = max(len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in refs)
+            max_new_tokens = longest + 4
+        gens = generate_responses(model, tokenizer, examples, batch_size=batch_size,
+                                  max_new_tokens=max_new_tokens, progress=progress)
+        hits = np.array([normalize_answer(g) == normalize_answer(r) for g, r in zip(gens, refs)])
+        result["exact_match"] = float(hits.mean())
+        if "task" in examples.column_names:
+            tasks = np.array(examples["task"])
+            result["exact_match_by_task"] = {str(t): float(hits[tasks == t].mean()) for t in sorted(set(tasks))}
+        result["generations"] = gens
+    return result
+
+
+def _option_list(item: dict) -> tuple[list[str], list[str]]:
+    options = item["options"]
+    if isinstance(options, dict):
+        return list(options.keys()), [str(v) for v in options.values()]
+    return [chr(ord("A") + i) for i in range(len(options))], [str(v) for v in options]
+
+
+def multiple_choice_loglik(model, tokenizer, items: list[dict], *, max_length: int = 512,
+                           batch_size: int = 64, progress: bool = True) -> list[np.ndarray]:
+    """Log-likelihood of every option as the response to its question.
+
+    ``items``: dicts with ``question`` (str), ``options`` (list of str, or dict key ->
+    text, e.g. ``{"A": ..., "B": ...}``) and ``answer`` (index or key). Returns, per item,
+    an array ``(n_options, 2)`` of (summed log-likelihood, number of scored tokens); the
+    scored tokens are the option text and the end-of-turn marker, under the chat template.
+    """
+    rows, owner = [], []
+    for i, item in enumerate(items):
+        for j, text in enumerate(_option_list(item)[1]):
+            rows.append({"example_id": f"{i}-{j}", "prompt": item["question"], "response": text})
+            owner.append((i, j))
+    tokenized = tokenize_examples(canonicalize(rows, source="multiple-choice items"), tokenizer,
+                                  max_length=max_length)
+    if len(tokenized) != len(rows):
+        raise ValueError("some options lost every token to truncation; raise max_length")
+    stats = token_statistics(model, tokenized, batch_size=batch_size,
+                             progress=progress)
+    out = [np.zeros((len(_option_list(item)[1]), 2)) for item in items]
+    for k, (i, j) in enumerate(owner):
+        out[i][j] = (-stats["nll_sum"][k], stats["count"][k])
+    return out
+
+
+def multiple_choice_accuracy(logliks: list[np.ndarray], answers: list[int], *, normalize: bool = True) -> float:
+    """Fraction of items whose highest-scoring option is the answer.
+
+    ``normalize`` compares mean log-likelihood per token (so long options are not
+    penalised for their length); otherwise the summed log-likelihood. Ties go to the
+    first option.
+    """
+    if len(logliks) != len(answers):
+        raise ValueError("one answer per item is needed")
+    hits = []
+    for scores, answer in zip(logliks, answers):
+        scores = np.asarray(scores, dtype=float)
+        value = scores[:, 0] / np.maximum(scores[:, 1], 1) if normalize else scores[:, 0]
+        hits.append(int(np.argmax(value)) == int(answer))
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def answer_index(item: dict) -> int:
+    """The answer of a multiple-choice item as an option index."""
+    keys, _ = _option_list(item)
+    answer = item["answer"]
+    if isinstance(answer, str) and answer in keys:
+        return keys.index(answer)
+    if isinstance(answer, (int, np.integer)) and 0 <= int(answer) < len(keys):
+        return int(answer)
+    raise ValueError(f"answer {answer!r} is not one of the options {keys}")

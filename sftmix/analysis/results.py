@@ -1,0 +1,107 @@
+"""The results table: per method mean and spread over seeds, and the paired comparison.
+
+Claims are made only when the data support them: the SFTMix-minus-NTP difference is
+computed per seed (same seed, same base weights), and a difference is called an
+improvement only when its 95% t-interval over seeds excludes zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+from pathlib import Path
+
+import torch
+import transformers
+
+from ..constants import __version__
+from ..io import RunDir, atomic_write_json, atomic_write_text
+from .stats import mean_std, paired_difference
+
+METRICS = {  # name -> (label, higher is better)
+    "exact_match": ("exact match", True),
+    "nll": ("held-out NLL", False),
+    "token_accuracy": ("token accuracy", True),
+    "ece": ("ECE", False),
+}
+def collect_evals(run: Path, methods, seeds) -> dict:
+    out = {}
+    for method in methods:
+        for seed in seeds:
+            f = RunDir(run).eval_file(method, seed)
+            if f.exists():
+                out.setdefault(method, {})[seed] = json.loads(f.read_text())
+    return out
+
+
+def build_results(run: Path, config, *, stage_seconds: dict | None = None) -> dict:
+    """Results dict from the eval.json files of a run directory."""
+    evals = collect_evals(run, config.methods, config.seeds)
+    summary = {}
+    for method, by_seed in evals.items():
+        summary[method] = {m: dict(zip(("mean", "std"), mean_std([e[m] for e in by_seed.values() if m in e])))
+                           for m in METRICS if any(m in e for e in by_seed.values())}
+        tasks = sorted({t for e in by_seed.values() for t in e.get("exact_match_by_task", {})})
+        summary[method]["by_task"] = {t: dict(zip(("mean", "std"), mean_std(
+            [e["exact_match_by_task"][t] for e in by_seed.values() if t in e.get("exact_match_by_task", {})])))
+            for t in tasks}
+    comparison = {}
+    if "ntp" in evals and "sftmix" in evals:
+        seeds = sorted(set(evals["ntp"]) & set(evals["sftmix"]))
+        for m, (_, higher) in METRICS.items():
+            if all(m in evals[x][s] for x in ("ntp", "sftmix") for s in seeds) and seeds:
+                comparison[m] = paired_difference([evals["ntp"][s][m] for s in seeds],
+                                                  [evals["sftmix"][s][m] for s in seeds], higher_is_better=higher)
+    return {
+        "name": config.name, "seeds": list(config.seeds), "summary": summary, "comparison": comparison,
+        "per_seed": {m: {str(s): {k: v for k, v in e.items() if k != "exact_match_by_task"}
+                         for s, e in by_seed.items()} for m, by_seed in evals.items()},
+        "config": dataclasses.asdict(config),
+        "versions": {"sftmix": __version__, "torch": torch.__version__,
+                     "transformers": transformers.__version__, "python": platform.python_version()},
+        "stage_seconds": stage_seconds or {},
+        "wall_seconds": round(sum((stage_seconds or {}).values()), 1),
+    }
+
+
+def _fmt(stat: dict, digits: int = 3) -> str:
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def results_markdown(results: dict) -> str:
+    """The results table as Markdown (mean ± sample std over seeds)."""
+    summary, comparison = results["summary"], results["comparison"]
+    methods = list(summary)
+    seeds = results["seeds"]
+    lines = [f"# Results: {results['name']}", "",
+             f"Mean ± standard deviation over seeds {seeds} (n={len(seeds)}); held-out data.", "",
+             "| metric | " + " | ".join(m.upper() if m == "ntp" else "SFTMix" for m in methods)
+             + (" | SFTMix − NTP (paired, 95% CI) | verdict |" if comparison else " |"),
+             "|---" * (len(methods) + 1 + (2 if comparison else 0)) + "|"]
+    for m, (label, higher) in METRICS.items():
+        if not all(m in summary[x] for x in methods):
+            continue
+        row = f"| {label} ({'↑' if higher else '↓'}) | " + " | ".join(_fmt(summary[x][m]) for x in methods)
+        if m in comparison:
+            c = comparison[m]
+            row += f" | {c['mean']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | {c['verdict']}"
+        lines.append(row + " |")
+    tasks = sorted({t for x in methods for t in summary[x].get("by_task", {})})
+    if tasks:
+        lines += ["", "Exact match per task (mean ± std over seeds):", "",
+                  "| task | " + " | ".join(m.upper() if m == "ntp" else "SFTMix" for m in methods) + " |",
+                  "|---" * (len(methods) + 1) + "|"]
+        for t in tasks:
+            lines.append(f"| {t} | " + " | ".join(_fmt(summary[x]["by_task"][t], 2)
+                                                  if t in summary[x]["by_task"] else "–" for x in methods) + " |")
+    if results.get("stage_seconds"):
+        lines += ["", f"Wall time of the stages run for this directory: {results['wall_seconds']:.0f} s."]
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(run: Path, results: dict) -> None:
+    run = RunDir(run)
+    atomic_write_json(run.results_json, results)
+    atomic_write_text(run.results_md, results_markdown(results))

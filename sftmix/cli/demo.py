@@ -1,0 +1,19 @@
+"""``sftmix demo``: the end-to-end experiment on the built-in task suite."""
+
+from __future__ import annotations
+
+from ..pipeline.experiment import run_demo
+
+HELP = "Run the end-to-end experiment on the built-in task suite (tiny model, CPU, minutes)."
+
+
+def add_parser(subparsers):
+    ap = subparsers.add_parser("demo", help=HELP, description=HELP)
+    ap.add_argument("--quick", action="store_true", help="Smaller data and shorter training (under a minute).")
+    ap.add_argument("--runs-dir", default="runs", help="Where the run directory is created (default: runs).")
+    ap.add_argument("--name", default=None, help="Run name (default: demo or demo-quick).")
+    return ap
+
+
+def run(args) -> None:
+    run_demo(quick=args.quick, runs_dir=args.runs_dir, name=args.name)

@@ -1,0 +1,66 @@
+"""Process helpers on top of accelerate: one process, or several under ``accelerate launch`` / ``torchrun``."""
+
+from __future__ import annotations
+
+import torch
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
+
+__all__ = ["Processes"]
+
+
+class Processes:
+    """The processes of this run: one, or several under ``accelerate launch`` / ``torchrun``.
+
+    ``PartialState()`` is looked up afresh on every call: building ``TrainingArguments``
+    resets accelerate's shared state (the process group itself survives) and sets it up
+    again as training will use it.
+    """
+
+    @property
+    def state(self):
+        if PartialState._shared_state:
+            return PartialState()
+        # Not set up yet: as TrainingArguments would with the default use_cpu (without
+        # cpu=True, accelerate sees a CPU-only torchrun launch as a single process).
+        return PartialState(cpu=not torch.cuda.is_available())
+
+    @property
+    def many(self) -> bool:
+        return self.state.num_processes > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.state.is_main_process
+
+    def broadcast(self, value):
+        """The main process's ``value``, on every process."""
+        if not self.many:
+            return value
+        return broadcast_object_list([value if self.is_main else None])[0]
+
+    def barrier(self) -> None:
+        if self.many:
+            self.state.wait_for_everyone()
+
+    def on_main(self, fn, what: str):
+        """Run ``fn`` on the main process only; the others wait and get its result.
+
+        A failure on the main process is passed on, so the others raise instead of
+        waiting at a barrier until the process-group timeout.
+        """
+        if not self.many:
+            return fn()
+        result, error = None, None
+        if self.is_main:
+            try:
+                result = fn()
+            except Exception as exc:
+                error = exc
+        # The broadcast is also the barrier: the other processes wait here for the main one.
+        failure, result = self.broadcast((None if error is None else f"{type(error).__name__}: {error}", result))
+        if error is not None:
+            raise error
+        if failure is not None:
+            raise RuntimeError(f"{what} failed on the main process: {failure}")
+        return result

@@ -1,0 +1,26 @@
+"""Training dynamics: checkpoint scoring, the per-example dynamics table (versioned parquet), the split."""
+
+from .scoring import response_sums, score_checkpoints, score_model, score_rows
+from .split import SplitError, check_split, load_split, save_split, split_by_confidence, split_groups
+from .table import (
+                    CHECKPOINT_METRICS,
+                    FORMAT_VERSION,
+                    SUMMARY_COLUMNS,
+                    DatasetMismatchError,
+                    checkpoint_frame,
+                    compute_dynamics,
+                    dataset_fingerprint,
+                    load_dynamics,
+                    per_example_metrics,
+                    read_checkpoint_frame,
+                    read_checkpoint_frames,
+                    save_dynamics,
+                    summarize_checkpoints,
+                    write_checkpoint_frame,
+)
+
+__all__ = ["CHECKPOINT_METRICS", "FORMAT_VERSION", "SUMMARY_COLUMNS", "DatasetMismatchError", "SplitError",
+           "check_split", "checkpoint_frame", "compute_dynamics", "dataset_fingerprint", "load_dynamics", "load_split",
+           "per_example_metrics", "read_checkpoint_frame", "read_checkpoint_frames", "response_sums", "save_dynamics",
+           "save_split", "score_checkpoints", "score_model", "score_rows", "split_by_confidence", "split_groups",
+           "summarize_checkpoints", "write_checkpoint_frame"]

@@ -1,0 +1,236 @@
+"""Per-example response statistics of a model: the one place the response NLL is computed.
+
+:func:`score_rows` sums, per example, the NLL, gold-token probability and argmax
+correctness over response tokens; :func:`score_model` does it for a whole dataset (one
+checkpoint frame) and :func:`score_checkpoints` for the C checkpoints of a reference run
+(the paper's stage 1; :func:`sftmix.train.run.train_reference` trains that run, and
+:class:`sftmix.train.callbacks.DynamicsRecorder` records the same statistics online).
+Evaluation (:mod:`sftmix.analysis.evaluate`) calls :func:`score_rows` too.
+
+Every checkpoint is written as one parquet file (see :mod:`sftmix.dynamics.table`).
+Scoring runs the transformer once per batch and the output head in token chunks
+(:func:`sftmix.loss.ce.linear_cross_entropy`), so no full-vocabulary logits exist for a batch.
+Under several processes (``accelerate launch`` / ``torchrun``) each process scores a
+shard of the examples and the results are gathered on every process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list, gather_object
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM
+
+from ..constants import IGNORE_INDEX
+from ..data import PadCollator
+from ..loss.ce import linear_cross_entropy
+from ..loss.head import forward_hidden, output_head
+from .table import checkpoint_frame, dataset_fingerprint, read_checkpoint_frame, write_checkpoint_frame
+
+logger = logging.getLogger(__name__)
+
+
+def process_state(accelerator=None):
+    """The accelerate process state (an ``Accelerator`` works too: same attributes)."""
+    return accelerator if accelerator is not None else PartialState()
+
+
+def response_sums(token_nll: torch.Tensor, token_correct: torch.Tensor, mask: torch.Tensor):
+    """Per-example sums over response tokens, as float64 CPU tensors of shape (B,).
+
+    Parameters
+    ----------
+    token_nll, token_correct : Tensor (M,), the NLL and ``argmax == gold`` of the M
+        response tokens of a batch, in ``mask.nonzero()`` order.
+    mask : BoolTensor (B, T), which (shifted) positions are response tokens.
+
+    Returns
+    -------
+    (nll_sum, prob_sum, correct_sum, n_tokens), ``prob_sum`` summing ``exp(-nll)``.
+    """
+    rows = mask.nonzero()[:, 0].cpu()
+    nll = token_nll.detach().cpu().double()
+    out = torch.zeros(3, mask.shape[0], dtype=torch.float64)
+    for k, values in enumerate((nll, torch.exp(-nll), token_correct.detach().cpu().double())):
+        out[k].index_add_(0, rows, values)
+    return out[0], out[1], out[2], mask.sum(1).cpu().double()
+
+
+def length_sorted_shard(tokenized, process_index: int, num_processes: int) -> np.ndarray:
+    """This process's rows of ``tokenized``: an interleaved shard of the length-sorted order."""
+    lengths = (np.asarray(tokenized["length"]) if "length" in tokenized.column_names
+               else np.array([len(x) for x in tokenized["input_ids"]]))
+    # Interleaving the length-sorted order gives every process a similar mix of lengths.
+    return np.argsort(lengths, kind="stable")[process_index::num_processes]
+
+
+@torch.inference_mode()
+def score_rows(model, tokenized, rows: np.ndarray, *, batch_size: int, chunk_size: int = 4096,
+               desc: str = "Scoring", progress: bool = True, token_confidence: bool = False):
+    """Per-example response statistics of ``rows`` of ``tokenized``: the one response-NLL loop.
+
+    Returns
+    -------
+    array (len(rows), 4): sums over each example's response tokens of (NLL, gold-token
+    probability, argmax correctness) and the token count. With ``token_confidence`` also
+    ``(max_prob, correct)``: arrays over every response token (in no particular order) of
+    the largest softmax probability and whether it is the gold token, for calibration.
+    """
+    device = next(model.parameters()).device
+    collate = PadCollator(getattr(model.config, "pad_token_id", None) or 0)  # padding is masked anyway
+    head = output_head(model)
+    columns = tokenized.select_columns(["input_ids", "labels"])
+    out = np.zeros((len(rows), 4))
+    max_prob, correct = [], []
+    for start in tqdm(range(0, len(rows), batch_size), desc=desc, disable=not progress, leave=False):
+        chunk = columns[[int(i) for i in rows[start:start + batch_size]]]
+        batch = collate([{"input_ids": a, "labels": b} for a, b in zip(chunk["input_ids"], chunk["labels"])])
+        hidden = forward_hidden(model, batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        targets = batch["labels"][:, 1:].to(device)
+        mask = targets != IGNORE_INDEX
+        ce = linear_cross_entropy(hidden[:, :-1][mask], head, targets[mask], chunk_size=chunk_size,
+                                  return_stats=True)
+        out[start:start + len(chunk["labels"])] = torch.stack(
+            response_sums(ce.token_nll, ce.token_correct, mask), dim=1).numpy()
+        if token_confidence:
+            max_prob.append(ce.token_max_prob.float().cpu().numpy())
+            correct.append(ce.token_correct.cpu().numpy())
+    if not token_confidence:
+        return out
+    return out, (np.concatenate(max_prob) if max_prob else np.zeros(0),
+                 np.concatenate(correct) if correct else np.zeros(0, dtype=bool))
+
+
+def score_model(model, tokenized, *, name: str = "model", step: int | None = None, batch_size: int = 64,
+                chunk_size: int = 4096, progress: bool = True, accelerator=None):
+    """Score every example of ``tokenized`` with one model; return a checkpoint frame.
+
+    ``tokenized`` comes from :func:`sftmix.data.tokenize_examples` (``example_id``,
+    ``input_ids``, ``labels``; ``length`` is used when present). Under several processes
+    each scores an interleaved shard of the length-sorted examples and every process
+    returns the whole gathered frame. ``frame.attrs["n_scored"]`` counts the rows scored
+    over all processes (equal to ``len(frame)``: each example is scored once).
+    """
+    state = process_state(accelerator)
+    ids = [str(e) for e in tokenized["example_id"]]
+    rows = length_sorted_shard(tokenized, state.process_index, state.num_processes)
+    was_training = model.training
+    model.eval()
+    try:
+        sums = score_rows(model, tokenized, rows, batch_size=batch_size, chunk_size=chunk_size,
+                           desc=f"Scoring {name}", progress=progress and state.is_main_process)
+    finally:
+        model.train(was_training)
+    shards = [(rows, sums)]
+    if state.num_processes > 1:
+        shards = gather_object(shards)
+    full = np.full((len(ids), 4), np.nan)
+    seen = np.zeros(len(ids), dtype=bool)
+    n_scored = 0
+    for shard_rows, shard_sums in shards:
+        n_scored += len(shard_rows)
+        fresh = ~seen[shard_rows]  # de-duplicate by example (a padded shard would repeat some)
+        full[shard_rows[fresh]] = shard_sums[fresh]
+        seen[shard_rows] = True
+    if not seen.all():
+        raise RuntimeError(f"{int((~seen).sum())} examples were not scored by any process")
+    frame = checkpoint_frame(ids, *full.T, name=name, step=step, fingerprint=dataset_fingerprint(ids),
+                             source="scoring")
+    frame.attrs["n_scored"] = n_scored
+    return frame
+
+
+def checkpoint_step(path) -> int | None:
+    """The training step of a checkpoint folder (trainer_state.json, else ``checkpoint-<step>``)."""
+    state = Path(path) / "trainer_state.json"
+    if state.exists():
+        return int(json.loads(state.read_text())["global_step"])
+    match = re.search(r"checkpoint-(\d+)$", Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def _load_checkpoint(path, device):
+    return AutoModelForCausalLM.from_pretrained(path, dtype="auto").to(device)
+
+
+def _named(checkpoints) -> list[tuple[str, object]]:
+    items = checkpoints.items() if isinstance(checkpoints, dict) else checkpoints
+    named = []
+    for item in items:
+        if isinstance(item, tuple):
+            named.append((str(item[0]), item[1]))
+        elif isinstance(item, torch.nn.Module):
+            raise TypeError("give an in-memory model a name: score_checkpoints([('final', model)], ...)")
+        else:
+            named.append((Path(item).name, item))
+    names = [n for n, _ in named]
+    if len(set(names)) != len(names):
+        raise ValueError(f"checkpoint names must be unique (they name the output files): {names}")
+    return named
+
+
+def score_checkpoints(checkpoints, tokenized, *, out_dir, batch_size: int = 64, chunk_size: int = 4096,
+                      progress: bool = True, accelerator=None) -> list:
+    """Score every example at every checkpoint; one parquet file per checkpoint.
+
+    For each example and checkpoint, over response tokens only: perplexity
+    ``exp(mean NLL)``, mean token probability, geometric-mean probability ``1 / ppl`` and
+    token accuracy (see :func:`sftmix.dynamics.checkpoint_frame`).
+
+    Parameters
+    ----------
+    checkpoints : list of checkpoint folders (loaded with
+        ``AutoModelForCausalLM.from_pretrained``; the file is named after the folder), or
+        ``(name, model)`` pairs / a ``{name: model_or_folder}`` dict.
+    tokenized : examples from :func:`sftmix.data.tokenize_examples`.
+    out_dir : folder for ``<name>.parquet``. A file already there with this dataset's
+        fingerprint is read instead of recomputed, so an interrupted run resumes; a file
+        from another dataset is recomputed. Files are keyed by name: delete them after
+        retraining a checkpoint under the same name.
+    batch_size, chunk_size : examples per forward pass (similar lengths together);
+        tokens per output-head chunk.
+    accelerator : ``Accelerator`` / ``PartialState``; default ``PartialState()``. Only
+        the main process writes files. Scoring is data parallel: each process loads the
+        whole model onto its device.
+
+    Returns
+    -------
+    list of DataFrames, one per checkpoint, for :func:`sftmix.dynamics.compute_dynamics`.
+    """
+    state = process_state(accelerator)
+    out_dir = Path(out_dir)
+    fingerprint = dataset_fingerprint(tokenized["example_id"])
+    frames = []
+    for name, source in _named(checkpoints):
+        path = out_dir / f"{name}.parquet"
+        cached = [None]
+        if state.is_main_process and path.exists():
+            frame = read_checkpoint_frame(path)
+            if frame.attrs.get("fingerprint") == fingerprint and len(frame) == len(tokenized):
+                cached = [frame]
+            else:
+                logger.info("%s was computed on another dataset; scoring %s again", path, name)
+        if state.num_processes > 1:  # every process must take the same branch
+            broadcast_object_list(cached)
+        if cached[0] is not None:
+            frames.append(cached[0])
+            continue
+        if isinstance(source, torch.nn.Module):
+            model, step = source, None
+        else:
+            model, step = _load_checkpoint(source, state.device), checkpoint_step(source)
+        frame = score_model(model, tokenized, name=name, step=step, batch_size=batch_size,
+                            chunk_size=chunk_size, progress=progress, accelerator=state)
+        if state.is_main_process:
+            write_checkpoint_frame(frame, path)
+        frames.append(frame)
+        del model
+    state.wait_for_everyone()
+    return frames

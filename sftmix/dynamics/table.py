@@ -1,0 +1,267 @@
+"""Training dynamics: per-example metrics, the dynamics table and its on-disk format.
+
+Stage 1 of SFTMix scores every training example at C checkpoints of a reference run
+(:mod:`sftmix.dynamics.scoring` produces the per-checkpoint statistics by scoring saved
+checkpoints, :class:`sftmix.train.callbacks.DynamicsRecorder` by recording them online
+during training). This module turns those statistics into one row per example;
+:mod:`sftmix.dynamics.split` splits the data into a confident and an unconfident half
+(stage 2). Everything is keyed by ``example_id``, never by token
+positions, so the reference model may differ from the model trained later.
+
+On-disk formats (all written atomically: temporary file in the same folder, then
+``os.replace``), each parquet file carrying a JSON document under the schema metadata
+key ``b"sftmix"``:
+
+* per-checkpoint statistics, one file per checkpoint: columns ``example_id``,
+  ``n_tokens``, ``nll`` (mean response-token NLL), ``ppl`` (``exp(nll)``), ``prob``
+  (mean gold-token probability), ``gprob`` (geometric-mean probability, ``1 / ppl``),
+  ``acc`` (fraction of response tokens whose argmax is the gold token); metadata
+  ``format_version``, ``name``, ``step``, ``fingerprint``, ``source`` (``"scoring"`` or
+  ``"online"``). NaN rows: examples without statistics (not seen by an online window).
+* ``dynamics.parquet``: the table of :func:`compute_dynamics`; metadata
+  ``format_version``, ``fingerprint``, ``model_name``, ``checkpoints``, ``n_examples``.
+* ``split.json``: the dict of :func:`sftmix.dynamics.split.split_by_confidence`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..io import atomic_write
+
+FORMAT_VERSION = "1"
+META_KEY = b"sftmix"
+#: Per-checkpoint metrics (columns of a per-checkpoint file, ``<m>_<c>`` in the table).
+CHECKPOINT_METRICS = ("ppl", "prob", "gprob", "acc")
+SUMMARY_COLUMNS = ("confidence", "confidence_prob", "variability", "variability_prob", "correctness")
+# Columns of canonical or tokenized examples that are text or tokens, not metadata.
+_NOT_METADATA = {"messages", "prompt", "response", "completion", "instruction", "input", "output",
+                 "answer", "input_ids", "labels", "attention_mask", "length", "example_index"}
+
+
+class DatasetMismatchError(ValueError):
+    """A stored table was computed on a different dataset than the one given."""
+
+
+# ------------------------------------------------------------------------ metrics
+def dataset_fingerprint(example_ids: Iterable) -> str:
+    """A short hash identifying a dataset by its examples: sha256 of the sorted ids.
+
+    Order does not matter; adding, removing or renaming an example changes it. It says
+    nothing about content: two datasets with the same ids but different responses (the
+    built-in suite at two noise levels, for instance) have the same fingerprint.
+    """
+    ids = sorted(str(e) for e in example_ids)
+    return hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()[:16]
+
+
+def per_example_metrics(nll_sum, prob_sum, correct_sum, n_tokens) -> dict[str, np.ndarray]:
+    """Per-example metrics at one checkpoint from sums over response tokens.
+
+    Parameters
+    ----------
+    nll_sum, prob_sum, correct_sum, n_tokens : array_like, shape (N,)
+        Sums over each example's response tokens of the gold-token NLL, the gold-token
+        probability and ``argmax == gold``; and the number of response tokens.
+
+    Returns
+    -------
+    dict of float64 arrays (N,): ``nll`` (mean NLL), ``ppl = exp(nll)``, ``prob`` (mean
+    probability), ``gprob = exp(-nll) = 1 / ppl`` and ``acc``. NaN where ``n_tokens == 0``.
+    """
+    n = np.asarray(n_tokens, dtype=np.float64)
+    safe = np.where(n > 0, n, np.nan)
+    nll = np.asarray(nll_sum, dtype=np.float64) / safe
+    return {"nll": nll, "ppl": np.exp(nll), "prob": np.asarray(prob_sum, dtype=np.float64) / safe,
+            "gprob": np.exp(-nll), "acc": np.asarray(correct_sum, dtype=np.float64) / safe}
+
+
+def summarize_checkpoints(ppl, gprob, acc) -> dict[str, np.ndarray]:
+    """Summaries over checkpoints, ignoring NaN entries.
+
+    Parameters
+    ----------
+    ppl, gprob, acc : array_like, shape (N, C)
+        Perplexity, geometric-mean probability and token accuracy of N examples at C
+        checkpoints.
+
+    Returns
+    -------
+    dict of arrays (N,): ``confidence = -mean_c ppl`` (the paper's definition, higher is
+    more confident), ``confidence_prob = mean_c gprob``, ``variability = std_c ppl``,
+    ``variability_prob = std_c gprob`` (population std, ddof=0, as in Dataset
+    Cartography) and ``correctness = mean_c acc``. NaN for an example with no values.
+    """
+    ppl, gprob, acc = (np.asarray(x, dtype=np.float64) for x in (ppl, gprob, acc))
+    if ppl.ndim != 2 or ppl.shape != gprob.shape or ppl.shape != acc.shape:
+        raise ValueError(f"ppl, gprob and acc must be (N, C) arrays of one shape; got "
+                         f"{ppl.shape}, {gprob.shape}, {acc.shape}")
+    with warnings.catch_warnings():  # all-NaN rows give NaN, which is the answer we want
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {"confidence": -np.nanmean(ppl, axis=1), "confidence_prob": np.nanmean(gprob, axis=1),
+                "variability": np.nanstd(ppl, axis=1), "variability_prob": np.nanstd(gprob, axis=1),
+                "correctness": np.nanmean(acc, axis=1)}
+
+
+# --------------------------------------------------------------------- file IO
+def _write_parquet(frame: pd.DataFrame, path, meta: dict) -> Path:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    schema_meta = dict(table.schema.metadata or {})
+    schema_meta[META_KEY] = json.dumps({"format_version": FORMAT_VERSION, **meta}).encode("utf-8")
+    table = table.replace_schema_metadata(schema_meta)
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def _read_parquet(path) -> tuple[pd.DataFrame, dict]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    if raw is None:
+        raise ValueError(f"{path}: not an sftmix file (no {META_KEY.decode()!r} schema metadata)")
+    meta = json.loads(raw)
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {meta.get('format_version')!r}; this sftmix reads "
+                         f"version {FORMAT_VERSION!r}")
+    frame = table.to_pandas()
+    frame.attrs.update(meta)
+    return frame, meta
+
+
+def checkpoint_frame(example_ids: Sequence, nll_sum, prob_sum, correct_sum, n_tokens, *, name: str,
+                     step: int | None, fingerprint: str, source: str) -> pd.DataFrame:
+    """One checkpoint's per-example statistics (the per-checkpoint file format, see top).
+
+    The sums are (N,) arrays aligned with ``example_ids``; metadata goes to ``attrs``.
+    """
+    metrics = per_example_metrics(nll_sum, prob_sum, correct_sum, n_tokens)
+    frame = pd.DataFrame({"example_id": [str(e) for e in example_ids],
+                          "n_tokens": np.asarray(n_tokens, dtype=np.int64), **metrics})
+    frame.attrs.update(name=str(name), step=None if step is None else int(step), fingerprint=fingerprint,
+                       source=source)
+    return frame
+
+
+def write_checkpoint_frame(frame: pd.DataFrame, path) -> Path:
+    """Write a :func:`checkpoint_frame` (with its ``attrs`` as metadata) atomically."""
+    return _write_parquet(frame, path, {k: v for k, v in frame.attrs.items() if k != "format_version"})
+
+
+def read_checkpoint_frame(path) -> pd.DataFrame:
+    """Read a per-checkpoint file; its metadata is in ``frame.attrs``."""
+    return _read_parquet(path)[0]
+
+
+def read_checkpoint_frames(directory) -> list[pd.DataFrame]:
+    """Every per-checkpoint file of a folder, ordered by training step (then name)."""
+    frames = [read_checkpoint_frame(p) for p in sorted(Path(directory).glob("*.parquet"))]
+    return sorted(frames, key=lambda f: (f.attrs.get("step") is None, f.attrs.get("step") or 0,
+                                         f.attrs.get("name", "")))
+
+
+# ------------------------------------------------------------------------ table
+def _metadata_frame(examples) -> pd.DataFrame:
+    columns = list(examples.columns if isinstance(examples, pd.DataFrame) else examples.column_names)
+    if "example_id" not in columns:
+        raise KeyError("examples need an example_id column")
+    keep = [c for c in columns if c not in _NOT_METADATA]
+    # Select before converting: token and message columns are the bulk of a dataset.
+    if isinstance(examples, pd.DataFrame):
+        frame = examples[keep].copy()
+    else:
+        frame = examples.select_columns(keep).to_pandas()
+    frame["example_id"] = frame["example_id"].astype(str)
+    return frame.drop_duplicates("example_id")
+
+
+def compute_dynamics(per_checkpoint: list[pd.DataFrame], examples=None) -> pd.DataFrame:
+    """One row per example: per-checkpoint metrics and their summaries.
+
+    Parameters
+    ----------
+    per_checkpoint : list of C frames in checkpoint order, from
+        :func:`sftmix.dynamics.scoring.score_checkpoints`, :class:`sftmix.dynamics.scoring.DynamicsRecorder`
+        or :func:`read_checkpoint_frames`. Rows are matched by ``example_id``; an example
+        missing from a checkpoint gets NaN there.
+    examples : optional ``datasets.Dataset`` or DataFrame with ``example_id``; its
+        metadata columns (task, difficulty, noisy, ...; not text or token columns) are
+        carried into the table.
+
+    Returns
+    -------
+    DataFrame (N rows, in order of first appearance) with ``example_id``, ``n_tokens``,
+    ``ppl_<c>``, ``prob_<c>``, ``gprob_<c>``, ``acc_<c>`` for ``c = 0..C-1``, the
+    summaries of :func:`summarize_checkpoints` and the metadata columns. ``attrs``
+    holds ``checkpoints`` (names) and ``steps``.
+    """
+    if not per_checkpoint:
+        raise ValueError("compute_dynamics needs at least one checkpoint's statistics")
+    for c, frame in enumerate(per_checkpoint):
+        missing = {"example_id", "n_tokens", *CHECKPOINT_METRICS} - set(frame.columns)
+        if missing:
+            raise KeyError(f"checkpoint {c} lacks columns {sorted(missing)}")
+        if frame["example_id"].duplicated().any():
+            raise ValueError(f"checkpoint {c} has duplicate example ids")
+    ids = pd.Index(pd.unique(pd.concat([f["example_id"].astype(str) for f in per_checkpoint])))
+    table = pd.DataFrame({"example_id": ids})
+    stacked = {m: np.full((len(ids), len(per_checkpoint)), np.nan) for m in CHECKPOINT_METRICS}
+    n_tokens = np.zeros(len(ids), dtype=np.int64)
+    for c, frame in enumerate(per_checkpoint):
+        rows = ids.get_indexer(frame["example_id"].astype(str))
+        n_tokens[rows] = np.maximum(n_tokens[rows], frame["n_tokens"].to_numpy())
+        for m in CHECKPOINT_METRICS:
+            stacked[m][rows, c] = frame[m].to_numpy(dtype=np.float64)
+    table["n_tokens"] = n_tokens
+    columns = {f"{m}_{c}": stacked[m][:, c] for m in CHECKPOINT_METRICS for c in range(len(per_checkpoint))}
+    summaries = summarize_checkpoints(stacked["ppl"], stacked["gprob"], stacked["acc"])
+    table = pd.concat([table, pd.DataFrame(columns), pd.DataFrame(summaries)], axis=1)
+    if examples is not None:
+        meta = _metadata_frame(examples)
+        meta = meta.drop(columns=[c for c in meta.columns if c in table.columns and c != "example_id"])
+        table = table.merge(meta, on="example_id", how="left", validate="one_to_one")
+    table.attrs.update(checkpoints=[f.attrs.get("name", str(c)) for c, f in enumerate(per_checkpoint)],
+                       steps=[f.attrs.get("step") for f in per_checkpoint])
+    return table
+
+
+def save_dynamics(table: pd.DataFrame, path, *, fingerprint: str, model_name: str,
+                  checkpoints: Sequence) -> Path:
+    """Write the dynamics table as parquet, atomically, with its metadata (see top)."""
+    meta = {"fingerprint": str(fingerprint), "model_name": str(model_name),
+            "checkpoints": [c if isinstance(c, (int, type(None))) else str(c) for c in checkpoints],
+            "n_examples": int(len(table))}
+    return _write_parquet(table, path, meta)
+
+
+def _ids_of(dataset) -> list:
+    if isinstance(dataset, pd.DataFrame) or hasattr(dataset, "column_names"):
+        return list(dataset["example_id"])
+    return list(dataset)
+
+
+def load_dynamics(path, dataset=None) -> pd.DataFrame:
+    """Read a dynamics table; metadata in ``attrs``.
+
+    With ``dataset`` (a Dataset/DataFrame with ``example_id``, or a list of ids), raise
+    :class:`DatasetMismatchError` when the table was computed on other examples.
+    """
+    table, meta = _read_parquet(path)
+    if dataset is not None:
+        ids = _ids_of(dataset)
+        expected = dataset_fingerprint(ids)
+        if meta.get("fingerprint") != expected:
+            raise DatasetMismatchError(
+                f"{Path(path).name} was computed on another dataset: fingerprint {meta.get('fingerprint')} "
+                f"({meta.get('n_examples')} examples) but this dataset's is {expected} ({len(ids)} examples). "
+                f"Recompute the dynamics for this dataset or point to the matching run ({path}).")
+    return table

@@ -1,0 +1,257 @@
+"""Memory-bounded linear cross-entropy: output head + softmax + CE, fused, in token chunks.
+
+The full-vocabulary logits of a batch (N tokens x V vocab, float32) are the largest
+tensor in LM training: 16k tokens x 128k vocab is 8 GiB, more than the model's
+activations. SFTMix needs them twice per step (NTP and the Mixup pass), so we never
+materialise them for all tokens at once. :func:`linear_cross_entropy` walks over the
+tokens in chunks and, when gradients are needed, computes them inside the forward
+pass (the softmax gradient has a closed form), so only one chunk's logits are alive at
+any time. The FLOPs equal an ordinary forward + backward; the extra memory is the
+gradient buffers that autograd would create anyway plus one chunk's logits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch.autograd.function import once_differentiable
+
+__all__ = ["OutputHead", "CEOutput", "linear_cross_entropy"]
+
+
+@dataclass
+class OutputHead:
+    """What a model applies between its last hidden state and its logits.
+
+    ``z = hidden @ weight.T (+ bias)``; ``z = z * scale``; if ``softcap``:
+    ``z = softcap * tanh(z / softcap)``.
+
+    Attributes
+    ----------
+    weight : Tensor, shape (V, D)
+        The lm_head weight (may be tied to the input embeddings).
+    bias : Tensor, shape (V,), optional
+    softcap : float, optional
+        Gemma-2 style final-logit soft-capping.
+    scale : float
+        Multiplies the logits (Cohere ``logit_scale``; Granite ``1 / logits_scaling``).
+    """
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None = None
+    softcap: float | None = None
+    scale: float = 1.0
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Reference full logits, shape (..., V), float32 (float64 for float64 input).
+
+        Materialises every logit; meant for tests and small inputs.
+        """
+        return _chunk_logits(hidden, self)[0]
+
+
+class CEOutput(NamedTuple):
+    """Result of :func:`linear_cross_entropy`.
+
+    loss_sum : Tensor, scalar, differentiable.
+    token_nll : Tensor (N,), detached, CE against the first target; None unless requested.
+    token_correct : Tensor (N,) bool, the first target's logit is the largest (argmax ==
+        target; a tie for the largest counts as correct); None unless requested.
+    token_max_prob : Tensor (N,), detached, the largest softmax probability (the model's
+        confidence in its own prediction, for calibration); None unless requested.
+    """
+
+    loss_sum: torch.Tensor
+    token_nll: torch.Tensor | None
+    token_correct: torch.Tensor | None
+    token_max_prob: torch.Tensor | None = None
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    # Softmax/CE in at least float32; float64 stays float64 so tests can be tight.
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _chunk_logits(h: torch.Tensor, head: OutputHead):
+    """Logits of ``h`` upcast for the softmax, and tanh(z/c) (for the softcap derivative)."""
+    # Matmul in the inputs' dtype (as the model's own lm_head would), then upcast.
+    z = torch.nn.functional.linear(h, head.weight, head.bias)
+    z = z.to(_compute_dtype(z.dtype))
+    if head.scale != 1.0:
+        z = z * head.scale
+    t = None
+    if head.softcap is not None:
+        t = torch.tanh(z / head.softcap)
+        z = t * head.softcap
+    return z, t
+
+
+def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads):
+    """The chunk loop. ``grads`` = (hidden, weight, bias) flags: which gradients to build."""
+    n = hidden.shape[0]
+    cdt = _compute_dtype(hidden.dtype)
+    w = head.weight
+    # Weight in the hidden dtype for the backward matmuls (differs only under autocast).
+    w_mm = w if w.dtype == hidden.dtype else w.to(hidden.dtype)
+    loss = torch.zeros((), dtype=cdt, device=hidden.device)
+    nll_all = torch.empty(n, dtype=cdt, device=hidden.device) if stats else None
+    correct_all = torch.empty(n, dtype=torch.bool, device=hidden.device) if stats else None
+    pmax_all = torch.empty(n, dtype=cdt, device=hidden.device) if stats else None
+    g_h = torch.empty_like(hidden) if grads[0] else None
+    # Accumulate the weight/bias gradients over chunks in float32 (or wider). The weight's is
+    # created by the first chunk's matmul (no zero-filled (V, D) pass).
+    g_w, gw_dtype = None, _compute_dtype(w.dtype)
+    g_b = (torch.zeros(head.bias.shape, dtype=_compute_dtype(head.bias.dtype), device=w.device)
+           if grads[2] else None)
+    # Per-token weights of exactly 1 (NTP; response-aligned Mixup) need no scaling pass.
+    unit = bool((weights == 1).all()) if any(grads) else True
+    for s in range(0, n, chunk_size):
+        e = min(s + chunk_size, n)
+        h = hidden[s:e]
+        z, t = _chunk_logits(h, head)  # a fresh (chunk, V) tensor: updated in place below
+        a = target[s:e, None]
+        z_a = z.gather(1, a).squeeze(1)
+        z_b = z.gather(1, target_b[s:e, None]).squeeze(1) if target_b is not None else None
+        m = z.amax(dim=-1, keepdim=True)
+        if stats:
+            # Predicted = the target's logit is the row maximum (a tie counts as predicted);
+            # reuses the max, where argmax would be another, several times slower, pass.
+            correct_all[s:e] = z_a >= m.squeeze(1)
+        # One exp per logit serves the loss and its gradient: z becomes exp(z - max) in place.
+        p = z.sub_(m).exp_()
+        total = p.sum(dim=-1, keepdim=True)
+        lse = (total.log() + m).squeeze(1)
+        nll = lse - z_a
+        wt = weights[s:e]
+        if target_b is not None:
+            lm = lam[s:e]
+            loss = loss + (wt * (lm * nll + (1 - lm) * (lse - z_b))).sum()
+        else:
+            loss = loss + (wt * nll).sum()
+        if stats:
+            nll_all[s:e] = nll
+            pmax_all[s:e] = total.squeeze(1).reciprocal()  # exp(max - lse): p holds exp(z - max)
+        if not any(grads):
+            continue
+        # dL/dz = w * (softmax(z) - soft_target); scatter_add handles a == b correctly.
+        dz = p.div_(total)
+        if target_b is not None:
+            dz.scatter_add_(1, a, -lm[:, None])
+            dz.scatter_add_(1, target_b[s:e, None], (lm - 1)[:, None])
+        else:
+            dz.scatter_add_(1, a, torch.full_like(lse, -1.0)[:, None])
+        if not unit:
+            dz.mul_(wt[:, None])
+        if t is not None:  # d/dz [c * tanh(z / c)] = 1 - tanh^2
+            dz.mul_(1 - t * t)
+        if head.scale != 1.0:
+            dz.mul_(head.scale)
+        if g_b is not None:
+            g_b += dz.sum(0)
+        dzl = dz.to(hidden.dtype)  # back to the matmul dtype, as autograd would run it
+        if g_h is not None:
+            g_h[s:e] = dzl @ w_mm
+        if grads[1]:
+            if g_w is None:
+                g_w = (dzl.t() @ h).to(gw_dtype)
+            elif g_w.dtype == dzl.dtype:
+                g_w.addmm_(dzl.t(), h)  # accumulate without a (V, D) temporary
+            else:
+                g_w += (dzl.t() @ h).to(g_w.dtype)
+    return loss, nll_all, correct_all, pmax_all, g_h, g_w, g_b
+
+
+class _LinearCE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, target, weights, target_b, lam, head, chunk_size, stats):
+        grads = tuple(ctx.needs_input_grad[:3])
+        loss, nll, correct, pmax, g_h, g_w, g_b = _run(
+            hidden, head, target, weights, target_b, lam, chunk_size, stats, grads)
+        # Intermediates kept on ctx (not inputs/outputs, so no save_for_backward needed).
+        ctx.grads = (g_h, g_w, g_b)
+        ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
+        if stats:
+            ctx.mark_non_differentiable(nll, correct, pmax)
+        return loss, nll, correct, pmax
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss, _g_nll, _g_correct, _g_pmax):
+        # The buffers are ours and used once: scale them in place (no (V, D) temporary).
+        out = [None if g is None else g.mul_(grad_loss).to(dt) for g, dt in zip(ctx.grads, ctx.dtypes)]
+        ctx.grads = None
+        return (*out, None, None, None, None, None, None, None)
+
+
+def linear_cross_entropy(hidden, head: OutputHead, target, *, weights=None, target_b=None,
+                         lam=None, chunk_size: int = 2048, return_stats: bool = False) -> CEOutput:
+    """Weighted (optionally two-label) cross-entropy of ``head(hidden)``, chunked over tokens.
+
+    ``loss_sum = sum_i weights_i * [lam_i * CE(z_i, target_i) + (1 - lam_i) * CE(z_i, target_b_i)]``
+    (``weights_i * CE(z_i, target_i)`` without ``target_b``), where ``z = head.logits(hidden)``.
+
+    Parameters
+    ----------
+    hidden : Tensor (N, D), any float dtype.
+    head : OutputHead with weight (V, D).
+    target : LongTensor (N,), values in [0, V). No ignore index: select tokens first.
+    weights : Tensor (N,), optional. Per-token weights (constants, no gradient). Default ones.
+    target_b, lam : LongTensor (N,) and Tensor (N,) in [0, 1], optional, together.
+        Soft target ``lam * onehot(target) + (1 - lam) * onehot(target_b)``; lam gets no gradient.
+    chunk_size : int. Tokens per chunk; peak extra memory is one chunk's (chunk, V) logits.
+    return_stats : bool. Also return detached ``token_nll``, ``token_correct`` and ``token_max_prob`` (N,).
+
+    Returns
+    -------
+    CEOutput(loss_sum, token_nll, token_correct, token_max_prob). ``loss_sum`` is a float32 scalar
+    (float64 for float64 inputs), differentiable w.r.t. hidden, head.weight, head.bias.
+    """
+    w, bias = head.weight, head.bias
+    if hidden.dim() != 2 or w.dim() != 2 or hidden.shape[1] != w.shape[1]:
+        raise ValueError(f"hidden must be (N, D) and head.weight (V, D); got {tuple(hidden.shape)} "
+                         f"and {tuple(w.shape)}")
+    n, v = hidden.shape[0], w.shape[0]
+    if bias is not None and tuple(bias.shape) != (v,):
+        raise ValueError(f"head.bias must be ({v},), got {tuple(bias.shape)}")
+    if head.softcap is not None and not head.softcap > 0:
+        raise ValueError(f"softcap must be positive, got {head.softcap}")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    if (target_b is None) != (lam is None):
+        raise ValueError("target_b and lam must be given together")
+    for name, x in (("target", target), ("target_b", target_b)):
+        if x is None:
+            continue
+        if x.dtype != torch.long or tuple(x.shape) != (n,):
+            raise ValueError(f"{name} must be a LongTensor of shape ({n},), got {x.dtype} {tuple(x.shape)}")
+        if n and (int(x.min()) < 0 or int(x.max()) >= v):
+            raise ValueError(f"{name} values must lie in [0, {v})")
+    cdt = _compute_dtype(hidden.dtype)
+    for name, x in (("weights", weights), ("lam", lam)):
+        if x is not None and tuple(x.shape) != (n,):
+            raise ValueError(f"{name} must have shape ({n},), got {tuple(x.shape)}")
+    weights = (torch.ones(n, dtype=cdt, device=hidden.device) if weights is None
+               else weights.detach().to(cdt))
+    if lam is not None:
+        lam = lam.detach().to(cdt)
+
+    if n == 0:
+        # Zero loss still connected to every differentiable input, so backward() works.
+        loss = hidden.sum().to(cdt) * 0 + w[:0].sum()
+        if bias is not None:
+            loss = loss + bias[:0].sum()
+        stats = ((torch.empty(0, dtype=cdt, device=hidden.device),
+                  torch.empty(0, dtype=torch.bool, device=hidden.device),
+                  torch.empty(0, dtype=cdt, device=hidden.device))
+                 if return_stats else (None, None, None))
+        return CEOutput(loss, *stats)
+
+    tensors = [hidden, w] + ([] if bias is None else [bias])
+    if torch.is_grad_enabled() and any(x.requires_grad for x in tensors):
+        loss, nll, correct, pmax = _LinearCE.apply(hidden, w, bias, target, weights, target_b, lam,
+                                                   head, chunk_size, return_stats)
+    else:  # scoring / inference_mode: no gradient work at all
+        loss, nll, correct, pmax, *_ = _run(hidden, head, target, weights, target_b, lam,
+                                            chunk_size, return_stats, (False, False, False))
+    return CEOutput(loss, nll, correct, pmax)

@@ -1,0 +1,1 @@
+"""The staged, resumable experiment and the ablation sweeps built on it."""

@@ -1,0 +1,364 @@
+"""Ablations of the Mixup settings: one knob at a time around the default recipe, several seeds.
+
+The sweep is centred on a base :class:`~sftmix.pipeline.experiment.ExperimentConfig` (normally the
+paper's recipe: alpha = 0.5, mu = 0.2, split at the median, confident x unconfident
+pairs). :func:`run_ablation` first runs (or resumes) the base experiment, which gives
+
+* ONE reference run, dynamics table and split, shared by every cell: the training
+  dynamics do not depend on the Mixup settings, and only ``split_ratio`` changes the
+  split (re-cut from the same table, no new scoring);
+* the NTP baseline and the SFTMix centre for every seed: the centre value of each
+  parameter is read from there instead of being trained again.
+
+Every other cell trains SFTMix with one setting changed, through the same stage
+functions as the experiment (:func:`sftmix.pipeline.stages.train_stage` / ``eval_stage``), into
+
+    <run>/ablation/<param>=<value>/seed<k>/eval.json     (+ log_history.json, cell.json)
+
+``cell.json`` holds a key: a hash of everything the cell depends on (data, model,
+training settings, the dynamics table's bytes, the setting, the seed). A cell whose key
+matches is skipped; a changed base configuration retrains it. The long results table
+(one row per cell and seed, plus the NTP baseline rows) goes to
+``<run>/ablation/results.csv``.
+
+A difference between two settings is a finding only when it is larger than the spread
+over seeds; :func:`summarize_ablation` says so per cell with a paired 95% interval.
+
+The paper's own numbers (its role-of-Mixup ablation among them) are in :mod:`sftmix.paper`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+# The paper's reported numbers lived here once; sftmix.pipeline.ablation.paper_table etc. still work.
+from ..analysis.paper import PAPER_CITATION, PAPER_RESULTS, paper_table, paper_vs_ours  # noqa: F401
+from ..analysis.results import METRICS
+from ..analysis.stats import paired_difference
+from ..config import SFTMixConfig
+from ..constants import PAIRINGS
+from ..data import load_train_eval
+from ..dynamics import load_dynamics, save_split, split_by_confidence
+from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write, atomic_write_json
+from ..viz.plots import plot_ablation
+from . import stages as st
+from .experiment import ExperimentConfig, run_experiment
+
+#: The knobs :func:`run_ablation` can vary; the first three are training settings.
+SWEEPABLE = ("mixup_alpha", "mixup_weight", "split_ratio", "pairing")
+#: The sweep ``sftmix ablate`` runs when no ``--param`` is given (the centre is added).
+DEFAULT_SWEEP = {
+    "mixup_alpha": [0.1, 0.5, 2.0],
+    "mixup_weight": [0.05, 0.2, 1.0],
+    "split_ratio": [0.3, 0.5, 0.7],
+    "pairing": list(PAIRINGS),
+}
+METRIC_COLUMNS = ("exact_match", "nll", "ece", "token_accuracy")
+RESULT_COLUMNS = ("param", "value", "seed", *METRIC_COLUMNS, "centre")
+#: ``param`` of the NTP baseline rows in the results table.
+BASELINE = "ntp_baseline"
+_HIGHER_IS_BETTER = {name: higher for name, (_, higher) in METRICS.items()}
+
+
+# ----------------------------------------------------------------------- the sweep
+def centre_values(base) -> dict:
+    """The base configuration's value of each sweepable parameter (the shared centre)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(SFTMixConfig)}
+    centre = {p: base.training.get(p, defaults[p]) for p in ("mixup_alpha", "mixup_weight", "pairing")}
+    centre["split_ratio"] = base.split_ratio
+    return centre
+
+
+def parse_values(param: str, values) -> list:
+    """Values of ``param`` as the sweep uses them: floats for numeric knobs, names for pairing.
+
+    ``values`` is a list or a comma-separated string (``"0.1,0.5,1"``). Raises
+    ``ValueError`` for an unknown parameter or a value the recipe rejects.
+    """
+    if param not in SWEEPABLE:
+        raise ValueError(f"cannot sweep {param!r}; choose one of {', '.join(SWEEPABLE)}")
+    if isinstance(values, str):
+        values = [v.strip() for v in values.split(",") if v.strip()]
+    values = list(values)
+    if not values:
+        raise ValueError(f"{param}: give at least one value")
+    if param == "pairing":
+        bad = [v for v in values if v not in PAIRINGS]
+        if bad:
+            raise ValueError(f"pairing: unknown value(s) {bad}; choose from {', '.join(PAIRINGS)}")
+        return [str(v) for v in values]
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{param}: values must be numbers, got {values}") from err
+    if param == "mixup_alpha" and not all(v > 0 for v in out):
+        raise ValueError(f"mixup_alpha: values must be > 0 (Beta(alpha, alpha)), got {out}")
+    if param == "mixup_weight" and not all(v >= 0 for v in out):
+        raise ValueError(f"mixup_weight: values must be >= 0, got {out}")
+    if param == "split_ratio" and not all(0 < v < 1 for v in out):
+        raise ValueError(f"split_ratio: values must lie strictly between 0 and 1, got {out}")
+    return out
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return str(a) == str(b)
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def cell_dir(run: str | Path, param: str, value, seed: int) -> Path:
+    """``<run>/ablation/<param>=<value>/seed<seed>``."""
+    return RunDir(run).ablation / f"{param}={_fmt(value)}" / f"seed{seed}"
+
+
+def _plan(sweep: Mapping, centre: dict, include_centre: bool) -> dict[str, list]:
+    plan = {}
+    for param, values in sweep.items():
+        values = parse_values(param, values)
+        if include_centre and not any(_same(v, centre[param]) for v in values):
+            values = [centre[param]] + values  # numbers are sorted below; a name leads its axis
+        if param != "pairing":
+            values = sorted(set(values))
+        plan[param] = list(dict.fromkeys(values))
+    return plan
+
+
+# ------------------------------------------------------------------------- running
+def _hash(*parts) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _read_eval(path: Path) -> dict:
+    result = json.loads(path.read_text())
+    return {m: result.get(m, float("nan")) for m in METRIC_COLUMNS}
+
+
+def run_ablation(base, sweep: Mapping[str, Sequence] | None = None, seeds: Sequence[int] | None = None, *,
+                 include_centre: bool = True, keep_weights: bool = False, progress: bool = True) -> pd.DataFrame:
+    """Sweep Mixup settings one at a time around ``base``, over several seeds.
+
+    Parameters
+    ----------
+    base : ExperimentConfig (or a YAML path) of the centre recipe; its run directory
+        holds the shared reference run, the NTP baseline and the ``ablation/`` folder.
+    sweep : ``{param: values}`` over :data:`SWEEPABLE` (default :data:`DEFAULT_SWEEP`).
+    seeds : training seeds of every cell (default ``base.seeds``).
+    include_centre : add the base value of each parameter to its values (read from
+        the base run's SFTMix models, not retrained).
+    keep_weights : keep each cell's trained weights (dropped by default; a sweep of a
+        large model would otherwise fill the disk).
+
+    Returns
+    -------
+    DataFrame with :data:`RESULT_COLUMNS`: one row per (param, value, seed), plus one
+    row per seed with ``param == "ntp_baseline"`` (value ``"ntp"``) for the baseline;
+    ``centre`` marks the base recipe's rows. Also written to
+    ``<run>/ablation/results.csv``.
+    """
+    if not isinstance(base, ExperimentConfig):
+        base = ExperimentConfig.from_yaml(base)
+    seeds = [int(s) for s in (seeds if seeds is not None else base.seeds)]
+    centre = centre_values(base)
+    plan = _plan(DEFAULT_SWEEP if sweep is None else sweep, centre, include_centre)
+    if base.data_args().n_test == 0 and base.data_args().eval_dataset is None and \
+            base.data_args().dataset == "builtin":
+        raise ValueError("the ablation compares held-out metrics: set data.n_test > 0")
+
+    def say(msg):
+        if progress:
+            print(msg, flush=True)
+
+    # The base experiment: reference run, dynamics, split, NTP baseline and SFTMix centre.
+    base_run = dataclasses.replace(base, seeds=seeds, methods=["ntp", "sftmix"], embeddings=False,
+                                   figures=False)
+    run_experiment(base_run, progress=progress)
+    run = base.run_dir
+    rd = RunDir(run)
+    train_examples, held_out = load_train_eval(base.data_args())
+    if held_out is None:
+        raise ValueError("the ablation compares held-out metrics: the base configuration has no held-out data")
+    dynamics_digest = _file_digest(rd.dynamics)
+    common = (dataclasses.asdict(base.data_args()), base.model, base.generate, dynamics_digest, base.split_metric)
+
+    rows = []
+    for seed in seeds:
+        rows.append({"param": BASELINE, "value": "ntp", "seed": seed, "centre": False,
+                     **_read_eval(rd.eval_file("ntp", seed))})
+    for param, values in plan.items():
+        for value in values:
+            is_centre = _same(value, centre[param])
+            for seed in seeds:
+                out = cell_dir(run, param, value, seed)
+                training = dict(base.training) if param == "split_ratio" else {**base.training, param: value}
+                ratio = value if param == "split_ratio" else base.split_ratio
+                key = _hash(common, training, ratio, seed, "centre" if is_centre else "cell")
+                if not _cell_done(out, key):
+                    start = time.time()
+                    if out.exists():
+                        shutil.rmtree(out)  # stale outputs of another configuration
+                    if is_centre:
+                        _copy_centre(rd.train("sftmix", seed), out)
+                    else:
+                        say(f"[ablation {param}={_fmt(value)} seed{seed}] training")
+                        cfg = dataclasses.replace(base, training=training, split_ratio=ratio, seeds=[seed])
+                        split_path = rd.split
+                        if param == "split_ratio":
+                            split_path = out.parent / rd.split.name
+                            table = load_dynamics(rd.dynamics)
+                            save_split(split_by_confidence(table, ratio=ratio, metric=base.split_metric),
+                                       split_path)
+                        st.train_stage(cfg, "sftmix", seed, train_examples, out, split_path)
+                        st.eval_stage(cfg, out, held_out, progress=False)
+                        if not keep_weights:
+                            _drop_weights(out)
+                    atomic_write_json(out / "cell.json", {"key": key, "param": param, "value": value, "seed": seed,
+                                                    "centre": is_centre, "seconds": round(time.time() - start, 2)})
+                rows.append({"param": param, "value": value, "seed": seed, "centre": is_centre,
+                             **_read_eval(out / EVAL_FILE)})
+    results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    results["value"] = results["value"].astype(object)
+    _write_csv(results, rd.ablation / "results.csv")
+    return results
+
+
+def _cell_done(out: Path, key: str) -> bool:
+    f = out / "cell.json"
+    return f.exists() and (out / EVAL_FILE).exists() and json.loads(f.read_text()).get("key") == key
+
+
+def _copy_centre(source: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (EVAL_FILE, LOG_HISTORY_FILE):
+        if (source / name).exists():
+            shutil.copy2(source / name, out / name)
+    atomic_write_json(out / "source.json", {"copied_from": str(source)})
+
+
+def _drop_weights(out: Path) -> None:
+    for pattern in ("*.safetensors", "*.bin", "checkpoint-*"):
+        for p in out.glob(pattern):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def load_ablation(run: str | Path) -> pd.DataFrame:
+    """Read ``<run>/ablation/results.csv`` back (values as numbers where they are numbers)."""
+    frame = pd.read_csv(RunDir(run).ablation / "results.csv")
+    numeric = pd.to_numeric(frame["value"], errors="coerce")
+    frame["value"] = [n if not np.isnan(n) else v for v, n in zip(frame["value"], numeric)]
+    frame["value"] = frame["value"].astype(object)
+    return frame
+
+
+# ---------------------------------------------------------------------- reporting
+def baseline_band(results: pd.DataFrame, metric: str) -> dict | None:
+    """The NTP baseline of a results table as ``plot_ablation``'s ``baseline`` argument."""
+    values = results.loc[results["param"] == BASELINE, metric].to_numpy(dtype=float)
+    if len(values) == 0:
+        return None
+    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "label": f"NTP baseline (n={len(values)})"}
+
+
+def summarize_ablation(results: pd.DataFrame, metric: str = "exact_match") -> pd.DataFrame:
+    """Per (param, value): mean ± std over seeds and the paired difference to the centre.
+
+    The difference is taken per seed (same seed, same base weights) against the centre
+    recipe; ``verdict`` is ``"centre"``, ``"within noise"`` when the 95% t-interval of
+    the difference covers zero, ``"better"``/``"worse"`` otherwise (by ``metric``'s
+    direction), and ``"no claim (1 seed)"`` with a single seed.
+    """
+    higher = _HIGHER_IS_BETTER.get(metric, True)
+    rows = []
+    cells = results[results["param"] != BASELINE]
+    for param, group in cells.groupby("param", sort=False):
+        centre = group[group["centre"].astype(bool)].set_index("seed")[metric]
+        for value in dict.fromkeys(group["value"]):
+            cell = group[group["value"].map(lambda v: _same(v, value))].set_index("seed")[metric]
+            row = {"param": param, "value": value, "n_seeds": len(cell), "mean": float(cell.mean()),
+                   "std": float(cell.std(ddof=1)) if len(cell) > 1 else 0.0}
+            seeds = sorted(set(cell.index) & set(centre.index))
+            if bool(group.loc[group["value"].map(lambda v: _same(v, value)), "centre"].any()):
+                row.update(diff=0.0, ci95_low=0.0, ci95_high=0.0, verdict="centre")
+            elif seeds:
+                d = paired_difference(centre.loc[seeds], cell.loc[seeds], higher_is_better=higher)
+                if d["n"] < 2:  # no interval from one seed
+                    row.update(diff=d["mean"], ci95_low=float("nan"), ci95_high=float("nan"),
+                               verdict="no claim (1 seed)")
+                else:
+                    verdict = ("within noise" if d["verdict"] == "no clear difference" else
+                               "better" if d["verdict"] == "SFTMix better" else "worse")
+                    row.update(diff=d["mean"], ci95_low=d["ci95"][0], ci95_high=d["ci95"][1], verdict=verdict)
+            else:
+                row.update(diff=float("nan"), ci95_low=float("nan"), ci95_high=float("nan"),
+                           verdict="no centre")
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["param", "value", "n_seeds", "mean", "std", "diff", "ci95_low",
+                                       "ci95_high", "verdict"])
+
+
+def plot_sweep(results: pd.DataFrame, metric: str = "exact_match", *, params: Sequence[str] | None = None,
+               error: str = "std"):
+    """One :func:`sftmix.viz.plots.plot_ablation` panel per parameter, with the NTP band; a Figure."""
+    params = list(params or [p for p in dict.fromkeys(results["param"]) if p != BASELINE])
+    if not params:
+        raise ValueError("the results table has no swept parameter")
+    ncols = min(2, len(params))
+    nrows = math.ceil(len(params) / ncols)
+    fig = plt.figure(figsize=(6.0 * ncols, 4.0 * nrows), layout="constrained")
+    plt.close(fig)  # returned, not registered with pyplot (as sftmix.viz.plots does)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    band = baseline_band(results, metric)
+    for ax, param in zip(axes, params):
+        plot_ablation(results, param=param, metric=metric, ax=ax, baseline=band, error=error)
+        if param == "pairing":  # long category names would overlap
+            ax.tick_params(axis="x", labelrotation=15)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+    for ax in axes[len(params):]:
+        ax.axis("off")
+    fig.suptitle(f"Ablations around the default recipe: {metric}")
+    return fig
+
+
+def summary_markdown(results: pd.DataFrame, metrics: Sequence[str] = ("exact_match", "nll")) -> str:
+    """The summaries of :func:`summarize_ablation` as Markdown tables."""
+    lines = []
+    for metric in metrics:
+        summary = summarize_ablation(results, metric)
+        band = baseline_band(results, metric)
+        lines += [f"## {metric} ({'higher' if _HIGHER_IS_BETTER.get(metric, True) else 'lower'} is better)", ""]
+        if band:
+            lines += [f"NTP baseline: {band['mean']:.4f} ± {band['std']:.4f} ({band['label']})", ""]
+        lines += ["| param | value | seeds | mean ± std | Δ vs centre [95% CI] | verdict |",
+                  "|---|---|---|---|---|---|"]
+        for r in summary.itertuples():
+            ci = "" if r.verdict in ("centre", "no claim (1 seed)") else f" [{r.ci95_low:+.4f}, {r.ci95_high:+.4f}]"
+            lines.append(f"| {r.param} | {_fmt(r.value)} | {r.n_seeds} | {r.mean:.4f} ± {r.std:.4f} | "
+                         f"{r.diff:+.4f}{ci} | {r.verdict} |")
+        lines.append("")
+    lines.append("Differences inside the spread over seeds (verdict 'within noise') are not findings.")
+    return "\n".join(lines) + "\n"

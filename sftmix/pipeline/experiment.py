@@ -1,0 +1,294 @@
+"""The staged SFTMix experiment over one run directory, resumable.
+
+Stages (the README's "Architecture" section shows where each lives):
+
+    reference  -> dynamics -> split -> train/<method>/seed<k> -> eval -> embeddings -> results
+
+Each stage records a key (a hash of the configuration it depends on, chained with the
+keys of the stages it reads) in ``stages/<name>.json`` after its outputs are written
+atomically. A stage is skipped when its outputs exist and its key matches, so an
+interrupted run resumes where it stopped and a changed setting re-runs only the stages
+that depend on it. Training stages checkpoint every epoch and resume from the newest
+complete checkpoint, reproducing the uninterrupted run.
+
+Under several processes (``accelerate launch`` / ``torchrun``) every process runs this
+function. The stages that train or score (reference, dynamics, train) run on every
+process; the others (split, eval, embeddings, results, figures) run on the main process
+while the rest wait. Only the main process writes files, and it alone decides whether a
+stage is up to date; its decision is broadcast so every process takes the same branch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import torch
+import transformers
+import yaml
+
+from ..analysis.results import build_results, write_results
+from ..config import DataArguments, ModelArguments, SFTMixConfig
+from ..constants import METHODS, SPLIT_METRICS
+from ..data import load_train_eval
+from ..distributed import Processes
+from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write_json, atomic_write_text, remove_temp_files
+from ..train import clean_checkpoints
+from ..viz.figures import make_figures
+from . import stages as st
+from .config_files import load_yaml_config, packaged_config
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ExperimentConfig:
+    """One experiment: the model, data and training settings plus the recipe's stages."""
+
+    name: str = "experiment"
+    runs_dir: str = "runs"
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    methods: list[str] = field(default_factory=lambda: ["ntp", "sftmix"])
+    model: dict = field(default_factory=dict)             # ModelArguments fields
+    data: dict = field(default_factory=dict)              # DataArguments fields
+    training: dict = field(default_factory=dict)          # SFTMixConfig fields shared by all runs
+    reference_model: dict | None = None                   # ModelArguments for the reference (default: model)
+    reference_training: dict = field(default_factory=dict)  # overrides for the reference run
+    n_checkpoints: int = 3
+    dynamics_mode: str = "checkpoints"                    # "checkpoints" (paper) or "online"
+    split_ratio: float = 0.5
+    split_metric: str = "confidence"
+    generate: bool = True
+    embeddings: bool = True
+    projection: str = "umap"                              # "umap" or "pca"
+    figures: bool = True
+
+    def __post_init__(self):
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {self.seeds}")
+        if not self.methods:
+            raise ValueError("methods must name at least one method: 'ntp' and/or 'sftmix'")
+        for method in self.methods:
+            if method not in METHODS:
+                raise ValueError(f"methods: unknown method {method!r}; use 'ntp' and/or 'sftmix'")
+        # Checked here, not at the split stage: that comes after the reference run and scoring.
+        if not 0.0 < float(self.split_ratio) < 1.0:
+            raise ValueError(f"split_ratio must lie strictly between 0 and 1, got {self.split_ratio}")
+        if self.split_metric not in SPLIT_METRICS:
+            raise ValueError(f"split_metric={self.split_metric!r}; choose one of {', '.join(SPLIT_METRICS)}")
+        if self.dynamics_mode not in ("checkpoints", "online"):
+            raise ValueError(f"dynamics_mode={self.dynamics_mode!r}; use 'checkpoints' or 'online'")
+        if self.projection not in ("umap", "pca"):
+            raise ValueError(f"projection={self.projection!r}; use 'umap' or 'pca'")
+        if self.n_checkpoints < 1:
+            raise ValueError("n_checkpoints must be >= 1")
+        # Resolve the nested dataclasses now so a bad key fails before anything runs.
+        self.model_args(), self.data_args(), self.training_args("ntp", self.seeds[0], Path("/tmp/x"))
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+    def model_args(self, reference: bool = False) -> ModelArguments:
+        spec = self.reference_model if (reference and self.reference_model) else self.model
+        return _build(ModelArguments, spec, "model")
+
+    def data_args(self) -> DataArguments:
+        return _build(DataArguments, self.data, "data")
+
+    def training_args(self, method: str, seed: int, output_dir: Path, split_file: Path | None = None,
+                      extra: dict | None = None) -> SFTMixConfig:
+        spec = {"use_cpu": not torch.cuda.is_available(), **self.training, **(extra or {}),
+                "method": method, "seed": seed, "output_dir": str(output_dir)}
+        if method == "sftmix":
+            spec["split_file"] = str(split_file) if split_file else "<split.json>"
+        return _build(SFTMixConfig, spec, "training")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> ExperimentConfig:
+        """Read an experiment YAML (resolving its ``base:`` chain); ``overrides`` replace top-level keys."""
+        data = load_yaml_config(path)
+        data.update(overrides)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            flat = {f.name for c in (ModelArguments, DataArguments, SFTMixConfig) for f in dataclasses.fields(c)}
+            if set(unknown) <= flat:
+                raise ValueError(f"{path}: keys {unknown} are training options, not experiment keys: this is an "
+                                 f"options file for `sftmix train` (run `sftmix train {path}`), or nest them under "
+                                 f"model:, data: or training:")
+            raise ValueError(f"{path}: unknown keys {unknown}; valid keys: {sorted(names)}")
+        return cls(**data)
+
+
+def _build(cls, spec: dict, section: str):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(spec) - names)
+    if unknown:
+        raise ValueError(f"{section}: unknown keys {unknown} for {cls.__name__}")
+    return cls(**spec)
+
+
+def _reference_key(config: ExperimentConfig, data_key: str) -> str:
+    # The reference run trains with the first seed.
+    return _hash(data_key, config.model_args(reference=True).__dict__, config.training, config.reference_training,
+                 config.n_checkpoints, config.dynamics_mode, config.seeds[0])
+
+
+def _hash(*parts) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+class Stages:
+    """Bookkeeping of finished stages in ``<run>/stages/`` (read and written by the main process)."""
+
+    def __init__(self, folder: Path):
+        self.dir = Path(folder)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _file(self, name: str) -> Path:
+        return self.dir / (name.replace("/", "__") + ".json")
+
+    def done(self, name: str, key: str, outputs: list[Path]) -> bool:
+        f = self._file(name)
+        return f.exists() and json.loads(f.read_text()).get("key") == key and all(p.exists() for p in outputs)
+
+    def mark(self, name: str, key: str, seconds: float) -> None:
+        atomic_write_json(self._file(name), {"key": key, "seconds": round(seconds, 2), "finished": time.time()})
+
+    def seconds(self) -> dict[str, float]:
+        return {f.stem.replace("__", "/"): json.loads(f.read_text()).get("seconds", 0.0)
+                for f in sorted(self.dir.glob("*.json"))}
+
+
+def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = True) -> dict:
+    """Run (or resume) every stage of an experiment and return the results dict.
+
+    Launch it in one process, or in several with ``accelerate launch`` / ``torchrun``
+    (see the module docstring); every process returns the same results.
+    """
+    if not isinstance(config, ExperimentConfig):
+        config = ExperimentConfig.from_yaml(config)
+    _quiet_libraries()
+    procs = Processes()
+    run = config.run_dir
+    rd = RunDir(run)
+    stages = Stages(rd.stages)
+
+    def prepare():
+        remove_temp_files(run)
+        atomic_write_json(rd.config_json, dataclasses.asdict(config))
+        atomic_write_text(rd.config, yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+
+    procs.on_main(prepare, "writing the configuration")
+    data_args = config.data_args()
+    with procs.state.main_process_first():  # Hub datasets: one download, the others read the cache
+        train_examples, held_out = load_train_eval(data_args)
+    data_key = _hash(dataclasses.asdict(data_args))
+
+    def stage(name, key, outputs, fn, *, everywhere: bool, before=None):
+        """Run ``fn`` unless up to date; ``everywhere``: on every process, else on the main one."""
+        if procs.broadcast(stages.done(name, key, outputs) if procs.is_main else None):
+            logger.info("stage %s: up to date", name)
+            return
+        say(f"[{name}] running")
+        start = time.time()
+        if before is not None:
+            procs.on_main(before, f"stage {name}")
+        if everywhere:
+            fn()
+            procs.barrier()
+        else:
+            procs.on_main(fn, f"stage {name}")
+        procs.on_main(lambda: stages.mark(name, key, time.time() - start), f"stage {name}")
+
+    def say(msg):
+        if progress and procs.is_main:
+            print(msg, flush=True)
+
+    split_path = rd.split
+    split_key = None
+    if "sftmix" in config.methods:
+        ref_key = _reference_key(config, data_key)
+        stage("reference", ref_key, [rd.checkpoints],
+              lambda: st.reference_stage(config, train_examples, run), everywhere=True)
+        dyn_key = _hash(ref_key, "dynamics")
+        stage("dynamics", dyn_key, [rd.dynamics],
+              lambda: st.dynamics_stage(config, train_examples, run, progress=progress), everywhere=True)
+        split_key = _hash(dyn_key, config.split_ratio, config.split_metric)
+        stage("split", split_key, [split_path], lambda: st.split_stage(config, run), everywhere=False)
+
+    for method in config.methods:
+        for seed in config.seeds:
+            out = rd.train(method, seed)
+            train_key = _hash(data_key, config.model, config.training, method, seed,
+                              split_key if method == "sftmix" else None)
+            stage(f"train/{method}/seed{seed}", train_key, [out / LOG_HISTORY_FILE],
+                  lambda: st.train_stage(config, method, seed, train_examples, out, split_path),
+                  everywhere=True, before=lambda: _claim_train_dir(out, train_key))
+            if held_out is not None:
+                stage(f"eval/{method}/seed{seed}", _hash(train_key, config.generate), [out / EVAL_FILE],
+                      lambda: st.eval_stage(config, out, held_out, progress=progress), everywhere=False)
+
+    if config.embeddings and "sftmix" in config.methods:
+        emb_key = _hash(_reference_key(config, data_key), config.projection)
+        stage("embeddings", emb_key, [rd.embeddings, rd.projection],
+              lambda: st.embeddings_stage(config, train_examples, run), everywhere=False)
+
+    def finish():
+        results = build_results(run, config, stage_seconds=stages.seconds())
+        write_results(run, results)
+        if config.figures:
+            make_figures(run, rd.figures)
+        return results
+
+    results = procs.on_main(finish, "writing the results")
+    say(f"results: {rd.results_md}")
+    return results
+
+
+def _claim_train_dir(out: Path, key: str) -> None:
+    """Keep a training folder's checkpoints only if they were made with this configuration.
+
+    A run killed mid-training leaves ``checkpoint-*`` folders to resume from; if the
+    configuration changed since, they belong to another run and are removed.
+    """
+    marker = out / "train_key.json"
+    if marker.exists() and json.loads(marker.read_text()).get("key") != key:
+        clean_checkpoints(out)
+    atomic_write_json(marker, {"key": key})
+
+
+def _quiet_libraries() -> None:
+    """Keep the stage log readable: our own progress bars stay, library chatter goes."""
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def demo_config(quick: bool = False, runs_dir: str = "runs", name: str | None = None) -> ExperimentConfig:
+    """The demo on the built-in suite: minutes on 2 CPU cores (``quick``: under a minute).
+
+    Its settings are the package's ``pipeline/configs/demo.yaml`` (``demo_quick.yaml``).
+    """
+    config = ExperimentConfig.from_yaml(packaged_config("demo_quick.yaml" if quick else "demo.yaml"),
+                                        runs_dir=runs_dir)
+    return dataclasses.replace(config, name=name) if name else config
+
+
+def run_demo(quick: bool = False, runs_dir: str = "runs", name: str | None = None) -> dict:
+    start = time.time()
+    config = demo_config(quick, runs_dir, name)
+    results = run_experiment(config)
+    print(RunDir(config.run_dir).results_md.read_text())
+    print(f"demo finished in {time.time() - start:.0f} s; everything is in {config.run_dir}/")
+    return results

@@ -1,0 +1,200 @@
+"""What each stage of :func:`sftmix.pipeline.experiment.run_experiment` does.
+
+Each stage has two layers:
+
+* a *core* function with explicit arguments (:func:`reference_run`, :func:`score_reference`,
+  :func:`split_dynamics`, :func:`evaluate_and_save`) that the ``sftmix dynamics``,
+  ``split`` and ``eval`` commands call directly, and
+* a ``*_stage(config, ...)`` function that reads an :class:`ExperimentConfig` and calls
+  the core; the bookkeeping (skip, resume, keys) lives in :mod:`sftmix.pipeline.experiment`.
+
+Each writes its outputs atomically. Under several processes, :func:`reference_stage`,
+:func:`dynamics_stage` and :func:`train_stage` are called on every process (they train or
+score together) and write their files from the main process only; the other stages are
+called on the main process alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from transformers import AutoModelForCausalLM
+
+from ..analysis.embed import embed_examples
+from ..analysis.evaluate import evaluate_model
+from ..analysis.projection import project_pca, project_umap
+from ..data import tokenize_examples
+from ..distributed import Processes
+from ..dynamics import (
+    compute_dynamics,
+    dataset_fingerprint,
+    load_dynamics,
+    read_checkpoint_frames,
+    save_dynamics,
+    save_split,
+    score_checkpoints,
+    split_by_confidence,
+)
+from ..io import EVAL_FILE, GENERATIONS_FILE, RunDir, atomic_write, atomic_write_json
+from ..models import load_model_and_tokenizer, load_tokenizer
+from ..train import clean_checkpoints, latest_checkpoint, train_model, train_reference
+
+
+def _tokenize_on_every_process(train_examples, tokenizer, max_length: int):
+    # The main process first, so a dataset cached on disk is written once and read by the others.
+    with Processes().state.main_process_first():
+        return tokenize_examples(train_examples, tokenizer, max_length=max_length)
+
+
+# ------------------------------------------------------------------ core functions
+def reference_run(run: RunDir, model_args, train_args, train_examples, *, max_length: int, n_checkpoints: int,
+                  online: bool = False) -> list[str]:
+    """Train the reference model with NTP into ``run.reference``; keep ``n_checkpoints`` checkpoints.
+
+    Writes ``run.checkpoints`` (the list of checkpoint folders) and returns it.
+    """
+    model, tokenizer = load_model_and_tokenizer(model_args)
+    tokenized = _tokenize_on_every_process(train_examples, tokenizer, max_length)
+    checkpoints = train_reference(model, tokenizer, tokenized, train_args, n_checkpoints=n_checkpoints,
+                                  out_dir=run.reference, record_online=online)
+    procs = Processes()
+    procs.barrier()  # every process has written its part of the checkpoints (its RNG state)
+    if procs.is_main:
+        for checkpoint in checkpoints:
+            _keep_weights_only(Path(checkpoint))
+        atomic_write_json(run.checkpoints, [str(c) for c in checkpoints])
+    return [str(c) for c in checkpoints]
+
+
+# Trainer files a reference checkpoint does not need: it is scored, never resumed. The
+# optimizer state alone is twice the size of the weights, and these files are pickles.
+_RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "training_args.bin")
+
+
+def _keep_weights_only(checkpoint: Path) -> None:
+    for pattern in _RESUME_ONLY:
+        for f in checkpoint.glob(pattern):
+            f.unlink(missing_ok=True)
+
+
+def score_reference(run: RunDir, model_args, train_examples, *, max_length: int, online: bool = False,
+                    progress: bool = True) -> pd.DataFrame | None:
+    """Score the reference checkpoints (or read the online record) into ``run.dynamics``.
+
+    Returns the dynamics table on the main process (None on the others).
+    """
+    tokenizer = load_tokenizer(model_args)
+    tokenized = _tokenize_on_every_process(train_examples, tokenizer, max_length)
+    checkpoints = json.loads(run.checkpoints.read_text())
+    if online:
+        per_checkpoint = read_checkpoint_frames(run.online)
+    else:  # every process scores a shard; each gets the whole frames back
+        per_checkpoint = score_checkpoints(checkpoints, tokenized, out_dir=run.scores, progress=progress)
+    if not Processes().is_main:
+        return None
+    table = compute_dynamics(per_checkpoint, train_examples)
+    save_dynamics(table, run.dynamics, fingerprint=dataset_fingerprint(train_examples["example_id"]),
+                  model_name=model_args.model_name_or_path, checkpoints=checkpoints)
+    return table
+
+
+def split_dynamics(dynamics_path, out, *, ratio: float, metric: str) -> dict:
+    """Split the examples of a dynamics table by confidence and write the split to ``out``."""
+    split = split_by_confidence(load_dynamics(dynamics_path), ratio=ratio, metric=metric)
+    save_split(split, out)
+    return split
+
+
+def evaluate_and_save(model, tokenizer, held_out, *, out_file=None, generations_file=None, max_length: int,
+                      generate: bool = True, progress: bool = True) -> dict:
+    """Evaluate on held-out examples; write the metrics (and the generations) as JSON when given paths.
+
+    Returns the metrics, with the generations under ``"generations"`` when ``generate``.
+    """
+    result = evaluate_model(model, tokenizer, held_out, max_length=max_length, generate=generate, progress=progress)
+    generations = result.get("generations")
+    if generations is not None and generations_file is not None:
+        atomic_write_json(generations_file, [
+            {"example_id": eid, "output": g} for eid, g in zip(held_out["example_id"], generations)])
+    if out_file is not None:
+        atomic_write_json(out_file, {k: v for k, v in result.items() if k != "generations"})
+    return result
+
+
+# ------------------------------------------------------------------ pipeline stages
+def reference_stage(config, train_examples, run: Path) -> None:
+    """Train the reference model with NTP and keep ``n_checkpoints`` checkpoints."""
+    run = RunDir(run)
+    args = config.training_args("ntp", config.seeds[0], run.reference, extra=config.reference_training)
+    reference_run(run, config.model_args(reference=True), args, train_examples,
+                  max_length=config.data_args().max_length, n_checkpoints=config.n_checkpoints,
+                  online=config.dynamics_mode == "online")
+
+
+def dynamics_stage(config, train_examples, run: Path, *, progress: bool = True) -> None:
+    """Score the reference checkpoints (or read the online record) into dynamics.parquet."""
+    score_reference(RunDir(run), config.model_args(reference=True), train_examples,
+                    max_length=config.data_args().max_length, online=config.dynamics_mode == "online",
+                    progress=progress)
+
+
+def split_stage(config, run: Path) -> None:
+    run = RunDir(run)
+    split_dynamics(run.dynamics, run.split, ratio=config.split_ratio, metric=config.split_metric)
+
+
+def train_stage(config, method: str, seed: int, train_examples, out: Path, split_path: Path) -> None:
+    """Train one (method, seed) from the same base weights; resume from its last complete checkpoint."""
+    model, tokenizer = load_model_and_tokenizer(config.model_args())
+    tokenized = _tokenize_on_every_process(train_examples, tokenizer, config.data_args().max_length)
+    args = config.training_args(method, seed, out, split_file=split_path,
+                                extra={"save_strategy": "epoch", "save_total_limit": 1})
+    procs = Processes()
+    # The main process picks (and tidies) the checkpoint; every process resumes from the same one.
+    resume = procs.broadcast(latest_checkpoint(out) if procs.is_main else None)
+    train_model(model, tokenizer, tokenized, args, resume=resume)
+    procs.barrier()  # no process is still writing into a checkpoint folder
+    if procs.is_main:
+        clean_checkpoints(out)
+
+
+def _load_trained(path):
+    """A saved model in its saved dtype, on this process's device (the main GPU, or the CPU)."""
+    model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, dtype="auto")
+    return model.to(Processes().state.device)
+
+
+def eval_stage(config, out: Path, held_out, *, progress: bool = True) -> None:
+    out = Path(out)
+    evaluate_and_save(_load_trained(out), load_tokenizer(config.model_args()), held_out,
+                      out_file=out / EVAL_FILE, generations_file=out / GENERATIONS_FILE,
+                      max_length=config.data_args().max_length, generate=config.generate, progress=progress)
+
+
+def embeddings_stage(config, train_examples, run: Path) -> None:
+    """Pooled response embeddings from the final reference model, projected to 2-D."""
+    run = RunDir(run)
+    tokenizer = load_tokenizer(config.model_args(reference=True))
+    checkpoints = json.loads(run.checkpoints.read_text())
+    model = _load_trained(checkpoints[-1])
+    emb = embed_examples(model, tokenizer, train_examples, max_length=config.data_args().max_length)
+    def save_npy(tmp):
+        with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a path
+            np.save(f, emb)
+
+    atomic_write(run.embeddings, save_npy)
+    ids = list(train_examples["example_id"])
+    if config.projection == "umap":
+        proj = project_umap(emb, ids=ids, seed=config.seeds[0], cache_dir=run.root / "cache")
+    else:
+        proj = project_pca(emb, ids=ids)
+    table = load_dynamics(run.dynamics)
+    keep = [c for c in ("example_id", "confidence", "confidence_prob", "correctness", "task", "noisy",
+                        "difficulty") if c in table.columns]
+    method = proj.attrs.get("method", config.projection)
+    proj = proj.merge(table[keep], on="example_id", how="left")
+    proj.attrs["method"] = method  # merge drops attrs; the plots label the axes with it
+    atomic_write(run.projection, lambda tmp: proj.to_parquet(tmp))

@@ -1,0 +1,161 @@
+"""Trainer callbacks: checkpoint schedule, online dynamics recording, a quiet progress bar.
+
+* :class:`CheckpointSchedule` saves the C checkpoints of a reference run.
+* :class:`DynamicsRecorder` collects the per-example statistics that
+  :func:`sftmix.dynamics.scoring.score_checkpoints` computes, from the training forward
+  passes themselves, at no extra forward pass (see its docstring for how that differs).
+* :class:`QuietProgress` is the Trainer's progress bar without per-step log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import PartialState
+from accelerate.utils import reduce
+from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+from ..dynamics.table import checkpoint_frame, dataset_fingerprint, write_checkpoint_frame
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CheckpointSchedule", "DynamicsRecorder", "QuietProgress", "checkpoint_steps", "quiet_progress"]
+
+
+def checkpoint_steps(max_steps: int, n_checkpoints: int) -> list[int]:
+    """``n_checkpoints`` steps spread evenly over ``1..max_steps``, the last at ``max_steps``."""
+    if n_checkpoints < 1:
+        raise ValueError(f"n_checkpoints must be >= 1, got {n_checkpoints}")
+    if n_checkpoints > max_steps:
+        raise ValueError(f"cannot save {n_checkpoints} checkpoints in a run of {max_steps} steps")
+    return [int(np.floor(max_steps * (k + 1) / n_checkpoints + 0.5)) for k in range(n_checkpoints)]
+
+
+class CheckpointSchedule(TrainerCallback):
+    """Save checkpoints at chosen optimizer steps (use with ``save_strategy="no"``).
+
+    Either ``n_checkpoints`` spread evenly over the run (computed from
+    ``state.max_steps`` when training begins; the last at the end) or explicit
+    ``steps``. After training, ``self.steps`` holds the schedule.
+    """
+
+    def __init__(self, n_checkpoints: int | None = 3, *, steps=None):
+        if (n_checkpoints is None) == (steps is None):
+            raise ValueError("give either n_checkpoints or steps")
+        self.n_checkpoints = n_checkpoints
+        self.steps = None if steps is None else sorted({int(s) for s in steps})
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if self.n_checkpoints is not None:
+            self.steps = checkpoint_steps(state.max_steps, self.n_checkpoints)
+        elif not self.steps or self.steps[0] < 1 or self.steps[-1] > state.max_steps:
+            raise ValueError(f"checkpoint steps {self.steps} must lie in 1..{state.max_steps}")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step in self.steps:
+            control.should_save = True
+        return control
+
+
+class DynamicsRecorder(TrainerCallback):
+    """Record per-example statistics from the training forward passes (no extra pass).
+
+    :class:`sftmix.SFTMixTrainer` calls :meth:`observe_batch` with the per-example sums
+    of every training micro-batch. A "checkpoint" of statistics is closed at the end of
+    each epoch (default) or every ``interval`` optimizer steps (and at the end of
+    training if steps are left over); each close is appended to ``self.checkpoints``
+    and, with ``out_dir``, written as ``<name>.parquet`` in the format of
+    :func:`~sftmix.dynamics.scoring.score_checkpoints`, so :func:`~sftmix.dynamics.table.compute_dynamics`
+    takes either.
+    Under several processes the sums are added up over processes at each close.
+
+    How this differs from scoring saved checkpoints:
+
+    * The model moves within a window: each example is scored by the model state of the
+      step that trained on it, not by one fixed checkpoint.
+    * The model is in training mode, so dropout (if the model has any) is active.
+    * Examples not seen since the last close get NaN (e.g. with ``interval`` shorter
+      than an epoch); an example seen twice in a window is averaged over both visits.
+    * The statistics are those of the training batch, before the step's update.
+
+    Parameters
+    ----------
+    out_dir : folder for the per-window files, or None to keep them in memory only.
+    interval : close every ``interval`` optimizer steps instead of at epoch ends.
+    example_ids : ids of the training dataset rows (``example_index`` indexes them);
+        read from the training dataloader's dataset when omitted.
+    """
+
+    def __init__(self, out_dir=None, *, interval: int | None = None, example_ids=None):
+        if interval is not None and interval < 1:
+            raise ValueError(f"interval must be >= 1, got {interval}")
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.interval = interval
+        self.example_ids = None if example_ids is None else [str(e) for e in example_ids]
+        self.checkpoints = []
+        self._sums = None
+        self._last_close = 0
+
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        if self.example_ids is None:
+            dataset = getattr(train_dataloader, "dataset", None)
+            if dataset is None or "example_id" not in getattr(dataset, "column_names", ()):
+                raise ValueError("DynamicsRecorder needs example_ids= (the training dataset's example_id column)")
+            self.example_ids = [str(e) for e in dataset["example_id"]]
+        self._fingerprint = dataset_fingerprint(self.example_ids)
+        self._sums = np.zeros((len(self.example_ids), 4))
+        self._last_close = state.global_step
+
+    def observe_batch(self, *, example_index, nll_sum, prob_sum, correct_sum, n_tokens, state=None):
+        """Add one micro-batch's per-example sums (tensors of shape (B,))."""
+        if example_index is None:
+            raise ValueError("the batch has no example_index column (keep it: remove_unused_columns=False)")
+        values = torch.stack([x.detach().cpu().double() for x in (nll_sum, prob_sum, correct_sum, n_tokens)], 1)
+        np.add.at(self._sums, example_index.cpu().numpy(), values.numpy())
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.interval is not None and state.global_step % self.interval == 0:
+            self._close(state, f"step-{state.global_step}")
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.interval is None:
+            self._close(state, f"epoch-{len(self.checkpoints) + 1}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.interval is not None and state.global_step != self._last_close:
+            self._close(state, f"step-{state.global_step}")
+
+    def _close(self, trainer_state, name: str) -> None:
+        process = PartialState()
+        sums = torch.from_numpy(self._sums)
+        if process.num_processes > 1:  # each visit happened on one process: add them up
+            sums = reduce(sums.to(process.device), reduction="sum").cpu()
+        sums = sums.numpy()
+        if not sums[:, 3].any():
+            logger.warning("DynamicsRecorder saw no statistics before %s: it needs SFTMixTrainer, which calls "
+                           "observe_batch from its training forward pass", name)
+        frame = checkpoint_frame(self.example_ids, *sums.T, name=name, step=trainer_state.global_step,
+                                 fingerprint=self._fingerprint, source="online")
+        self.checkpoints.append(frame)
+        if self.out_dir is not None and process.is_main_process:
+            write_checkpoint_frame(frame, self.out_dir / f"{name}.parquet")
+        self._sums = np.zeros_like(self._sums)
+        self._last_close = trainer_state.global_step
+
+
+def quiet_progress(trainer) -> None:
+    """A progress bar, but no dict printed per logging step: the logs go to log_history.json."""
+    trainer.remove_callback(PrinterCallback)
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(QuietProgress)
+
+
+class QuietProgress(ProgressCallback):
+    """Trainer progress bar without the per-step log lines."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return

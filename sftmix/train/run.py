@@ -1,0 +1,122 @@
+"""Glue between the configuration dataclasses and a finished training run.
+
+:func:`train_model` runs :class:`SFTMixTrainer` and saves the weights (safetensors),
+tokenizer, log history and config into one folder; :func:`train_reference` trains the
+reference run and keeps its C checkpoints. The CLI and the experiment pipeline both call these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import datasets
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
+
+from ..config import SFTMixConfig
+from ..data import PadCollator
+from ..io import atomic_write_json
+from .callbacks import CheckpointSchedule, DynamicsRecorder, quiet_progress
+from .trainer import SFTMixTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFTMixConfig, *,
+                split: dict | None = None, callbacks=None, save: bool = True,
+                resume: bool | str | None = None) -> SFTMixTrainer:
+    """Train and (by default) save model, tokenizer, ``log_history.json`` and ``config.json``.
+
+    ``resume=True`` continues from the newest complete checkpoint in ``config.output_dir``
+    (a path continues from that checkpoint). Under several processes call it on every
+    process: the Trainer trains data-parallel, and only the main process writes files.
+    """
+    if resume is True:
+        state = PartialState()
+        resume = latest_checkpoint(config.output_dir) if state.is_main_process else None
+        if state.num_processes > 1:  # every process must resume from the same checkpoint
+            resume = broadcast_object_list([resume])[0]
+    trainer = SFTMixTrainer(model=model, args=config, train_dataset=train_tokenized,
+                            data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+                            callbacks=callbacks, split=split)
+    quiet_progress(trainer)
+    start = time.time()
+    trainer.train(resume_from_checkpoint=resume or None)
+    if save:
+        out = Path(config.output_dir)
+        trainer.save_model(str(out))
+        if trainer.is_world_process_zero():
+            atomic_write_json(out / "log_history.json", trainer.state.log_history)
+            atomic_write_json(out / "train_config.json", {
+                "training": {k: v for k, v in config.to_dict().items()},
+                "train_seconds": time.time() - start})
+            # The Trainer also pickles its arguments (training_args.bin); train_config.json holds
+            # them as JSON, and a finished run keeps no file that needs unpickling to read.
+            (out / "training_args.bin").unlink(missing_ok=True)
+    return trainer
+
+
+def latest_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest complete Trainer checkpoint in ``output_dir`` (None if there is none).
+
+    The Trainer writes ``trainer_state.json`` last, so a folder without a readable one was
+    cut short (a process killed while saving); such folders are removed. Call it on the
+    main process only.
+    """
+    def step(p: Path) -> int:
+        suffix = p.name[len("checkpoint-"):]
+        return int(suffix) if suffix.isdigit() else -1
+
+    for ckpt in sorted(Path(output_dir).glob("checkpoint-*"), key=step, reverse=True):
+        try:
+            json.loads((ckpt / "trainer_state.json").read_text())
+            return str(ckpt)
+        except (OSError, ValueError):
+            logger.warning("%s is incomplete (interrupted while saving); removing it", ckpt)
+            shutil.rmtree(ckpt, ignore_errors=True)
+    return None
+
+
+def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints: int = 3,
+                    steps: list[int] | None = None, out_dir, record_online: bool = False,
+                    callbacks=None) -> list[str]:
+    """Train the reference model with NTP and keep C checkpoints; return their folders.
+
+    Checkpoints: ``n_checkpoints`` spread evenly over the run, or at the optimizer
+    ``steps`` given. ``config`` (an :class:`sftmix.SFTMixConfig`) is copied with
+    ``method="ntp"``, ``output_dir=out_dir``, ``save_strategy="no"`` and no
+    ``save_total_limit``: the :class:`CheckpointSchedule` decides what is saved. With
+    ``record_online`` (or ``config.record_dynamics``) a :class:`DynamicsRecorder` writes
+    online statistics, one file per epoch, to ``<out_dir>/online``.
+    """
+    if config.method != "ntp":
+        logger.info("the reference run trains with NTP (config has method=%r)", config.method)
+    args = dataclasses.replace(config, method="ntp", output_dir=str(out_dir), save_strategy="no",
+                               save_total_limit=None)
+    schedule = CheckpointSchedule(steps=steps) if steps is not None else CheckpointSchedule(n_checkpoints)
+    extra = [schedule, *(callbacks or [])]
+    if record_online or config.record_dynamics:
+        extra.append(DynamicsRecorder(Path(out_dir) / "online", example_ids=train_tokenized["example_id"]))
+    trainer = SFTMixTrainer(model=model, args=args, train_dataset=train_tokenized, processing_class=tokenizer,
+                            data_collator=PadCollator(tokenizer.pad_token_id), callbacks=extra)
+    quiet_progress(trainer)
+    trainer.train()
+    dirs = [str(Path(out_dir) / f"checkpoint-{s}") for s in schedule.steps]
+    missing = [d for d in dirs if not Path(d).exists()]
+    if missing:
+        raise RuntimeError(f"the reference run did not save {missing}")
+    return dirs
+
+
+def clean_checkpoints(out: Path) -> None:
+    """Drop intermediate Trainer checkpoints once a run has finished and saved its weights."""
+    for ckpt in out.glob("checkpoint-*"):
+        shutil.rmtree(ckpt, ignore_errors=True)
+
+
+__all__ = ["clean_checkpoints", "latest_checkpoint", "train_model", "train_reference"]

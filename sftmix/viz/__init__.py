@@ -1,0 +1,1 @@
+"""Visualisation: plot functions returning Figures (plots/), the run figures, notebook widgets."""
