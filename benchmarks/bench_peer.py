@@ -45,7 +45,7 @@ Checks recorded per setting: the losses of all variants against the model's own
 difference of every parameter gradient between sftmix NTP and both TRL variants, and that
 TRL's own collator, fed the same rows, produces the same ``input_ids`` and ``labels``.
 
-    python benchmarks/bench_peer.py                 # ~8 min on 1 thread (2-core, loaded machine)
+    python benchmarks/bench_peer.py                 # ~17 min on 1 thread (2-core, loaded machine)
     python benchmarks/bench_peer.py --smoke --out /tmp/peer.json
 """
 from __future__ import annotations
