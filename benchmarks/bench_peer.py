@@ -170,10 +170,22 @@ def make_trainer(variant: str, model, data, tok, batch_size: int, *, bf16: bool 
     args = SFTConfig(**common, completion_only_loss=True, max_length=None, bf16=bf16,
                      gradient_checkpointing=gradient_checkpointing, logging_strategy="no")
     trainer = cls(model=model, args=args, train_dataset=trl_dataset(data), processing_class=tok)
+    if gradient_checkpointing:  # Trainer enables it in train(), which the benchmark does not call
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable()
     return trainer
 
 
-def step_fn(variant: str, trainer, model, batch: dict, num_items):
+def amp(batch: dict, bf16: bool):
+    """bf16 autocast as ``Trainer.train()`` sets it up through accelerate (``training_step`` alone does not)."""
+    import contextlib
+
+    import torch
+
+    return torch.autocast(batch["input_ids"].device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def step_fn(variant: str, trainer, model, batch: dict, num_items, bf16: bool = False):
     """One training step through the trainer's own ``training_step`` (grads dropped after)."""
     import torch
 
@@ -181,7 +193,8 @@ def step_fn(variant: str, trainer, model, batch: dict, num_items):
     cuda = batch["input_ids"].is_cuda
 
     def step():
-        loss = trainer.training_step(model, dict(inputs), num_items)
+        with amp(batch, bf16):
+            loss = trainer.training_step(model, dict(inputs), num_items)
         model.zero_grad(set_to_none=True)
         if cuda:
             torch.cuda.synchronize()
@@ -195,12 +208,12 @@ def prepare(trainer):
 
 
 # ------------------------------------------------------------------ checks
-def agreement(trainers: dict, models: dict, batch: dict, num_items) -> dict:
+def agreement(trainers: dict, models: dict, batch: dict, num_items, bf16: bool = False) -> dict:
     """Losses vs the model's own forward loss; max abs grad difference, sftmix NTP vs TRL."""
     import torch
 
     ref_model = models["sftmix_ntp"]
-    with torch.no_grad():
+    with torch.no_grad(), amp(batch, bf16):
         plain = {k: v for k, v in batch.items() if k != "example_index"}
         ref = float(ref_model(**plain, use_cache=False).loss)
     losses, grads = {}, {}
@@ -208,7 +221,8 @@ def agreement(trainers: dict, models: dict, batch: dict, num_items) -> dict:
         model = models[v]
         model.zero_grad(set_to_none=True)
         inputs = {k: t for k, t in batch.items() if v.startswith("sftmix") or k != "example_index"}
-        losses[v] = float(trainers[v].training_step(model, dict(inputs), num_items))
+        with amp(batch, bf16):
+            losses[v] = float(trainers[v].training_step(model, dict(inputs), num_items))
         grads[v] = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
         model.zero_grad(set_to_none=True)
 
@@ -232,7 +246,8 @@ def collator_matches(trainer, rows, batch) -> bool:
     ds = trainer.train_dataset
     try:
         ours = trainer.data_collator([ds[i] for i in rows])
-        return bool(torch.equal(ours["input_ids"], batch["input_ids"]) and torch.equal(ours["labels"], batch["labels"]))
+        return bool(torch.equal(ours["input_ids"].cpu(), batch["input_ids"].cpu())
+                    and torch.equal(ours["labels"].cpu(), batch["labels"].cpu()))
     except Exception as exc:  # record, do not fail the benchmark
         print(f"   TRL collator check failed: {exc!r}", flush=True)
         return False
@@ -260,13 +275,14 @@ def measure(name: str, spec: dict, smoke: bool, device: str = "cpu", bf16: bool 
             "n_scored_positions_trl_cpu": b * (t - 1),
             "n_real_tokens": int(batch["attention_mask"].sum()),
             "n_params": sum(p.numel() for p in base.parameters()),
+            "trl_gradient_checkpointing_on": bool(getattr(models["trl_default"], "is_gradient_checkpointing", False)),
             "trl_collator_matches": collator_matches(trainers["trl_default"], rows, batch)}
-    info.update(agreement(trainers, models, batch, num_items))
+    info.update(agreement(trainers, models, batch, num_items, bf16))
     print(f"   losses {info['loss_sftmix_ntp']:.6f} / {info['loss_trl_default']:.6f} / {info['loss_trl_lean']:.6f} "
           f"(model forward {info['loss_model_forward']:.6f}); max |grad diff| "
           f"{info['grad_max_abs_diff_trl_default']:.2e} / {info['grad_max_abs_diff_trl_lean']:.2e}", flush=True)
 
-    fns = {v: step_fn(v, trainers[v], models[v], batch, num_items) for v in VARIANTS}
+    fns = {v: step_fn(v, trainers[v], models[v], batch, num_items, bf16) for v in VARIANTS}
     times = C.interleave(fns, repeats=spec["rounds"], warmup=1)
     pairs = {"sftmix_ntp/trl_default": ("trl_default", "sftmix_ntp"),
              "sftmix_sftmix/trl_default": ("trl_default", "sftmix_sftmix"),
@@ -390,6 +406,7 @@ def main():
                     help="memory children as fresh interpreters (default: forked after imports)")
     args = ap.parse_args()
     if args.child:
+        prime(args.threads)  # as the forked children: lazy imports are not counted as training memory
         return C.emit(child(*args.child, args.smoke, args.threads))
     load0 = C.load_avg()
     C.setup_torch(args.threads)

@@ -161,6 +161,8 @@ def part_train(sz, device) -> dict:
 
 
 def part_step(sz, device) -> dict:
+    import contextlib
+
     import torch
 
     model = build_model(sz, device).train()
@@ -171,10 +173,12 @@ def part_step(sz, device) -> dict:
         tr.current_gradient_accumulation_steps = 1
     batch = paired_batch(ds, sz["batch"], device)
     num_items = (batch["labels"][:, 1:] != -100).sum()
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device != "cpu" else contextlib.nullcontext()
 
     def step(m):
         def run():
-            trs[m].training_step(model, dict(batch), num_items)
+            with amp:  # train() sets bf16 autocast up through accelerate; training_step alone does not
+                trs[m].training_step(model, dict(batch), num_items)
             model.zero_grad(set_to_none=True)
             sync(device)
         return run
@@ -298,8 +302,8 @@ def part_scoring(sz, device) -> dict:
 
 def part_peer(smoke: bool, device: str) -> dict:
     runs = {"fp32": ["--skip-memory"], "trl_defaults_bf16_gc": ["--skip-memory", "--bf16", "--trl-gc"]}
-    if smoke:
-        runs = {"fp32": ["--skip-memory"]}
+    if smoke:  # the TRL-defaults run on its smallest setting only
+        runs["trl_defaults_bf16_gc"] += ["--only", "d64-V2000"]
     res = {}
     for name, extra in runs.items():
         out = Path(tempfile.mkdtemp(prefix="gpu_check_peer_")) / "peer.json"
