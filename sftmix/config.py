@@ -26,9 +26,9 @@ def _choice(name: str, value, options) -> None:
 @dataclass
 class ModelArguments:
     model_name_or_path: str = field(default="tiny-llama", metadata={
-        "help": "A local path or Hub name of a causal LM, or 'tiny-<family>' (tiny-llama, tiny-mistral, "
-                "tiny-qwen2, tiny-gemma, tiny-gemma2, tiny-gpt2) for a randomly initialised CPU-sized model "
-                "with the built-in character tokenizer."})
+        "help": "A local path or Hub name of a causal LM; 'tiny-base' for the shipped tiny pretrained base "
+                "(built-in character tokenizer, offline); or 'tiny-<family>' (tiny-llama, tiny-mistral, "
+                "tiny-qwen2, tiny-gemma, tiny-gemma2, tiny-gpt2) for a randomly initialised CPU-sized model."})
     tokenizer_name_or_path: str | None = field(default=None, metadata={
         "help": "Tokenizer path or name; defaults to the model's."})
     tiny_hidden_size: int = field(default=64, metadata={"help": "Width of a tiny-* model."})

@@ -1,5 +1,6 @@
 """Load the model and tokenizer named by :class:`sftmix.config.ModelArguments`.
 
+``tiny-base`` loads the shipped pretrained tiny base (:mod:`sftmix.toy.base`);
 ``tiny-<family>`` builds a random CPU-sized model with the built-in tokenizer; anything
 else is a local path or Hub name loaded with ``from_pretrained`` (safetensors only,
 remote code only when asked for).
@@ -13,6 +14,7 @@ import torch
 import transformers
 
 from .config import ModelArguments
+from .toy.base import BASE_NAME, load_base_model
 from .toy.model import FAMILIES, build_tiny_model
 from .toy.tokenizer import build_toy_tokenizer
 
@@ -39,11 +41,13 @@ def load_tokenizer(args: ModelArguments):
 def load_model(args: ModelArguments, tokenizer=None) -> torch.nn.Module:
     """The causal LM, wrapped with LoRA adapters when ``args.use_lora``."""
     name = args.model_name_or_path
-    if is_tiny(name):
+    if name == BASE_NAME:
+        model = load_base_model(dtype=_DTYPES[args.torch_dtype])
+    elif is_tiny(name):
         family = name[len("tiny-"):]
         if family not in FAMILIES:
-            raise ValueError(f"unknown tiny model {name!r}; choose one of "
-                             + ", ".join(f"tiny-{f}" for f in FAMILIES))
+            raise ValueError(f"unknown tiny model {name!r}; choose {BASE_NAME} (the shipped pretrained base) "
+                             "or a random one of " + ", ".join(f"tiny-{f}" for f in FAMILIES))
         model = build_tiny_model(family, tokenizer=tokenizer or build_toy_tokenizer(),
                                  hidden_size=args.tiny_hidden_size, num_layers=args.tiny_layers,
                                  num_heads=args.tiny_heads, seed=args.model_seed)
