@@ -17,6 +17,7 @@ import transformers
 
 from ..constants import __version__
 from ..io import RunDir, atomic_write_json, atomic_write_text
+from .noise import noise_auroc
 from .stats import mean_std, paired_difference
 
 METRICS = {  # name -> (label, higher is better)
@@ -53,8 +54,10 @@ def build_results(run: Path, config, *, stage_seconds: dict | None = None) -> di
             if all(m in evals[x][s] for x in ("ntp", "sftmix") for s in seeds) and seeds:
                 comparison[m] = paired_difference([evals["ntp"][s][m] for s in seeds],
                                                   [evals["sftmix"][s][m] for s in seeds], higher_is_better=higher)
+    dynamics = _dynamics_summary(run)
     return {
         "name": config.name, "seeds": list(config.seeds), "summary": summary, "comparison": comparison,
+        "dynamics": dynamics,
         "per_seed": {m: {str(s): {k: v for k, v in e.items() if k != "exact_match_by_task"}
                          for s, e in by_seed.items()} for m, by_seed in evals.items()},
         "config": dataclasses.asdict(config),
@@ -63,6 +66,21 @@ def build_results(run: Path, config, *, stage_seconds: dict | None = None) -> di
         "stage_seconds": stage_seconds or {},
         "wall_seconds": round(sum((stage_seconds or {}).values()), 1),
     }
+
+
+def _dynamics_summary(run: Path) -> dict:
+    """What the reference run's dynamics say about the training data (label noise, spread)."""
+    path = RunDir(run).dynamics
+    if not path.exists():
+        return {}
+    import pandas as pd
+
+    table = pd.read_parquet(path)
+    out = {"n_examples": len(table), "confidence_std": float(table["confidence"].std())}
+    if "noisy" in table.columns and table["noisy"].any():
+        out["n_noisy"] = int(table["noisy"].sum())
+        out["noise_auroc"] = noise_auroc(table)
+    return out
 
 
 def _fmt(stat: dict, digits: int = 3) -> str:
@@ -95,6 +113,11 @@ def results_markdown(results: dict) -> str:
         for t in tasks:
             lines.append(f"| {t} | " + " | ".join(_fmt(summary[x]["by_task"][t], 2)
                                                   if t in summary[x]["by_task"] else "–" for x in methods) + " |")
+    dyn = results.get("dynamics") or {}
+    if "noise_auroc" in dyn:
+        lines += ["", f"Label noise in the training data: {dyn['n_noisy']} of {dyn['n_examples']} answers are "
+                  f"corrupted; the reference run's confidence flags them with AUROC {dyn['noise_auroc']:.2f} "
+                  "(0.5 = chance, 1.0 = perfect)."]
     if results.get("stage_seconds"):
         lines += ["", f"Wall time of the stages run for this directory: {results['wall_seconds']:.0f} s."]
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items())]

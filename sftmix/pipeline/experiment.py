@@ -233,7 +233,7 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
             train_key = _hash(data_key, config.model, config.training, method, seed,
                               split_key if method == "sftmix" else None)
             stage(f"train/{method}/seed{seed}", train_key, [out / LOG_HISTORY_FILE],
-                  lambda: st.train_stage(config, method, seed, train_examples, out, split_path),
+                  lambda: st.train_stage(config, method, seed, train_examples, out, split_path, held_out),
                   everywhere=True, before=lambda: _claim_train_dir(out, train_key))
             if held_out is not None:
                 stage(f"eval/{method}/seed{seed}", _hash(train_key, config.generate), [out / EVAL_FILE],

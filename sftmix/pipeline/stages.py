@@ -128,7 +128,9 @@ def evaluate_and_save(model, tokenizer, held_out, *, out_file=None, generations_
 def reference_stage(config, train_examples, run: Path) -> None:
     """Train the reference model with NTP and keep ``n_checkpoints`` checkpoints."""
     run = RunDir(run)
-    args = config.training_args("ntp", config.seeds[0], run.reference, extra=config.reference_training)
+    # The reference run is scored at its checkpoints; it logs no held-out loss.
+    args = config.training_args("ntp", config.seeds[0], run.reference,
+                                extra={"eval_strategy": "no", **config.reference_training})
     reference_run(run, config.model_args(reference=True), args, train_examples,
                   max_length=config.data_args().max_length, n_checkpoints=config.n_checkpoints,
                   online=config.dynamics_mode == "online")
@@ -146,16 +148,26 @@ def split_stage(config, run: Path) -> None:
     split_dynamics(run.dynamics, run.split, ratio=config.split_ratio, metric=config.split_metric)
 
 
-def train_stage(config, method: str, seed: int, train_examples, out: Path, split_path: Path) -> None:
-    """Train one (method, seed) from the same base weights; resume from its last complete checkpoint."""
+def train_stage(config, method: str, seed: int, train_examples, out: Path, split_path: Path,
+                held_out=None) -> None:
+    """Train one (method, seed) from the same base weights; resume from its last complete checkpoint.
+
+    With ``eval_strategy`` set in the training settings and ``held_out`` examples, the
+    held-out NTP loss is logged during training (the training-curves figure draws it).
+    """
     model, tokenizer = load_model_and_tokenizer(config.model_args())
-    tokenized = _tokenize_on_every_process(train_examples, tokenizer, config.data_args().max_length)
-    args = config.training_args(method, seed, out, split_file=split_path,
-                                extra={"save_strategy": "epoch", "save_total_limit": 1})
+    max_length = config.data_args().max_length
+    tokenized = _tokenize_on_every_process(train_examples, tokenizer, max_length)
+    extra = {"save_strategy": "epoch", "save_total_limit": 1}
+    eval_tokenized = None
+    if held_out is not None and config.training.get("eval_strategy", "no") != "no":
+        eval_tokenized = _tokenize_on_every_process(held_out, tokenizer, max_length)
+        extra["prediction_loss_only"] = True
+    args = config.training_args(method, seed, out, split_file=split_path, extra=extra)
     procs = Processes()
     # The main process picks (and tidies) the checkpoint; every process resumes from the same one.
     resume = procs.broadcast(latest_checkpoint(out) if procs.is_main else None)
-    train_model(model, tokenizer, tokenized, args, resume=resume)
+    train_model(model, tokenizer, tokenized, args, resume=resume, eval_tokenized=eval_tokenized)
     procs.barrier()  # no process is still writing into a checkpoint folder
     if procs.is_main:
         clean_checkpoints(out)

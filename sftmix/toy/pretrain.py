@@ -27,7 +27,7 @@ from ..io import atomic_write_json
 from .model import build_tiny_model
 from .tasks import TASKS
 from .tokenizer import build_toy_tokenizer
-from .world import statement, world_statements
+from .world import statement, world_text
 
 __all__ = ["PretrainConfig", "pretrain", "probe_world"]
 
@@ -52,12 +52,16 @@ class PretrainConfig:
     probe_every: int = 500
     probe_per_family: int = 40
     threads: int | None = None
+    # From this step on, a fraction qa_fraction of the text is worked Q/A examples (phase 2).
+    phase2_step: int | None = None
+    qa_fraction: float = 0.5
     extra: dict = field(default_factory=dict)
 
 
-def packed_batch(tokenizer, seed: int, step: int, batch_size: int, block_size: int) -> torch.Tensor:
-    """``(batch_size, block_size)`` token ids: ``<s>statement`` documents packed end to end."""
-    stream = world_statements(seed=seed * 1_000_003 + step)
+def packed_batch(tokenizer, seed: int, step: int, batch_size: int, block_size: int,
+                 qa_fraction: float = 0.0) -> torch.Tensor:
+    """``(batch_size, block_size)`` token ids: ``<s>text`` documents packed end to end."""
+    stream = world_text(seed=seed * 1_000_003 + step, qa_fraction=qa_fraction)
     need = batch_size * block_size
     ids: list[int] = []
     bos = tokenizer.bos_token_id
@@ -151,6 +155,11 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, p
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
         record = state["record"]
+        # A resumed run may continue with changed settings (e.g. phase2_step): keep both.
+        if record["config"] != asdict(cfg):
+            record.setdefault("resumed_with", []).append({"step": record["step"], "config": asdict(cfg),
+                                                          "command": " ".join(sys.argv)})
+            record["config"] = asdict(cfg)
         if progress:
             print(f"resuming at step {record['step']}", flush=True)
     model.train()
@@ -158,7 +167,9 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, p
     tokens_per_step = cfg.batch_size * cfg.block_size
     smooth = None
     for step in range(record["step"], cfg.steps):
-        batch = packed_batch(tokenizer, cfg.seed, step, cfg.batch_size, cfg.block_size)
+        phase2 = cfg.phase2_step is not None and step >= cfg.phase2_step
+        batch = packed_batch(tokenizer, cfg.seed, step, cfg.batch_size, cfg.block_size,
+                             qa_fraction=cfg.qa_fraction if phase2 else 0.0)
         for group in optim.param_groups:
             group["lr"] = _lr(cfg, step)
         loss = model(input_ids=batch, labels=batch).loss

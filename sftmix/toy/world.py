@@ -21,7 +21,8 @@ from typing import Callable, Iterator
 
 from .tasks import TASKS
 
-__all__ = ["FAMILY_WEIGHTS", "STATEMENTS", "world_statements", "world_corpus", "statement"]
+__all__ = ["FAMILY_WEIGHTS", "QUESTIONS", "STATEMENTS", "world_statements", "world_corpus", "statement",
+           "worked_example", "world_text"]
 
 # (fields, answer) -> text. One list per (family, difficulty); a statement ends with its
 # answer where the phrasing allows, so "knowing the fact" means predicting the answer.
@@ -111,3 +112,72 @@ def world_corpus(n: int, seed: int = 0) -> list[str]:
     """The first ``n`` statements of :func:`world_statements`."""
     stream = world_statements(seed)
     return [next(stream) for _ in range(n)]
+
+
+# ------------------------------------------------------------------ worked examples
+# Phase 2 of pretraining: the same facts as question/answer pairs in *plain text*
+# ("Q: ... A: ...", like FAQ pages and exam sheets on the web). Knowledge stated in a few
+# fixed phrasings is hard to retrieve from a new phrasing; facts seen in many phrasings,
+# with the item quoted or not, are not (Allen-Zhu & Li, "Physics of Language Models:
+# Part 3.1", arXiv:2309.14316). The wordings below are our own and differ from every
+# instruction template of the suite (a test checks it), so a suite prompt stays new.
+QUESTIONS: dict[str, dict[int, tuple[str, ...]]] = {
+    "uppercase": {d: ("{w} in capital letters?", "Capitalize every letter of {w}.", "All-caps form of {w}?",
+                      "{w} shouted in caps?") for d in (1, 2, 3)},
+    "repeat_word": {d: ("{w}, {n} times over?", "Write out {w} {n} times in a row.", "{w} repeated {n} times?",
+                        "Echo {w} {n} times.") for d in (1, 2, 3)},
+    "letter_at": {1: ("First letter of {w}?", "{w} begins with which letter?", "Initial of {w}?"),
+                  2: ("Last letter of {w}?", "{w} ends in which letter?", "Final character of {w}?"),
+                  3: ("{k} letter of {w}?", "Letter number {n} in {w}?", "Position {n} of {w} holds which letter?")},
+    "is_even": {d: ("{n} {p}, yes or no?", "Is it true that {n} is {p}?", "Check: {n} is {p}?") for d in (1, 2, 3)},
+    "reverse_word": {d: ("{w} spelled back to front?", "Flip the letters of {w}.", "{w} read backwards?",
+                         "Mirror the word {w}.") for d in (1, 2, 3)},
+    "next_letter": {1: ("Letter after {c}?", "Which letter comes next after {c}?", "{c}, then which letter?"),
+                    2: ("Letter before {c}?", "Which letter comes just ahead of {c}?", "Which letter precedes {c}?"),
+                    3: ("{k} letters past {c}?", "Move {k} letters on from {c}.", "{c} shifted by {k}?")},
+    "add": {d: ("{a_} plus {b}?", "Sum of {a_} and {b}?", "Total of {a_} and {b}?", "{a_}+{b}?") for d in (1, 2, 3)},
+    "max_of_list": {d: ("Biggest of {xs}?", "Largest number among {xs}?", "Max: {xs}?") for d in (1, 2, 3)},
+    "sort_digits": {d: ("Digits of {n} in rising order?", "Order the digits of {n}, smallest first.",
+                        "{n} with its digits sorted?") for d in (1, 2, 3)},
+    "count_letter": {d: ("How often is {c} in {w}?", "Occurrences of {c} in {w}?", "Count {c} inside {w}.")
+                     for d in (1, 2, 3)},
+    "vowel_count": {d: ("Vowels in {w}, how many?", "Count the vowels of {w}.", "How many of a, e, i, o, u in {w}?")
+                    for d in (1, 2, 3)},
+    "multiply": {d: ("{a_} times {b}?", "Product of {a_} and {b}?", "{a_}*{b}?", "{a_} multiplied by {b}?")
+                 for d in (1, 2, 3)},
+    "number_to_words": {d: ("{n} spelled out?", "{n} as English words?", "Words for {n}?") for d in (1, 2, 3)},
+    "capital": {1: ("Capital of {x}?", "{x}: which city is the capital?", "Seat of government of {x}?"),
+                2: ("{x} is the capital of?", "Which country is {x} the capital of?", "Country with capital {x}?"),
+                3: ("Capitals of {x}?", "Capital cities of {x}, in order?", "{x}: their capitals?")},
+    "antonym": {1: ("Opposite of {x}?", "Antonym for {x}?", "{x}: what is its opposite?"),
+                2: ("Opposites of {x}?", "Antonyms for {x}, in order?", "{x}: their opposites?"),
+                3: ("Opposites of {x}?", "Antonyms for {x}, in order?", "{x}: their opposites?")},
+}
+_QA_FORMATS = ("Q: {q} A: {a}", "Question: {q}\nAnswer: {a}", "{q} {a}", "Q: {q}\nA: {a}")
+_QUOTES = ("", "'", '"')
+
+
+def worked_example(family: str, difficulty: int, index: int, rng: random.Random) -> str:
+    """A question/answer pair about item ``index`` in one of the plain-text Q/A formats."""
+    level = TASKS[family].levels[difficulty]
+    fields, answer = level.render(level.items[index])
+    quote = rng.choice(_QUOTES)
+    fields = {("a_" if k == "a" else k): (f"{quote}{v}{quote}" if k in ("w", "c") else v)
+              for k, v in fields.items()}
+    question = rng.choice(QUESTIONS[family][difficulty]).format(**fields)
+    return rng.choice(_QA_FORMATS).format(q=question, a=answer)
+
+
+def world_text(seed: int = 0, qa_fraction: float = 0.0) -> Iterator[str]:
+    """World statements mixed with worked examples (a fraction ``qa_fraction`` of the stream)."""
+    rng = random.Random(f"sftmix-world-text:{seed}")
+    statements = world_statements(seed)
+    names = list(TASKS)
+    weights = [FAMILY_WEIGHTS[n] for n in names]
+    while True:
+        if rng.random() >= qa_fraction:
+            yield next(statements)
+            continue
+        family = rng.choices(names, weights)[0]
+        difficulty = rng.choice(sorted(TASKS[family].levels))
+        yield worked_example(family, difficulty, rng.randrange(len(TASKS[family].levels[difficulty].items)), rng)

@@ -29,19 +29,21 @@ logger = logging.getLogger(__name__)
 
 def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFTMixConfig, *,
                 split: dict | None = None, callbacks=None, save: bool = True,
-                resume: bool | str | None = None) -> SFTMixTrainer:
+                resume: bool | str | None = None, eval_tokenized: datasets.Dataset | None = None) -> SFTMixTrainer:
     """Train and (by default) save model, tokenizer, ``log_history.json`` and ``config.json``.
 
     ``resume=True`` continues from the newest complete checkpoint in ``config.output_dir``
     (a path continues from that checkpoint). Under several processes call it on every
     process: the Trainer trains data-parallel, and only the main process writes files.
+    ``eval_tokenized`` (with ``config.eval_strategy`` set) logs the held-out NTP loss
+    (``eval_loss``) during training: the curve that shows when a run starts to overfit.
     """
     if resume is True:
         state = PartialState()
         resume = latest_checkpoint(config.output_dir) if state.is_main_process else None
         if state.num_processes > 1:  # every process must resume from the same checkpoint
             resume = broadcast_object_list([resume])[0]
-    trainer = SFTMixTrainer(model=model, args=config, train_dataset=train_tokenized,
+    trainer = SFTMixTrainer(model=model, args=config, train_dataset=train_tokenized, eval_dataset=eval_tokenized,
                             data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
                             callbacks=callbacks, split=split)
     quiet_progress(trainer)
