@@ -69,6 +69,8 @@ class DataArguments:
         "help": "Maximum tokens per example; longer ones lose their tail, and are dropped when no response "
                 "token remains."})
     max_examples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
+    last_turn_only: bool = field(default=False, metadata={
+        "help": "Multi-turn chats: train only the final assistant turn (default: every assistant turn)."})
     n_train: int = field(default=2000, metadata={"help": "Built-in suite: training examples."})
     n_test: int = field(default=300, metadata={"help": "Built-in suite: held-out examples."})
     noise: float = field(default=0.0, metadata={"help": "Built-in suite: fraction of training answers corrupted."})

@@ -18,7 +18,7 @@ def test_paired_difference_claims_only_outside_the_interval():
     assert lower_better["verdict"] == "SFTMix better"
     worse = paired_difference([2.0, 2.1, 2.2], [2.5, 2.6, 2.7], higher_is_better=False)
     assert worse["verdict"] == "NTP better"
-    assert paired_difference([0.5], [0.9])["verdict"] == "no clear difference"   # one seed: no claim
+    assert paired_difference([0.5], [0.9])["verdict"] == "one seed: no interval"   # one seed: no claim
 
 
 def test_results_table_from_fixed_evals(tmp_path):

@@ -18,7 +18,7 @@ import transformers
 from ..constants import __version__
 from ..io import RunDir, atomic_write_json, atomic_write_text
 from .noise import noise_auroc
-from .stats import mean_std, paired_difference
+from .stats import format_interval, mean_std, paired_difference
 
 METRICS = {  # name -> (label, higher is better)
     "exact_match": ("exact match", True),
@@ -103,7 +103,7 @@ def results_markdown(results: dict) -> str:
         row = f"| {label} ({'↑' if higher else '↓'}) | " + " | ".join(_fmt(summary[x][m]) for x in methods)
         if m in comparison:
             c = comparison[m]
-            row += f" | {c['mean']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | {c['verdict']}"
+            row += f" | {format_interval(c)} | {c['verdict']}"
         lines.append(row + " |")
     tasks = sorted({t for x in methods for t in summary[x].get("by_task", {})})
     if tasks:

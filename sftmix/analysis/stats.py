@@ -1,15 +1,31 @@
-"""Statistics over seeds: mean and spread, and the paired per-seed difference with a 95% t-interval."""
+"""Statistics over seeds: mean and spread, the paired per-seed difference (exact 95% t-interval,
+two-sided paired t-test) and the Holm–Bonferroni adjustment for several comparisons.
+
+A claim needs data that support it: a non-finite difference gives the verdict
+``"undefined"``, one seed gives no interval (``"one seed: no interval"``), and a
+difference is called an improvement only when its 95% interval excludes zero.
+"""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+from scipy import stats as _scipy_stats
 
-__all__ = ["mean_std", "paired_difference"]
+__all__ = ["NO_INTERVAL", "UNDEFINED", "format_interval", "holm_adjust", "mean_std", "paired_difference",
+           "t_quantile"]
 
-# Two-sided 95% t quantiles for n-1 degrees of freedom (n = 2..10); normal beyond.
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+#: Verdicts that make no claim.
+NO_INTERVAL = "one seed: no interval"
+UNDEFINED = "undefined"
+
+
+def t_quantile(df: int, level: float = 0.95) -> float:
+    """The two-sided ``level`` quantile of Student's t with ``df`` degrees of freedom (exact)."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    return float(_scipy_stats.t.ppf(0.5 + level / 2, df))
 
 
 def mean_std(values) -> tuple[float, float]:
@@ -18,15 +34,61 @@ def mean_std(values) -> tuple[float, float]:
 
 
 def paired_difference(a, b, *, higher_is_better: bool = True) -> dict:
-    """``b - a`` per seed with mean, std, 95% t-interval and a verdict."""
+    """``b - a`` per seed with mean, std, 95% t-interval, paired two-sided p-value and a verdict.
+
+    ``ci95`` is ``[lo, hi]``, or None with one seed or a non-finite difference (NaN or inf in
+    either input); ``p_value`` is None in the same cases. When every difference is equal
+    the t statistic has no spread: ``p_value`` is then 0.0 for a nonzero mean, 1.0 for zero.
+    """
     d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     n = len(d)
+    out = {"n": n, "per_seed": d.tolist(), "ci95": None, "p_value": None}
+    if n == 0 or not np.isfinite(d).all():
+        mean = float(d.mean()) if n else float("nan")
+        return {**out, "mean": mean, "std": float("nan"), "verdict": UNDEFINED}
     mean, std = mean_std(d)
-    half = _T95.get(n - 1, 1.96) * std / math.sqrt(n) if n > 1 else float("inf")
+    if n < 2:
+        return {**out, "mean": mean, "std": std, "verdict": NO_INTERVAL}
+    half = t_quantile(n - 1) * std / math.sqrt(n)
     lo, hi = mean - half, mean + half
-    if n < 2 or lo <= 0 <= hi:
+    if std == 0:
+        p = 1.0 if mean == 0 else 0.0
+    else:
+        p = float(2 * _scipy_stats.t.sf(abs(mean) / (std / math.sqrt(n)), n - 1))
+    if lo <= 0 <= hi:
         verdict = "no clear difference"
     else:
-        better = (mean > 0) == higher_is_better
-        verdict = "SFTMix better" if better else "NTP better"
-    return {"mean": mean, "std": std, "ci95": [lo, hi], "n": n, "verdict": verdict, "per_seed": d.tolist()}
+        verdict = "SFTMix better" if (mean > 0) == higher_is_better else "NTP better"
+    return {**out, "mean": mean, "std": std, "ci95": [lo, hi], "p_value": p, "verdict": verdict}
+
+
+def format_interval(comparison: dict, digits: int = 3) -> str:
+    """``"+0.120 [+0.010, +0.230]"``, or the mean with why there is no interval."""
+    mean = comparison["mean"]
+    if comparison.get("ci95") is None:
+        why = UNDEFINED if comparison.get("verdict") == UNDEFINED else NO_INTERVAL
+        return f"{mean:+.{digits}f} ({why})" if math.isfinite(mean) else why
+    lo, hi = comparison["ci95"]
+    return f"{mean:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+
+
+def holm_adjust(pvalues) -> list[float]:
+    """Holm–Bonferroni adjusted p-values, in the input order.
+
+    The k-th smallest of m p-values is multiplied by ``m - k + 1`` (k from 1), made
+    non-decreasing along that order and capped at 1. Rejecting where the adjusted value is
+    at most alpha controls the family-wise error rate at alpha. NaN stays NaN and does not
+    count towards m.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(~np.isnan(p))
+    if finite.size == 0:
+        return out.tolist()
+    if ((p[finite] < 0) | (p[finite] > 1)).any():
+        raise ValueError(f"p-values must lie in [0, 1], got {p.tolist()}")
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = len(order)
+    scaled = p[order] * (m - np.arange(m))
+    out[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return out.tolist()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..io import RunDir, atomic_write_text
 from ..pipeline.ablation import DEFAULT_SWEEP, SWEEPABLE, plot_sweep, run_ablation, summary_markdown
-from ..pipeline.experiment import ExperimentConfig
 from ..viz.plots import save_figure
+from .common import load_experiment_config
 
 HELP = "Sweep Mixup settings over several seeds on the built-in suite."
 
@@ -32,7 +32,7 @@ def run(args) -> None:
     if (args.param is None) != (args.values is None):
         args.parser.error("--param and --values go together")
     overrides = {k: v for k, v in (("name", args.name), ("runs_dir", args.runs_dir)) if v is not None}
-    config = ExperimentConfig.from_yaml(args.config, **overrides)
+    config = load_experiment_config(args.config, **overrides)
     sweep = {args.param: args.values} if args.param else None
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     results = run_ablation(config, sweep, seeds, include_centre=not args.no_centre, keep_weights=args.keep_weights)

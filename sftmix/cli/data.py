@@ -1,33 +1,175 @@
-"""``sftmix data``: load a dataset, validate it and print a summary."""
+"""``sftmix data``: load a dataset, validate it and report what training would see.
+
+The report: the format detected and the number of examples; prompt and response lengths
+in tokens of the chosen tokenizer (p50/p90/p99/max); how many examples ``--max_length``
+would truncate or drop; exact duplicates (same prompt and response); counts per task and
+noise flag for the built-in suite; the first rows as a table. ``--out`` writes canonical
+JSONL, ``--plot`` a histogram of the lengths.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from ..data import load_train_eval
-from .common import parse_training_args, split_known, training_options_parser
+import numpy as np
+import pandas as pd
 
-HELP = "Load a dataset, validate it and print a summary (optionally write canonical JSONL)."
+from ..constants import BUILTIN, IGNORE_INDEX
+from ..data import detect_format, load_train_eval, read_records, tokenize_examples
+from .common import (
+    OptionParser,
+    load_model_for,
+    maybe_print_help,
+    parse_training_args,
+    split_known,
+    training_options_parser,
+)
+
+HELP = "Load a dataset, validate it and report lengths, truncation, duplicates and counts."
+PERCENTILES = (50, 90, 99)
 
 
 def add_parser(subparsers):
-    return training_options_parser(subparsers, "data", HELP)
+    return training_options_parser(subparsers, "data", HELP, __doc__.split("\n\n", 1)[1].strip())
+
+
+def _own_options() -> OptionParser:
+    ap = OptionParser(prog="sftmix data", add_help=False)
+    ap.add_argument("--head", type=int, default=5, metavar="N", help="Show the first N rows (default: 5).")
+    ap.add_argument("--out", default=None, metavar="FILE", help="Write the canonical examples as JSONL here.")
+    ap.add_argument("--plot", default=None, metavar="PNG", help="Save a histogram of prompt/response lengths here.")
+    return ap
+
+
+def token_lengths(examples, tokenizer, *, last_turn_only: bool = False) -> pd.DataFrame:
+    """Per example: ``example_id``, ``prompt`` and ``response`` tokens (untruncated) and
+    ``first_response``, the position of the first trained token.
+
+    ``response`` counts every trained (assistant) token; ``prompt`` the rest.
+    """
+    tokenized = tokenize_examples(examples.select_columns(["example_id", "messages", "response"]), tokenizer,
+                                  max_length=10**9, last_turn_only=last_turn_only)
+    rows = []
+    for eid, labels in zip(tokenized["example_id"], tokenized["labels"]):
+        trained = np.asarray(labels) != IGNORE_INDEX
+        first = int(np.argmax(trained[1:])) + 1 if trained[1:].any() else len(labels)
+        rows.append((eid, int((~trained).sum()), int(trained.sum()), first))
+    return pd.DataFrame(rows, columns=["example_id", "prompt", "response", "first_response"])
+
+
+def length_summary(lengths: pd.DataFrame, max_length: int) -> dict:
+    """Percentiles of prompt/response tokens and what ``max_length`` would do."""
+    total = lengths["prompt"] + lengths["response"]
+    out = {col: {f"p{q}": float(np.percentile(lengths[col], q)) for q in PERCENTILES} | {"max": int(lengths[col].max())}
+           for col in ("prompt", "response")}
+    out["truncated"] = int((total > max_length).sum())
+    # Dropped: no trained token left at positions 1..max_length-1 (position 0 predicts nothing).
+    out["dropped"] = int((lengths["first_response"] >= max_length).sum())
+    return out
+
+
+def exact_duplicates(examples) -> list[list[str]]:
+    """Groups of example ids with the same prompt and response (groups of two or more)."""
+    groups: dict[str, list[str]] = {}
+    for eid, messages, response in zip(examples["example_id"], examples["messages"], examples["response"]):
+        groups.setdefault(json.dumps([messages, response], sort_keys=True), []).append(str(eid))
+    return [ids for ids in groups.values() if len(ids) > 1]
+
+
+def head_table(examples, n: int, width: int = 48) -> pd.DataFrame:
+    """The first ``n`` rows: id, prompt, response and any of task/difficulty/noisy, texts shortened."""
+    def short(text: str) -> str:
+        text = " ".join(str(text).split())
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    rows = examples.select(range(min(n, len(examples))))
+    table = pd.DataFrame({
+        "example_id": rows["example_id"],
+        "prompt": [short(" | ".join(f"{m['role']}: {m['content']}" for m in msgs)) for msgs in rows["messages"]],
+        "response": [short(r) for r in rows["response"]]})
+    for col in ("task", "difficulty", "noisy"):
+        if col in rows.column_names:
+            table[col] = rows[col]
+    return table
+
+
+def plot_lengths(lengths: pd.DataFrame, *, max_length: int | None = None, ax=None):
+    """Histogram of prompt and response lengths in tokens; returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = (plt.subplots(figsize=(6.4, 3.6), layout="constrained") if ax is None else (ax.figure, ax))
+    top = int(max(lengths["prompt"].max(), lengths["response"].max(), 1))
+    bins = np.linspace(0, top + 1, min(50, top + 2))
+    for col, colour in (("prompt", "tab:blue"), ("response", "tab:orange")):
+        ax.hist(lengths[col], bins=bins, alpha=0.6, color=colour,
+                label=f"{col} (median {np.median(lengths[col]):.0f})")
+    total_over = int((lengths["prompt"] + lengths["response"] > max_length).sum()) if max_length else 0
+    if max_length and max_length <= top * 1.5:
+        ax.axvline(max_length, color="black", linestyle="--", linewidth=1,
+                   label=f"max_length {max_length} (on prompt + response: {total_over} truncated)")
+    ax.set_xlabel("tokens per example")
+    ax.set_ylabel("examples")
+    ax.set_title(f"Prompt and response lengths ({len(lengths)} examples)")
+    ax.legend(frameon=False)
+    return fig
+
+
+def report_text(examples, lengths: pd.DataFrame, *, fmt: str, max_length: int, head: int,
+                held_out=None) -> str:
+    """The printed report."""
+    lines = [f"format: {fmt}; {len(examples)} training examples"
+             + (f", {len(held_out)} held-out" if held_out is not None else "")]
+    summary = length_summary(lengths, max_length)
+    lines += ["", "tokens per example (trained tokens are the response; multi-turn: every assistant turn):",
+              pd.DataFrame({k: summary[k] for k in ("prompt", "response")}).T.to_string(float_format="{:.0f}".format),
+              "", f"at max_length={max_length}: {summary['truncated']} truncated, {summary['dropped']} dropped "
+                  "(no response token left)"]
+    dups = exact_duplicates(examples)
+    lines.append("")
+    if dups:
+        extra = sum(len(g) - 1 for g in dups)
+        lines.append(f"exact duplicates (same prompt and response): {len(dups)} groups, {extra} extra rows; "
+                     "e.g. " + "; ".join(", ".join(g[:4]) for g in dups[:3]))
+    else:
+        lines.append("exact duplicates (same prompt and response): none")
+    frame = examples.select_columns([c for c in ("task", "noisy") if c in examples.column_names]).to_pandas()
+    if "task" in frame:
+        counts = frame.groupby("task").size().rename("n").to_frame()
+        if "noisy" in frame:
+            counts = counts.join(frame.groupby(["task", "noisy"]).size().unstack(fill_value=0)
+                                 .rename(columns=lambda v: f"noisy={v}"))
+        lines += ["", "examples per task:", counts.to_string()]
+    if head > 0:
+        lines += ["", f"first {min(head, len(examples))} rows:", head_table(examples, head).to_string(index=False)]
+    return "\n".join(lines)
 
 
 def run(args) -> None:
-    ap = argparse.ArgumentParser(prog="sftmix data", add_help=False)
-    ap.add_argument("--out", default=None, help="Write the canonical examples as JSONL here.")
-    known, argv = split_known(ap, args.argv)
-    _, data_args, _ = parse_training_args(argv, "sftmix data")
+    import datasets
+
+    datasets.disable_progress_bars()
+    own = _own_options()
+    maybe_print_help(args.argv, "sftmix data", HELP, own)
+    known, argv = split_known(own, args.argv)
+    model_args, data_args, _ = parse_training_args(argv, "sftmix data")
     train, held_out = load_train_eval(data_args)
-    print(f"{len(train)} training examples" + (f", {len(held_out)} held-out" if held_out is not None else ""))
-    frame = train.to_pandas()
-    if "task" in frame:
-        cols = [c for c in ("difficulty", "noisy") if c in frame]
-        print(frame.groupby("task")[cols].agg(["mean"]).assign(n=frame.groupby("task").size()).to_string())
-    first = train[0]
-    print("first example:", json.dumps({"messages": first["messages"], "response": first["response"]})[:300])
+    if data_args.dataset == BUILTIN:
+        fmt = "built-in task suite"
+    elif data_args.dataset_format:
+        fmt = f"{data_args.dataset_format} (given)"
+    else:
+        try:
+            fmt = detect_format(read_records(data_args.dataset)[0].keys(), data_args.dataset) + " (detected)"
+        except (OSError, ValueError):  # a Hub dataset: its columns were checked when it loaded
+            fmt = "detected from columns"
+    tokenizer = load_model_for(model_args, tokenizer_only=True)
+    lengths = token_lengths(train, tokenizer, last_turn_only=data_args.last_turn_only)
+    print(report_text(train, lengths, fmt=fmt, max_length=data_args.max_length, head=known.head,
+                      held_out=held_out))
     if known.out:
-        train.to_json(known.out, lines=True)
-        print(f"wrote {known.out}")
+        train.to_json(known.out, lines=True, force_ascii=False)
+        print(f"\nwrote {len(train)} canonical examples to {known.out}")
+    if known.plot:
+        fig = plot_lengths(lengths, max_length=data_args.max_length)
+        fig.savefig(known.plot, dpi=150)
+        print(f"wrote {known.plot}")

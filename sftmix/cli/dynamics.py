@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ..data import load_train_eval
 from ..io import RunDir
 from ..pipeline.stages import reference_run, score_reference
-from .common import parse_training_args, split_known, training_options_parser
+from .common import OptionParser, maybe_print_help, parse_training_args, split_known, training_options_parser
 
 HELP = "Reference run + per-example training dynamics (writes dynamics.parquet under --output_dir)."
 
@@ -17,10 +15,11 @@ def add_parser(subparsers):
 
 
 def run(args) -> None:
-    ap = argparse.ArgumentParser(prog="sftmix dynamics", add_help=False)
+    ap = OptionParser(prog="sftmix dynamics", add_help=False)
     ap.add_argument("--n_checkpoints", type=int, default=3, help="Checkpoints spread evenly over the reference run.")
     ap.add_argument("--mode", choices=("checkpoints", "online"), default="checkpoints",
                     help="Score saved checkpoints (the paper) or record from the training forward passes.")
+    maybe_print_help(args.argv, "sftmix dynamics", HELP, ap, sections=("model", "data", "recipe"))
     known, rest = split_known(ap, args.argv)
     model_args, data_args, cfg = parse_training_args(rest, "sftmix dynamics [--n_checkpoints N] [--mode M]")
     run_dir = RunDir(cfg.output_dir)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 from ..analysis.export import export_alpaca_eval, export_mt_bench
 from ..data import load_train_eval
-from ..models import load_model_and_tokenizer
+from ..errors import ConfigError
 from ..pipeline.stages import evaluate_and_save
-from .common import parse_training_args, split_known, training_options_parser
+from .common import (
+    OptionParser,
+    load_model_for,
+    maybe_print_help,
+    parse_training_args,
+    split_known,
+    training_options_parser,
+)
 
 HELP = "Evaluate a trained model on held-out data."
 
@@ -19,8 +25,8 @@ def add_parser(subparsers):
     return training_options_parser(subparsers, "eval", HELP)
 
 
-def _own_options() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="sftmix eval", add_help=False)
+def _own_options() -> OptionParser:
+    ap = OptionParser(prog="sftmix eval", add_help=False)
     ap.add_argument("--out", default=None, help="Write the metrics to this JSON file.")
     ap.add_argument("--no-generate", action="store_true", help="Skip greedy generation / exact match.")
     ap.add_argument("--export-alpaca-eval", default=None, metavar="FILE",
@@ -31,12 +37,13 @@ def _own_options() -> argparse.ArgumentParser:
 
 
 def run(args) -> None:
+    maybe_print_help(args.argv, "sftmix eval", HELP, _own_options())
     known, argv = split_known(_own_options(), args.argv)
     model_args, data_args, _ = parse_training_args(argv, "sftmix eval")
-    model, tokenizer = load_model_and_tokenizer(model_args)
+    model, tokenizer = load_model_for(model_args)
     _, held_out = load_train_eval(data_args)
     if held_out is None:
-        raise SystemExit("no held-out data: pass --eval_dataset FILE")
+        raise ConfigError("sftmix eval: no held-out data; pass --eval_dataset FILE")
     result = evaluate_and_save(model, tokenizer, held_out, out_file=known.out, max_length=data_args.max_length,
                                generate=not known.no_generate)
     generations = result.pop("generations", None)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..io import RunDir
-from ..pipeline.experiment import ExperimentConfig, run_experiment
+from ..pipeline.experiment import run_experiment
+from .common import load_experiment_config
 
 HELP = "Run the staged, resumable experiment described by a YAML file."
 
@@ -19,6 +20,6 @@ def add_parser(subparsers):
 
 def run(args) -> None:
     overrides = {k: v for k, v in (("name", args.name), ("runs_dir", args.runs_dir)) if v is not None}
-    config = ExperimentConfig.from_yaml(args.config, **overrides)
+    config = load_experiment_config(args.config, **overrides)
     run_experiment(config)
     print(RunDir(config.run_dir).results_md.read_text())

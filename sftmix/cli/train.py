@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from ..data import load_train_eval, tokenize_examples
-from ..models import load_model_and_tokenizer
 from ..train import train_model
-from .common import parse_training_args, training_options_parser
+from .common import load_model_for, maybe_print_help, parse_training_args, training_options_parser
 
 HELP = "Train a model with NTP or SFTMix."
+DESCRIPTION = HELP + (" Multi-turn chats train every assistant turn (--last_turn_only True: the final one). "
+                      "With --disable_tqdm True a loss line is printed every --logging_steps steps.")
 
 
 def add_parser(subparsers):
-    return training_options_parser(subparsers, "train", HELP)
+    return training_options_parser(subparsers, "train", HELP, DESCRIPTION)
 
 
 def run(args) -> None:
+    maybe_print_help(args.argv, "sftmix train", DESCRIPTION, sections=("model", "data", "recipe"))
     model_args, data_args, cfg = parse_training_args(args.argv, "sftmix train")
-    model, tokenizer = load_model_and_tokenizer(model_args)
+    model, tokenizer = load_model_for(model_args)
     train, _ = load_train_eval(data_args)
-    tokenized, report = tokenize_examples(train, tokenizer, max_length=data_args.max_length, return_report=True)
+    tokenized, report = tokenize_examples(train, tokenizer, max_length=data_args.max_length, return_report=True,
+                                          last_turn_only=data_args.last_turn_only)
     print(f"training on {report.kept} examples ({report.truncated} truncated, "
           f"{report.dropped_no_response} dropped with no response token left)")
     train_model(model, tokenizer, tokenized, cfg)

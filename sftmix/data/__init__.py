@@ -8,6 +8,8 @@
 from ..constants import BUILTIN, FORMATS
 from .collator import PadCollator
 from .formats import (
+                      ID_COLUMNS,
+                      ROLES,
                       DataError,
                       canonicalize,
                       detect_format,
@@ -16,8 +18,8 @@ from .formats import (
                       load_train_eval,
                       read_records,
 )
-from .tokenize import FALLBACK_TEMPLATE, TokenizeReport, render, tokenize_examples
+from .tokenize import FALLBACK_TEMPLATE, TokenizeReport, assistant_spans, render, render_conversation, tokenize_examples
 
-__all__ = ["BUILTIN", "FALLBACK_TEMPLATE", "FORMATS", "DataError", "PadCollator", "TokenizeReport", "canonicalize",
-           "detect_format", "example_id_for", "load_examples", "load_train_eval", "read_records", "render",
-           "tokenize_examples"]
+__all__ = ["BUILTIN", "FALLBACK_TEMPLATE", "FORMATS", "ID_COLUMNS", "ROLES", "DataError", "PadCollator",
+           "TokenizeReport", "assistant_spans", "canonicalize", "detect_format", "example_id_for", "load_examples",
+           "load_train_eval", "read_records", "render", "render_conversation", "tokenize_examples"]

@@ -4,8 +4,14 @@
 ``datasets.Dataset`` with ``example_id`` (str), ``messages`` (the prompt as chat
 messages), ``response`` (str) and any extra metadata columns (``task``, ...).
 Accepted formats: Alpaca (``instruction``/``input``/``output``), chat (``messages``
-with roles; the last assistant turn is the response), ``prompt``/``completion`` and
-``prompt``/``response``. Bad rows raise :class:`DataError` naming file, row and field.
+with roles ``system``, ``user``, ``assistant``; the last message is the final assistant
+turn), ``prompt``/``completion`` and ``prompt``/``response``. In a multi-turn chat,
+``messages`` keeps the earlier turns, assistant turns included, and ``response`` is the
+final assistant turn; :func:`~sftmix.data.tokenize.tokenize_examples` trains every
+assistant turn (or only the last with ``last_turn_only=True``). An ``example_id`` or
+``id`` column becomes the example id (a duplicate is an error naming both rows); without
+one, ids are derived from content. Bad rows raise :class:`DataError` naming file, row
+and field.
 :func:`load_train_eval` does the same for the sources named by ``DataArguments``.
 """
 
@@ -21,6 +27,7 @@ import datasets
 import pyarrow as pa
 
 from ..constants import BUILTIN, FORMATS
+from ..errors import SFTMixUserError
 from ..toy import make_task_suite
 
 logger = logging.getLogger(__name__)
@@ -32,9 +39,13 @@ _REQUIRED = {
     "prompt_response": ("prompt", "response"),
 }
 _SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
+#: Chat roles a message may have.
+ROLES = ("system", "user", "assistant")
+#: Columns read as the example id, first found wins.
+ID_COLUMNS = ("example_id", "id")
 
 
-class DataError(ValueError):
+class DataError(SFTMixUserError, ValueError):
     """Bad input data; the message names the file, row and field."""
 
 
@@ -98,6 +109,9 @@ def _canonical_row(record: dict, fmt: str, source: str, row: int) -> tuple[list[
         if not isinstance(msg, dict) or "role" not in msg or "content" not in msg:
             raise DataError(f"{_where(source, row, f'messages[{k}]')}: expected {{'role', 'content'}}")
         role = _text(msg["role"], source, row, f"messages[{k}].role")
+        if role not in ROLES:
+            raise DataError(f"{_where(source, row, f'messages[{k}].role')}: unknown role {role!r}; "
+                            f"use one of {', '.join(ROLES)}")
         clean.append({"role": role, "content": _text(msg["content"], source, row, f"messages[{k}].content")})
     if clean[-1]["role"] != "assistant":
         raise DataError(f"{_where(source, row, 'messages')}: the last message must be the assistant's response")
@@ -182,14 +196,17 @@ def canonicalize(raw, *, source: str = "<data>", fmt: str | None = None,
     fmt = fmt or detect_format(raw.column_names, source)
     if fmt not in FORMATS:
         raise DataError(f"{source}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    consumed = [c for c in raw.column_names if c in set(_REQUIRED[fmt]) | {"input", "example_id"}]
+    id_column = next((c for c in ID_COLUMNS if c in raw.column_names), None)
+    consumed = [c for c in raw.column_names if c in set(_REQUIRED[fmt]) | {"input", id_column}]
     out = raw.map(_canonical_batch, batched=True, with_indices=True, num_proc=num_proc,
-                  remove_columns=consumed, fn_kwargs={"fmt": fmt, "source": source},
+                  remove_columns=consumed, fn_kwargs={"fmt": fmt, "source": source, "id_column": id_column},
                   desc="Reading examples")
-    return _unique_ids(out, given="example_id" in raw.column_names, source=source)
+    if out.features["example_id"] != datasets.Value("string"):  # a numeric id column keeps its type in map
+        out = out.cast_column("example_id", datasets.Value("string"))
+    return _unique_ids(out, id_column=id_column, source=source)
 
 
-def _canonical_batch(batch, indices, *, fmt, source):
+def _canonical_batch(batch, indices, *, fmt, source, id_column=None):
     out = {"example_id": [], "messages": [], "response": []}
     keys = list(batch)
     for j, row in enumerate(indices):
@@ -197,14 +214,14 @@ def _canonical_batch(batch, indices, *, fmt, source):
         if "messages" in record:
             record["messages"] = _decode_nested(record["messages"])
         messages, response = _canonical_row(record, fmt, source, row)
-        eid = record.get("example_id")
+        eid = record.get(id_column) if id_column else None
         out["example_id"].append(example_id_for(messages, response) if eid is None else str(eid))
         out["messages"].append(messages)
         out["response"].append(response)
     return out
 
 
-def _unique_ids(examples: datasets.Dataset, *, given: bool, source: str) -> datasets.Dataset:
+def _unique_ids(examples: datasets.Dataset, *, id_column: str | None, source: str) -> datasets.Dataset:
     ids = examples["example_id"]
     if len(set(ids)) == len(ids):
         return examples
@@ -212,9 +229,9 @@ def _unique_ids(examples: datasets.Dataset, *, given: bool, source: str) -> data
     fixed = []
     for row, eid in enumerate(ids):
         if eid in seen:
-            if given:
-                raise DataError(f"{_where(source, row, 'example_id')}: duplicate id {eid!r} "
-                                f"(first seen at row {seen[eid]})")
+            if id_column:
+                raise DataError(f"{_where(source, row, id_column)}: duplicate id {eid!r}, also at row {seen[eid]}; "
+                                "ids must be unique (fix or drop one of the two rows)")
             # Identical content hashes to the same id: number the repeats so ids stay unique.
             k = 2
             while f"{eid}-{k}" in seen:

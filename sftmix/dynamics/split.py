@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 
 from ..constants import SPLIT_METRICS
+from ..errors import SFTMixUserError
 from ..io import atomic_write
 
 __all__ = ["SplitError", "check_split", "load_split", "save_split", "split_by_confidence", "split_groups"]
 
 
-class SplitError(ValueError):
+class SplitError(SFTMixUserError, ValueError):
     """A split that is malformed or does not match the training data."""
 
 

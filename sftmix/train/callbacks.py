@@ -5,6 +5,7 @@
   :func:`sftmix.dynamics.scoring.score_checkpoints` computes, from the training forward
   passes themselves, at no extra forward pass (see its docstring for how that differs).
 * :class:`QuietProgress` is the Trainer's progress bar without per-step log lines.
+* :class:`LossLines` prints one short loss line per logging step when tqdm is off.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ..dynamics.table import checkpoint_frame, dataset_fingerprint, write_checkp
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CheckpointSchedule", "DynamicsRecorder", "QuietProgress", "checkpoint_steps", "quiet_progress"]
+__all__ = ["CheckpointSchedule", "DynamicsRecorder", "LossLines", "QuietProgress", "checkpoint_steps",
+           "quiet_progress"]
 
 
 def checkpoint_steps(max_steps: int, n_checkpoints: int) -> list[int]:
@@ -148,10 +150,36 @@ class DynamicsRecorder(TrainerCallback):
 
 
 def quiet_progress(trainer) -> None:
-    """A progress bar, but no dict printed per logging step: the logs go to log_history.json."""
-    trainer.remove_callback(PrinterCallback)
+    """A progress bar, but no dict printed per logging step: the logs go to log_history.json.
+
+    With tqdm off (``disable_tqdm=True``) there is no bar, so :class:`LossLines` prints one
+    line per logging step instead.
+    """
+    printer = trainer.pop_callback(PrinterCallback)
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgress)
+    elif printer is not None:
+        trainer.add_callback(LossLines)
+
+
+class LossLines(TrainerCallback):
+    """One line per logging step, e.g. ``step 20/100 (epoch 0.40): loss 2.3141, lr 0.001``.
+
+    For runs without a progress bar (``disable_tqdm=True``: logs, notebooks, CI).
+    """
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        shown = {k: v for k, v in logs.items() if k in ("loss", "ntp_loss", "mixup_loss", "learning_rate",
+                                                        "grad_norm", "eval_loss", "train_loss")}
+        if not shown:
+            return
+        names = {"learning_rate": "lr"}
+        parts = [f"{names.get(k, k)} {v:.4g}" if isinstance(v, float) else f"{names.get(k, k)} {v}"
+                 for k, v in shown.items()]
+        epoch = f" (epoch {state.epoch:.2f})" if state.epoch is not None else ""
+        print(f"step {state.global_step}/{state.max_steps}{epoch}: " + ", ".join(parts), flush=True)
 
 
 class QuietProgress(ProgressCallback):
