@@ -43,12 +43,16 @@ def test_parse_values_types_and_validation():
         ablation.parse_values("split_ratio", [1.0])
     with pytest.raises(ValueError, match="unknown value"):
         ablation.parse_values("pairing", ["sideways"])
+    # The paper's role-of-Mixup ablation is a sweep over the loss variant.
+    assert ablation.parse_values("loss_variant", "equal,mixup_only") == ["equal", "mixup_only"]
+    with pytest.raises(ValueError, match="loss_variant: unknown value"):
+        ablation.parse_values("loss_variant", ["ntp_only"])
 
 
 def test_plan_adds_the_centre_once(tmp_path):
     centre = ablation.centre_values(tiny_base(tmp_path))
     assert centre == {"mixup_alpha": 0.5, "mixup_weight": 0.2, "pairing": "confident_unconfident",
-                      "split_ratio": 0.5}
+                      "split_ratio": 0.5, "loss_variant": "ntp_plus_mixup"}
     plan = ablation._plan({"mixup_alpha": [2.0, 0.1], "pairing": ["random"], "split_ratio": [0.5, 0.3]},
                           centre, include_centre=True)
     assert plan == {"mixup_alpha": [0.1, 0.5, 2.0], "pairing": ["confident_unconfident", "random"],
@@ -78,7 +82,7 @@ def fake_stages(monkeypatch):
         save_dynamics(table, run / "dynamics.parquet", fingerprint=dataset_fingerprint(ids), model_name="fake",
                       checkpoints=[])
 
-    def train_stage(config, method, seed, train, out, split_path):
+    def train_stage(config, method, seed, train, out, split_path, held_out=None):
         calls.append((method, str(out), json.loads(Path(split_path).read_text())["ratio"]))
         out.mkdir(parents=True, exist_ok=True)
         (out / "log_history.json").write_text("[]")

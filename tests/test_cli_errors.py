@@ -124,3 +124,15 @@ def test_help_all_lists_training_arguments():
     out = subprocess.run([sys.executable, "-m", "sftmix.cli", "eval", "--help-all"], capture_output=True, text=True,
                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120).stdout
     assert out.index("--export-alpaca-eval") < out.index("--gradient_accumulation_steps")
+
+
+def test_cli_sets_passive_openmp_waiting_unless_the_user_chose():
+    """Spin-waiting OpenMP threads slow a loaded machine many times over; the CLI opts out."""
+    code = ("import os, sys; import sftmix.cli; import torch; "
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.strip() == "PASSIVE", out.stderr[-500:]
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.strip() == "ACTIVE"

@@ -21,6 +21,10 @@ def add_parser(subparsers):
             ap.add_argument(f"--{f.name}", type=kind, default=f.default, help=f"(default: {f.default})")
         elif f.name == "threads":
             ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
+        elif f.name == "phase2_step":
+            ap.add_argument("--phase2_step", type=int, default=None,
+                            help="From this step on, qa_fraction of the text is worked Q/A examples "
+                                 "(default: never; the shipped base used 1750).")
     return ap
 
 

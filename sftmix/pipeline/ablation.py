@@ -47,7 +47,7 @@ from ..analysis.paper import PAPER_CITATION, PAPER_RESULTS, paper_table, paper_v
 from ..analysis.results import METRICS
 from ..analysis.stats import paired_difference
 from ..config import SFTMixConfig
-from ..constants import PAIRINGS
+from ..constants import LOSS_VARIANTS, PAIRINGS
 from ..data import load_train_eval
 from ..dynamics import load_dynamics, save_split, split_by_confidence
 from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write, atomic_write_json
@@ -56,7 +56,9 @@ from . import stages as st
 from .experiment import ExperimentConfig, run_experiment
 
 #: The knobs :func:`run_ablation` can vary; the first three are training settings.
-SWEEPABLE = ("mixup_alpha", "mixup_weight", "split_ratio", "pairing")
+SWEEPABLE = ("mixup_alpha", "mixup_weight", "split_ratio", "pairing", "loss_variant")
+#: Knobs whose values are names, not numbers.
+CATEGORICAL = {"pairing": PAIRINGS, "loss_variant": LOSS_VARIANTS}
 #: The sweep ``sftmix ablate`` runs when no ``--param`` is given (the centre is added).
 DEFAULT_SWEEP = {
     "mixup_alpha": [0.1, 0.5, 2.0],
@@ -75,13 +77,14 @@ _HIGHER_IS_BETTER = {name: higher for name, (_, higher) in METRICS.items()}
 def centre_values(base) -> dict:
     """The base configuration's value of each sweepable parameter (the shared centre)."""
     defaults = {f.name: f.default for f in dataclasses.fields(SFTMixConfig)}
-    centre = {p: base.training.get(p, defaults[p]) for p in ("mixup_alpha", "mixup_weight", "pairing")}
+    centre = {p: base.training.get(p, defaults[p]) for p in ("mixup_alpha", "mixup_weight", "pairing",
+                                                              "loss_variant")}
     centre["split_ratio"] = base.split_ratio
     return centre
 
 
 def parse_values(param: str, values) -> list:
-    """Values of ``param`` as the sweep uses them: floats for numeric knobs, names for pairing.
+    """Values of ``param`` as the sweep uses them: floats for numeric knobs, names for pairing and loss_variant.
 
     ``values`` is a list or a comma-separated string (``"0.1,0.5,1"``). Raises
     ``ValueError`` for an unknown parameter or a value the recipe rejects.
@@ -93,10 +96,10 @@ def parse_values(param: str, values) -> list:
     values = list(values)
     if not values:
         raise ValueError(f"{param}: give at least one value")
-    if param == "pairing":
-        bad = [v for v in values if v not in PAIRINGS]
+    if param in CATEGORICAL:
+        bad = [v for v in values if v not in CATEGORICAL[param]]
         if bad:
-            raise ValueError(f"pairing: unknown value(s) {bad}; choose from {', '.join(PAIRINGS)}")
+            raise ValueError(f"{param}: unknown value(s) {bad}; choose from {', '.join(CATEGORICAL[param])}")
         return [str(v) for v in values]
     try:
         out = [float(v) for v in values]
@@ -132,7 +135,7 @@ def _plan(sweep: Mapping, centre: dict, include_centre: bool) -> dict[str, list]
         values = parse_values(param, values)
         if include_centre and not any(_same(v, centre[param]) for v in values):
             values = [centre[param]] + values  # numbers are sorted below; a name leads its axis
-        if param != "pairing":
+        if param not in CATEGORICAL:
             values = sorted(set(values))
         plan[param] = list(dict.fromkeys(values))
     return plan
@@ -308,6 +311,9 @@ def summarize_ablation(results: pd.DataFrame, metric: str = "exact_match") -> pd
                 if d["n"] < 2:  # no interval from one seed
                     row.update(diff=d["mean"], ci95_low=float("nan"), ci95_high=float("nan"),
                                verdict="no claim (1 seed)")
+                elif d["ci95"] is None:  # a non-finite value: no claim either way
+                    row.update(diff=float("nan"), ci95_low=float("nan"), ci95_high=float("nan"),
+                               verdict="undefined")
                 else:
                     verdict = ("within noise" if d["verdict"] == "no clear difference" else
                                "better" if d["verdict"] == "SFTMix better" else "worse")
@@ -334,7 +340,7 @@ def plot_sweep(results: pd.DataFrame, metric: str = "exact_match", *, params: Se
     band = baseline_band(results, metric)
     for ax, param in zip(axes, params):
         plot_ablation(results, param=param, metric=metric, ax=ax, baseline=band, error=error)
-        if param == "pairing":  # long category names would overlap
+        if param in CATEGORICAL:  # long category names would overlap
             ax.tick_params(axis="x", labelrotation=15)
             for label in ax.get_xticklabels():
                 label.set_horizontalalignment("right")

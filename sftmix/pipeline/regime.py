@@ -118,7 +118,8 @@ def summarize_regime(table: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFram
             ci = d.get("ci95") or (float("nan"), float("nan"))
             rows.append({"n_train": n, "noise": noise, "epochs": epochs, "metric": metric, "n_seeds": len(pair),
                          "ntp": pair["ntp"].mean(), "sftmix": pair["sftmix"].mean(), "diff": d["mean"],
-                         "lo": ci[0], "hi": ci[1], "p": d.get("p_value", float("nan")), "higher": higher})
+                         "lo": ci[0], "hi": ci[1], "higher": higher,
+                         "p": d["p_value"] if d.get("p_value") is not None else float("nan")})
     out = pd.DataFrame(rows)
     if out.empty:
         return out

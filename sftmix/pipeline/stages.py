@@ -173,7 +173,7 @@ def train_stage(config, method: str, seed: int, train_examples, out: Path, split
         clean_checkpoints(out)
 
 
-def _load_trained(path):
+def load_trained(path):
     """A saved model in its saved dtype, on this process's device (the main GPU, or the CPU)."""
     model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, dtype="auto")
     return model.to(Processes().state.device)
@@ -181,7 +181,7 @@ def _load_trained(path):
 
 def eval_stage(config, out: Path, held_out, *, progress: bool = True) -> None:
     out = Path(out)
-    evaluate_and_save(_load_trained(out), load_tokenizer(config.model_args()), held_out,
+    evaluate_and_save(load_trained(out), load_tokenizer(config.model_args()), held_out,
                       out_file=out / EVAL_FILE, generations_file=out / GENERATIONS_FILE,
                       max_length=config.data_args().max_length, generate=config.generate, progress=progress)
 
@@ -191,7 +191,7 @@ def embeddings_stage(config, train_examples, run: Path) -> None:
     run = RunDir(run)
     tokenizer = load_tokenizer(config.model_args(reference=True))
     checkpoints = json.loads(run.checkpoints.read_text())
-    model = _load_trained(checkpoints[-1])
+    model = load_trained(checkpoints[-1])
     emb = embed_examples(model, tokenizer, train_examples, max_length=config.data_args().max_length)
     def save_npy(tmp):
         with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a path

@@ -49,8 +49,8 @@ def plot_regime_map(summary: pd.DataFrame, *, metrics=("exact_match", "nll", "ec
             ax.set_title(f"{_TITLES.get(metric, metric)}, {ep} epochs", fontsize=9)
             ax.set_xlabel("label noise" if i == len(metrics) - 1 else "")
             ax.set_ylabel("training examples" if j == 0 else "")
-    fig.suptitle(f"SFTMix − NTP, paired over seeds (colour: blue = SFTMix better). * 95% CI excludes 0; "
-                 f"box: Holm-adjusted p < 0.05 over {n_comparisons} comparisons", fontsize=9)
+    fig.suptitle(f"SFTMix − NTP, paired over seeds; colour: blue = SFTMix better\n"
+                 f"* 95% CI excludes 0;  box: Holm-adjusted p < 0.05 over {n_comparisons} comparisons", fontsize=9)
     return fig
 
 

@@ -1,0 +1,73 @@
+"""Two of the paper's analysable claims, measured on a finished experiment.
+
+1. *Role of Mixup* (the paper's ablation: NTP only / NTP + 0.2 Mixup / NTP and Mixup
+   equally weighted / Mixup only) is a sweep of ``loss_variant`` around the experiment:
+   :func:`role_of_mixup` runs it through :func:`sftmix.pipeline.ablation.run_ablation` and
+   returns one row per (variant, seed).
+2. *SFTMix lowers the spread of per-example confidence* (the paper reports about 7% lower
+   standard deviation after training): :func:`confidence_spread` rescores every training
+   example with each trained NTP and SFTMix model (the paper's confidence, -perplexity of
+   the response) and returns the standard deviation over examples per model, so the two
+   can be compared paired by seed.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..data import load_train_eval, tokenize_examples
+from ..dynamics.scoring import score_model
+from ..io import RunDir
+from ..models import load_tokenizer
+from .ablation import BASELINE, run_ablation
+from .experiment import ExperimentConfig
+from .stages import load_trained
+
+__all__ = ["ROLE_OF_MIXUP", "role_of_mixup", "confidence_spread"]
+
+#: The paper's four rows, in its order: label -> (ablation param, value).
+ROLE_OF_MIXUP = {
+    "NTP only": (BASELINE, "ntp"),
+    "NTP + 0.2 Mixup (SFTMix)": ("loss_variant", "ntp_plus_mixup"),
+    "NTP + Mixup equally weighted": ("loss_variant", "equal"),
+    "Mixup only": ("loss_variant", "mixup_only"),
+}
+
+
+def role_of_mixup(base: ExperimentConfig, *, progress: bool = True) -> pd.DataFrame:
+    """Train the two extra loss variants for every seed of ``base``; one row per (variant, seed).
+
+    The NTP and NTP + 0.2 Mixup rows are the experiment's own runs (not retrained).
+    """
+    results = run_ablation(base, {"loss_variant": ["equal", "mixup_only"]}, progress=progress)
+    rows = []
+    for label, (param, value) in ROLE_OF_MIXUP.items():
+        part = results[(results["param"] == param) & (results["value"].astype(str) == value)]
+        for r in part.itertuples():
+            rows.append({"variant": label, "seed": r.seed, "exact_match": r.exact_match, "nll": r.nll,
+                         "ece": r.ece})
+    return pd.DataFrame(rows)
+
+
+def confidence_spread(config: ExperimentConfig, *, methods=("ntp", "sftmix"), progress: bool = False
+                      ) -> pd.DataFrame:
+    """Std (and mean) over training examples of the confidence under each trained model.
+
+    One row per (method, seed) whose weights exist in the run directory.
+    """
+    run = RunDir(config.run_dir)
+    tokenizer = load_tokenizer(config.model_args())
+    train, _ = load_train_eval(config.data_args())
+    tokenized = tokenize_examples(train, tokenizer, max_length=config.data_args().max_length)
+    rows = []
+    for method in methods:
+        for seed in config.seeds:
+            folder = run.train(method, seed)
+            if not (folder / "model.safetensors").exists():
+                continue
+            frame = score_model(load_trained(folder), tokenized, name=f"{method}/seed{seed}", progress=progress)
+            confidence = -frame["ppl"]
+            rows.append({"method": method, "seed": seed, "confidence_std": float(confidence.std()),
+                         "confidence_mean": float(confidence.mean()),
+                         "log_ppl_std": float(frame["nll"].std())})
+    return pd.DataFrame(rows)
