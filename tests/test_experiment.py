@@ -77,3 +77,32 @@ def test_sigkill_anywhere_then_rerun_gives_the_uninterrupted_results(tmp_path):
     b = pd.read_parquet(killed_run / "dynamics.parquet")
     pd.testing.assert_frame_equal(a, b)
     assert not list(killed_run.rglob("*.tmp*"))                # no half-written files left behind
+
+
+def test_ntp_run_of_the_first_seed_is_the_reference_run(tmp_path):
+    """With nothing setting the reference apart, NTP seed 0 is taken from the reference run, and
+    it equals what training NTP seed 0 again gives (same base, data, seed, settings)."""
+    from safetensors.torch import load_file
+
+    reused = tiny_config(tmp_path, name="reused", reference_training={}, seeds=[0, 1],
+                         training={"num_train_epochs": 2, "per_device_train_batch_size": 16, "learning_rate": 3e-3,
+                                   "logging_steps": 2, "eval_strategy": "epoch"})
+    assert reused.reference_is_ntp_run
+    run_experiment(reused, progress=False)
+    run = reused.run_dir
+    ckpts = json.loads((run / "reference" / "checkpoints.json").read_text())
+    copied = load_file(run / "ntp" / "seed0" / "model.safetensors")
+    last = load_file(Path(ckpts[-1]) / "model.safetensors")
+    assert all(torch.equal(copied[k], last[k]) for k in last)
+    history = json.loads((run / "ntp" / "seed0" / "log_history.json").read_text())
+    assert sum("eval_loss" in e for e in history) == 2          # the held-out curve, one point per epoch
+    assert (run / "ntp" / "seed1" / "model.safetensors").exists()  # other seeds train as usual
+
+    separate = tiny_config(tmp_path, name="separate", reference_training={}, seeds=[0], ntp_from_reference=False,
+                           training=reused.training)
+    assert not separate.reference_is_ntp_run
+    run_experiment(separate, progress=False)
+    trained = load_file(separate.run_dir / "ntp" / "seed0" / "model.safetensors")
+    assert all(torch.allclose(trained[k], copied[k], atol=1e-5) for k in copied)
+    # A reference run with its own settings is never reused.
+    assert not tiny_config(tmp_path).reference_is_ntp_run

@@ -68,6 +68,16 @@ class ExperimentConfig:
     embeddings: bool = True
     projection: str = "umap"                              # "umap" or "pca"
     figures: bool = True
+    # The paper's reference model is the model being trained, trained the same way: when
+    # nothing sets the reference apart (no reference_model, no reference_training), the NTP
+    # run of the first seed is the reference run and is not trained twice.
+    ntp_from_reference: bool = True
+
+    @property
+    def reference_is_ntp_run(self) -> bool:
+        """True when the NTP run of the first seed is taken from the reference run."""
+        return (self.ntp_from_reference and self.reference_model is None and not self.reference_training
+                and self.dynamics_mode == "checkpoints" and "ntp" in self.methods and "sftmix" in self.methods)
 
     def __post_init__(self):
         if not self.seeds:
@@ -220,7 +230,7 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
     if "sftmix" in config.methods:
         ref_key = _reference_key(config, data_key)
         stage("reference", ref_key, [rd.checkpoints],
-              lambda: st.reference_stage(config, train_examples, run), everywhere=True)
+              lambda: st.reference_stage(config, train_examples, run, held_out), everywhere=True)
         dyn_key = _hash(ref_key, "dynamics")
         stage("dynamics", dyn_key, [rd.dynamics],
               lambda: st.dynamics_stage(config, train_examples, run, progress=progress), everywhere=True)
@@ -232,9 +242,15 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
             out = rd.train(method, seed)
             train_key = _hash(data_key, config.model, config.training, method, seed,
                               split_key if method == "sftmix" else None)
-            stage(f"train/{method}/seed{seed}", train_key, [out / LOG_HISTORY_FILE],
-                  lambda: st.train_stage(config, method, seed, train_examples, out, split_path, held_out),
-                  everywhere=True, before=lambda: _claim_train_dir(out, train_key))
+            if method == "ntp" and seed == config.seeds[0] and config.reference_is_ntp_run:
+                train_key = _hash(train_key, ref_key, "from-reference")
+                stage(f"train/{method}/seed{seed}", train_key, [out / LOG_HISTORY_FILE],
+                      lambda: st.ntp_from_reference(config, run, out), everywhere=True,
+                      before=lambda: _claim_train_dir(out, train_key))
+            else:
+                stage(f"train/{method}/seed{seed}", train_key, [out / LOG_HISTORY_FILE],
+                      lambda: st.train_stage(config, method, seed, train_examples, out, split_path, held_out),
+                      everywhere=True, before=lambda: _claim_train_dir(out, train_key))
             if held_out is not None:
                 stage(f"eval/{method}/seed{seed}", _hash(train_key, config.generate), [out / EVAL_FILE],
                       lambda: st.eval_stage(config, out, held_out, progress=progress), everywhere=False)

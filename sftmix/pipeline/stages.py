@@ -16,7 +16,9 @@ called on the main process alone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +40,7 @@ from ..dynamics import (
     score_checkpoints,
     split_by_confidence,
 )
-from ..io import EVAL_FILE, GENERATIONS_FILE, RunDir, atomic_write, atomic_write_json
+from ..io import EVAL_FILE, GENERATIONS_FILE, LOG_HISTORY_FILE, RunDir, atomic_write, atomic_write_json
 from ..models import load_model_and_tokenizer, load_tokenizer
 from ..train import clean_checkpoints, latest_checkpoint, train_model, train_reference
 
@@ -51,15 +53,20 @@ def _tokenize_on_every_process(train_examples, tokenizer, max_length: int):
 
 # ------------------------------------------------------------------ core functions
 def reference_run(run: RunDir, model_args, train_args, train_examples, *, max_length: int, n_checkpoints: int,
-                  online: bool = False) -> list[str]:
+                  online: bool = False, held_out=None) -> list[str]:
     """Train the reference model with NTP into ``run.reference``; keep ``n_checkpoints`` checkpoints.
 
-    Writes ``run.checkpoints`` (the list of checkpoint folders) and returns it.
+    Writes ``run.checkpoints`` (the list of checkpoint folders) and returns it. With
+    ``held_out`` examples (and ``eval_strategy`` set) the held-out loss is logged too.
     """
     model, tokenizer = load_model_and_tokenizer(model_args)
     tokenized = _tokenize_on_every_process(train_examples, tokenizer, max_length)
+    eval_tokenized = None
+    if held_out is not None and train_args.eval_strategy != "no":
+        eval_tokenized = _tokenize_on_every_process(held_out, tokenizer, max_length)
+        train_args = dataclasses.replace(train_args, prediction_loss_only=True)
     checkpoints = train_reference(model, tokenizer, tokenized, train_args, n_checkpoints=n_checkpoints,
-                                  out_dir=run.reference, record_online=online)
+                                  out_dir=run.reference, record_online=online, eval_tokenized=eval_tokenized)
     procs = Processes()
     procs.barrier()  # every process has written its part of the checkpoints (its RNG state)
     if procs.is_main:
@@ -125,15 +132,38 @@ def evaluate_and_save(model, tokenizer, held_out, *, out_file=None, generations_
 
 
 # ------------------------------------------------------------------ pipeline stages
-def reference_stage(config, train_examples, run: Path) -> None:
-    """Train the reference model with NTP and keep ``n_checkpoints`` checkpoints."""
+def reference_stage(config, train_examples, run: Path, held_out=None) -> None:
+    """Train the reference model with NTP and keep ``n_checkpoints`` checkpoints.
+
+    When the reference run is also the NTP run of the first seed
+    (``config.reference_is_ntp_run``) it logs the held-out loss like any training run;
+    otherwise it is only scored at its checkpoints and logs none.
+    """
     run = RunDir(run)
-    # The reference run is scored at its checkpoints; it logs no held-out loss.
-    args = config.training_args("ntp", config.seeds[0], run.reference,
-                                extra={"eval_strategy": "no", **config.reference_training})
+    reused = config.reference_is_ntp_run
+    extra = {} if reused else {"eval_strategy": "no", **config.reference_training}
+    args = config.training_args("ntp", config.seeds[0], run.reference, extra=extra)
     reference_run(run, config.model_args(reference=True), args, train_examples,
                   max_length=config.data_args().max_length, n_checkpoints=config.n_checkpoints,
-                  online=config.dynamics_mode == "online")
+                  online=config.dynamics_mode == "online", held_out=held_out if reused else None)
+
+
+def ntp_from_reference(config, run: Path, out: Path) -> None:
+    """The NTP run of the first seed *is* the reference run: copy its final weights and log.
+
+    Same base weights, data, seed and settings, so training it again would repeat the
+    reference run step for step (the split and the dynamics do not touch NTP training).
+    """
+    run, out = RunDir(run), Path(out)
+    last = Path(json.loads(run.checkpoints.read_text())[-1])
+    if not Processes().is_main:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "generation_config.json", "model.safetensors"):
+        if (last / name).exists():
+            shutil.copy2(last / name, out / name)
+    load_tokenizer(config.model_args()).save_pretrained(out)
+    shutil.copy2(run.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
 
 
 def dynamics_stage(config, train_examples, run: Path, *, progress: bool = True) -> None:

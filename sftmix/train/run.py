@@ -20,7 +20,7 @@ from accelerate.utils import broadcast_object_list
 
 from ..config import SFTMixConfig
 from ..data import PadCollator
-from ..io import atomic_write_json
+from ..io import LOG_HISTORY_FILE, atomic_write_json
 from .callbacks import CheckpointSchedule, DynamicsRecorder, quiet_progress
 from .trainer import SFTMixTrainer
 
@@ -53,7 +53,7 @@ def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFT
         out = Path(config.output_dir)
         trainer.save_model(str(out))
         if trainer.is_world_process_zero():
-            atomic_write_json(out / "log_history.json", trainer.state.log_history)
+            atomic_write_json(out / LOG_HISTORY_FILE, trainer.state.log_history)
             atomic_write_json(out / "train_config.json", {
                 "training": {k: v for k, v in config.to_dict().items()},
                 "train_seconds": time.time() - start})
@@ -86,7 +86,7 @@ def latest_checkpoint(output_dir: str | Path) -> str | None:
 
 def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints: int = 3,
                     steps: list[int] | None = None, out_dir, record_online: bool = False,
-                    callbacks=None) -> list[str]:
+                    callbacks=None, eval_tokenized: datasets.Dataset | None = None) -> list[str]:
     """Train the reference model with NTP and keep C checkpoints; return their folders.
 
     Checkpoints: ``n_checkpoints`` spread evenly over the run, or at the optimizer
@@ -94,7 +94,8 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     ``method="ntp"``, ``output_dir=out_dir``, ``save_strategy="no"`` and no
     ``save_total_limit``: the :class:`CheckpointSchedule` decides what is saved. With
     ``record_online`` (or ``config.record_dynamics``) a :class:`DynamicsRecorder` writes
-    online statistics, one file per epoch, to ``<out_dir>/online``.
+    online statistics, one file per epoch, to ``<out_dir>/online``. ``eval_tokenized`` (with
+    ``config.eval_strategy`` set) logs the held-out loss, as :func:`train_model` does.
     """
     if config.method != "ntp":
         logger.info("the reference run trains with NTP (config has method=%r)", config.method)
@@ -104,10 +105,15 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     extra = [schedule, *(callbacks or [])]
     if record_online or config.record_dynamics:
         extra.append(DynamicsRecorder(Path(out_dir) / "online", example_ids=train_tokenized["example_id"]))
-    trainer = SFTMixTrainer(model=model, args=args, train_dataset=train_tokenized, processing_class=tokenizer,
+    if eval_tokenized is None:
+        args = dataclasses.replace(args, eval_strategy="no")
+    trainer = SFTMixTrainer(model=model, args=args, train_dataset=train_tokenized, eval_dataset=eval_tokenized,
+                            processing_class=tokenizer,
                             data_collator=PadCollator(tokenizer.pad_token_id), callbacks=extra)
     quiet_progress(trainer)
     trainer.train()
+    if trainer.is_world_process_zero():  # the whole log, incl. the evaluation after the last save
+        atomic_write_json(Path(out_dir) / LOG_HISTORY_FILE, trainer.state.log_history)
     dirs = [str(Path(out_dir) / f"checkpoint-{s}") for s in schedule.steps]
     missing = [d for d in dirs if not Path(d).exists()]
     if missing:
