@@ -187,10 +187,15 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
 
     ``until`` names the last stage to run (one of :data:`STAGES`, e.g. ``"split"``); the
     stages after it are skipped and ``{"run_dir": ..., "stages": [...]}`` (the stages that
-    ran or were up to date) is returned instead of the results. ``progress`` shows one
-    line and at most one progress bar per stage; library bars (datasets, weight loading)
-    are always off.
+    ran or were up to date) is returned instead of the results.
+
+    ``progress``: True prints a line per stage and the stages' own bars (scoring,
+    generating); ``"stages"`` (for notebooks) shows a single bar that advances once per
+    stage and names the stage running; False shows neither. Library bars (datasets
+    reading and tokenizing, weight loading) are always off.
     """
+    if progress not in (True, False, "stages"):
+        raise ValueError(f'progress={progress!r}; use True, False or "stages"')
     if until is not None and until not in STAGES:
         raise ValueError(f"until={until!r}; choose one of {', '.join(STAGES)}")
     last = STAGES.index(until or "results")

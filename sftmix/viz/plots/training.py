@@ -261,7 +261,7 @@ def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None,
 
 def _results_horizontal(data, stats, groups, methods, metric, ax) -> Figure:
     order = ["overall"] + groups[:-1]
-    fig, ax = figure_and_axes(ax, (6.4, 1.2 + 0.22 * len(order) * max(2, len(methods))))
+    fig, ax = figure_and_axes(ax, (6.4, 1.2 + 0.17 * len(order) * max(2, len(methods))))
     sns.barplot(data=data, y="task", x=metric, hue="method", order=order, hue_order=methods, orient="h",
                 palette=palette(len(methods)), errorbar="sd", capsize=0.15, err_kws={"linewidth": 1}, legend=False,
                 ax=ax)
