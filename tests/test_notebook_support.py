@@ -102,7 +102,8 @@ def test_lambda_explorer_image_has_a_fixed_width_and_one_token_responses_say_why
     pair = [{"example_id": "a", "messages": [{"role": "user", "content": "Say yes."}], "response": "y"},
             {"example_id": "b", "messages": [{"role": "user", "content": "What is 2 + 2?"}], "response": "4"}]
     ex = widgets.lambda_explorer(model, tokenizer, pair)
-    assert ex.lambda_image.layout.width.endswith("px") and int(ex.lambda_image.layout.width[:-2]) < 600
+    width = ex.lambda_image.layout.max_width  # shown at its size (at most the output's width), not stretched
+    assert width.endswith("px") and int(width[:-2]) < 600 and ex.lambda_image.layout.width == "100%"
     if ex.n_aligned == 1:
         assert ex.position_slider.disabled and "single token" in ex.position_note.value
     else:

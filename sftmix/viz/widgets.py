@@ -70,7 +70,7 @@ def _png(fig, dpi: int = _DPI) -> bytes:
 def _image(w, figsize):
     """An Image widget shown at the figure's size (not stretched to the output's width)."""
     width = int(figsize[0] * _SHOWN_PX_PER_INCH * 1.35)
-    return w.Image(format="png", layout=w.Layout(width=f"{width}px", max_width="100%", height="auto"))
+    return w.Image(format="png", layout=w.Layout(width="100%", max_width=f"{width}px", height="auto"))
 
 
 def _new_figure(figsize):

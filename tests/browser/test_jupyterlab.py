@@ -55,6 +55,9 @@ def lab(tmp_path_factory):
     settings.mkdir(parents=True)
     # Render every cell (JupyterLab 4 only renders the visible ones by default).
     (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    news = work / ".settings" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))  # no pop-up
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "SFTMIX_FAST": "1", "SFTMIX_RUNS_DIR": str(work / "runs"),
            "JUPYTERLAB_SETTINGS_DIR": str(work / ".settings"), "PYTHONPATH": str(ROOT),
@@ -63,10 +66,12 @@ def lab(tmp_path_factory):
     log = open(work / "jupyterlab.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
-         "--ServerApp.disable_check_xsrf=True"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
+         "--allow-root"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
+    for _ in range(240):
+        if server.poll() is not None:
+            break
         try:
             urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
             break
@@ -128,39 +133,56 @@ def _errors(driver) -> list[str]:
 
 
 def _widget_outputs(driver):
-    """The output areas that hold an ipywidgets view (one per explorer)."""
+    """The output areas that hold an explorer (a VBox of controls; not the stage progress bar)."""
     return driver.find_elements(
-        By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output:has(> .jupyter-widgets), "
-        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output:has(.widget-vbox)")
+        By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output:has(.widget-vbox)")
 
 
 def _screenshot_notebook(driver, name: str) -> None:
+    """The notebook as a reader scrolls through it: one screenshot per screenful."""
     outer = driver.find_element(By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer")
-    height = driver.execute_script("return arguments[0].scrollHeight", outer)
-    driver.set_window_size(WIDTH, min(int(height) + 300, 16000))
-    time.sleep(1.0)
-    driver.save_screenshot(str(SHOTS / f"{name}.png"))
-    driver.set_window_size(WIDTH, 1000)
-    time.sleep(0.5)
+    height = int(driver.execute_script("return arguments[0].scrollHeight", outer))
+    step = int(driver.execute_script("return arguments[0].clientHeight", outer)) - 60
+    for k, top in enumerate(range(0, max(height, 1), max(step, 200))):
+        driver.execute_script("arguments[0].scrollTop = arguments[1]", outer, top)
+        time.sleep(0.4)
+        driver.save_screenshot(str(SHOTS / f"{name}-{k:02d}.png"))
 
 
-def _move(driver, control) -> str:
-    """Move one control a step; return a description (or '' when it cannot move)."""
+def _moves(driver, control):
+    """Ways to move one control a step: ``[(move, undo), ...]``, callables returning a description.
+
+    A dropdown offers each other option in turn (one may select the same examples as the
+    current one: a filter that removes nothing); ``undo`` puts the control back, so each
+    control is tried from the state the notebook left."""
     if control.tag_name == "select":
         select = Select(control)
-        options = [o.get_attribute("value") for o in select.options]
         current = select.first_selected_option.get_attribute("value")
-        others = [o for o in options if o != current]
-        if not others:
-            return ""
-        select.select_by_value(others[0])
-        return f"dropdown {current!r} -> {others[0]!r}"
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", control)
-    control.click()
-    before = control.get_attribute("aria-valuenow")
-    at_max = before is not None and before == control.get_attribute("aria-valuemax")
-    control.send_keys(Keys.ARROW_LEFT if at_max else Keys.ARROW_RIGHT)
-    return f"slider {before} -> {control.get_attribute('aria-valuenow')}"
+        others = [o.get_attribute("value") for o in select.options if o.get_attribute("value") != current]
+
+        def pick(value, old):
+            Select(control).select_by_value(value)
+            return f"dropdown {old!r} -> {value!r}"
+
+        return [(lambda v=v: pick(v, current), lambda v=v: pick(current, v)) for v in others[:4]]
+
+    def press(key):
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", control)
+        control.click()
+        before = control.get_attribute("aria-valuenow")
+        control.send_keys(key)
+        return f"slider {before} -> {control.get_attribute('aria-valuenow')}"
+
+    right, left = (lambda: press(Keys.ARROW_RIGHT)), (lambda: press(Keys.ARROW_LEFT))
+    return [(right, left), (left, right)]
+
+
+def _changed(output, before: str, timeout: float) -> bool:
+    try:
+        _wait(lambda: output.get_attribute("innerHTML") != before, timeout, "")
+        return True
+    except AssertionError:
+        return False
 
 
 @pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
@@ -170,6 +192,7 @@ def test_notebook_in_jupyterlab(lab, browser, name):
     start = time.time()
     browser.get(f"{lab['url']}/lab/tree/{name}?token={lab['token']}")
     _wait(lambda: (browser.execute_script(_STATE) or {}).get("kernel") == "idle", 120, "the kernel to start")
+    browser.execute_script("window.jupyterapp.shell.collapseLeft()")  # the notebook at a reader's width
     browser.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
     def finished():
@@ -187,9 +210,9 @@ def test_notebook_in_jupyterlab(lab, browser, name):
     ran = time.time() - start
 
     widgets = _widget_outputs(browser)
-    expected = sum("widget-view" in json.dumps(c.get("outputs", [])) or c.source.strip().endswith(".widget")
+    expected = sum(c.source.strip().endswith(".widget")
                    for c in nbformat.read(lab["dir"] / name, as_version=4).cells if c.cell_type == "code")
-    assert len(widgets) >= expected, f"{name}: {expected} widget cells, {len(widgets)} rendered"
+    assert len(widgets) == expected, f"{name}: {expected} widget cells, {len(widgets)} rendered"
     moved = []
     for i, output in enumerate(widgets):
         driver_scroll = "arguments[0].scrollIntoView({block: 'start'})"
@@ -202,14 +225,20 @@ def test_notebook_in_jupyterlab(lab, browser, name):
                     and not c.find_elements(By.XPATH, "./ancestor::*[contains(@class, 'mod-disabled')]")]
         assert controls, f"{name}: widget {i} has no control to move"
         for control in controls:
-            before = output.get_attribute("innerHTML")
-            what = _move(browser, control)
-            if not what:
-                continue
-            _wait(lambda: output.get_attribute("innerHTML") != before, 30,
-                  f"{name}: widget {i} to change after {what}")
-            moved.append(what)
-            time.sleep(0.3)
+            tried = []
+            for move, undo in _moves(browser, control):
+                before = output.get_attribute("innerHTML")
+                tried.append(move())
+                if _changed(output, before, 15):
+                    moved.append(tried[-1])
+                    time.sleep(0.5)
+                    before = output.get_attribute("innerHTML")
+                    undo()
+                    _changed(output, before, 15)
+                    time.sleep(0.5)
+                    break
+            else:
+                pytest.fail(f"{name}: widget {i}'s output did not change after {tried}")
         browser.execute_script(driver_scroll, output)
         time.sleep(0.5)
         output.screenshot(str(SHOTS / f"{stem}-widget{i}-after.png"))

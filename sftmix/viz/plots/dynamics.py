@@ -231,7 +231,7 @@ def _log_perplexity_view(table, split, metric):
     return values, split
 
 
-LOG_PERPLEXITY_LABEL = "log₁₀ mean perplexity (= log₁₀(−confidence); confident on the left)"
+LOG_PERPLEXITY_LABEL = "log\u2081\u2080 mean perplexity (= log\u2081\u2080 of \u2212confidence)"
 
 
 def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
@@ -244,7 +244,7 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
     otherwise a grid of small multiples with shared axes (easier to read than many
     overlaid outlines). The threshold line is drawn only when the split was made on
     ``metric``. ``log``: for ``metric="confidence"`` (−mean perplexity, heavy-tailed)
-    draw log10 of the mean perplexity instead (the axis label says so; the threshold is
+    draw log10 of the mean perplexity instead (the axis label says so; confident examples on the left; the threshold is
     transformed alike); for any other metric, a log-scaled x axis.
     """
     require_columns(table, [metric] + ([by] if by else []), "the dynamics table")

@@ -308,6 +308,6 @@ def plot_lambda_distribution(alpha: float, *, ax=None, n: int = 20000, seed: int
     ax.set_xlim(0, 1)
     ax.set_xlabel("\u03bb (weight of the confident example)")
     ax.set_ylabel("density")
-    ax.set_title(f"\u03bb ~ Beta({alpha:g}, {alpha:g})")
+    ax.set_title(f"\u03bb ~ Beta({alpha:.3g}, {alpha:.3g})")
     ax.legend(frameon=False, loc="best")
     return fig
