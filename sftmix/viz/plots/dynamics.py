@@ -297,7 +297,8 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
     _threshold_line(ax, split, metric)
     ax.set_xlabel(label)
     ax.set_ylabel("examples")
-    ax.set_title(f"Distribution of {label}" + (f" by {by}" if by else ""), fontsize=10 if log else None)
+    short = "log\u2081\u2080 mean perplexity" if label == LOG_PERPLEXITY_LABEL else label  # the axis says the rest
+    ax.set_title(f"Distribution of {short}" + (f" by {by}" if by else ""))
     if groups:
         ax.legend(frameon=False, fontsize=9, loc="upper left")
     return fig
