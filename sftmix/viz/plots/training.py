@@ -131,7 +131,7 @@ def plot_ablation(results: pd.DataFrame, *, param: str, metric: str, ax=None,
     a number, a list of per-seed values, or ``{"mean", "std", "label"}``: drawn as a
     horizontal line with a mean ± std band. ``min_span``: the least height of the y range
     (default 10% of the metric's level; 0 turns it off), so noise does not look like a trend.
-    The legend sits under the axes.
+    The legend sits above the axes, under the title.
     """
     if error not in ("std", "ci95"):
         raise ValueError('error must be "std" or "ci95"')
@@ -190,11 +190,12 @@ def plot_ablation(results: pd.DataFrame, *, param: str, metric: str, ax=None,
     _min_span(ax, rows[metric].to_numpy(dtype=float), min_span)
     ax.set_xlabel(param)
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} vs {param}")
+    # The legend sits between the title and the axes: it never covers a point, and rotated
+    # category labels (added by callers such as plot_sweep) cannot run into it.
+    ax.set_title(f"{metric} vs {param}", pad=22)
     ax.grid(alpha=0.3)
-    # Below the axes, so it never covers a point.
-    ax.legend(handles, labels, frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2),
-              ncols=2)
+    ax.legend(handles, labels, frameon=False, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+              ncols=len(handles), handlelength=1.5, columnspacing=1.0, borderaxespad=0.2)
     return fig
 
 
