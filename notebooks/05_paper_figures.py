@@ -42,7 +42,7 @@ from sftmix.analysis.results import results_markdown
 from sftmix.io import RunDir
 from sftmix.pipeline.ablation import PAPER_CITATION, paper_table, paper_vs_ours
 from sftmix.pipeline.experiment import demo_config
-from sftmix.viz.figures import make_figures, per_task_frame
+from sftmix.viz.figures import make_figures
 
 # %%
 if RUN_DIR is None:
@@ -68,12 +68,6 @@ written = make_figures(run, run.figures)
 pngs = [p for p in written if p.suffix == ".png"]
 for png in pngs:
     display(Markdown(f"**{png.stem}** — `{png}`"), Image(filename=str(png), unconfined=False, width=720))
-
-# %% [markdown]
-# The per-task results as a table (exact match, mean over seeds):
-
-# %%
-per_task_frame(run).pivot_table(index="task", columns="method", values="accuracy").round(3)
 
 # %% [markdown]
 # ## Our results table
