@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE ?= 1
 # Tiny models gain little from threads, and tests run kernels and workers side by side.
 test: export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo demo-quick test install clean-venv
+.PHONY: demo demo-quick test test-browser install clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,18 @@ demo-quick: $(STAMP)
 	$(VENV)/bin/sftmix demo --quick
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check sftmix tests benchmarks
+	$(VENV)/bin/ruff check sftmix tests benchmarks notebooks
 	$(PY) -m pytest
+
+# The notebooks in a real JupyterLab in headless Chromium (fast mode): run all cells, no error
+# output, every widget control moves its output; screenshots in .browser-screenshots/.
+# Needs Debian's browser: apt-get install -y chromium chromium-driver (as root).
+test-browser: export OMP_NUM_THREADS ?= 1
+test-browser: $(STAMP)
+	@command -v chromedriver > /dev/null || { echo "test-browser needs chromium and chromedriver:" \
+		"apt-get update && apt-get install -y chromium chromium-driver"; exit 2; }
+	$(PY) -m pip install -q selenium
+	SFTMIX_BROWSER=1 $(PY) -m pytest tests/browser -m browser -p no:cacheprovider -s -v
 
 clean-venv:
 	rm -rf $(VENV)

@@ -101,15 +101,17 @@ def main():
             kw = dict(split_file="<in memory>") if method == "sftmix" else {}
             targs = SFTMixConfig(output_dir=out, per_device_train_batch_size=bs, use_cpu=True, disable_tqdm=True,
                                  report_to="none", seed=0, method=method, **kw)
-            trainer = SFTMixTrainer(model=model, args=targs, train_dataset=data, data_collator=PadCollator(tok.pad_token_id),
+            trainer = SFTMixTrainer(model=model, args=targs, train_dataset=data,
+                                    data_collator=PadCollator(tok.pad_token_id),
                                     split=split if method == "sftmix" else None)
             batches = epoch_batches(trainer, bs)
             stats = batch_stats(data, batches)
             seconds = time_steps(trainer, batches, args.steps)
             per_batch = {k: stats[k] / stats["batches"] for k in ("padded_tokens", "real_tokens", "response_tokens")}
-            results[method] = {**stats, "seconds_per_step": seconds,
-                               **{f"{k.replace('_tokens', '')}_tokens_per_s": v / seconds for k, v in per_batch.items()}}
-    rows = [{"method": m, "padding": f"{r['padding_fraction']:.1%}", "response/padded": f"{r['response_fraction']:.1%}",
+            speeds = {f"{k.replace('_tokens', '')}_tokens_per_s": v / seconds for k, v in per_batch.items()}
+            results[method] = {**stats, "seconds_per_step": seconds, **speeds}
+    rows = [{"method": m, "padding": f"{r['padding_fraction']:.1%}",
+             "response/padded": f"{r['response_fraction']:.1%}",
              "s/step": f"{r['seconds_per_step']:.3f}", "padded tok/s": f"{r['padded_tokens_per_s']:.0f}",
              "real tok/s": f"{r['real_tokens_per_s']:.0f}", "response tok/s": f"{r['response_tokens_per_s']:.0f}"}
             for m, r in results.items()]

@@ -185,7 +185,8 @@ def part_step(sz, device) -> dict:
 
     fns = {m: step(m) for m in trs}
     times = C.interleave(fns, repeats=sz["rounds"], warmup=2)
-    res = {**C.summarize(times, "ntp", "sftmix"), **flop_floor(model, batch), "batch_shape": list(batch["input_ids"].shape)}
+    res = {**C.summarize(times, "ntp", "sftmix"), **flop_floor(model, batch),
+           "batch_shape": list(batch["input_ids"].shape)}
     res["ratio_over_floor"] = res["ratio_median_paired"] / res["floor"]
     if device != "cpu":
         mem = {}
@@ -233,7 +234,8 @@ def part_fsdp(sz, device, smoke: bool) -> dict:
            "--fsdp-child", str(result)] + (["--smoke"] if smoke else [])
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=C.ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(C.ROOT), os.environ.get("PYTHONPATH", "")])})
+                          env={**os.environ,
+                               "PYTHONPATH": os.pathsep.join([str(C.ROOT), os.environ.get("PYTHONPATH", "")])})
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise RuntimeError(f"accelerate launch failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -318,7 +320,8 @@ def part_peer(smoke: bool, device: str) -> dict:
                       "grad_max_abs_diff": max(r["grad_max_abs_diff_trl_default"], r["grad_max_abs_diff_trl_lean"]),
                       "median_ms": r["median_ms"],
                       **{k: v["ratio_median_paired"] for k, v in r["time"].items()},
-                      "cuda_step_peak_ratio_sftmix_ntp/trl_default": r.get("cuda_step_peak_ratio_sftmix_ntp/trl_default")}
+                      "cuda_step_peak_ratio_sftmix_ntp/trl_default":
+                          r.get("cuda_step_peak_ratio_sftmix_ntp/trl_default")}
                      for r in doc["results"]]
     return res
 

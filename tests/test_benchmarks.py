@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ["bench_step.py", "bench_memory.py", "bench_dynamics.py", "bench_scale.py", "bench_demo.py"]
+SCRIPTS = ["bench_step.py", "bench_memory.py", "bench_dynamics.py", "bench_scale.py", "bench_demo.py",
+           "bench_throughput.py"]
 
 
 @pytest.mark.slow
@@ -30,3 +31,16 @@ def test_benchmark_smoke(script, tmp_path):
             assert r["floor"] >= 1 and r["ntp_median_s"] > 0 and r["sftmix_median_s"] > 0
     if script == "bench_memory.py":
         assert all(s["losses_match_chunked_vs_naive"] for s in doc["summary"].values())
+
+
+def test_throughput_counts_padding_exactly():
+    """Literal lengths: two batches of 2, lengths (3, 5) and (4, 4), responses of 1 and 2 tokens."""
+    sys.path.insert(0, str(BENCH))
+    from bench_throughput import batch_stats
+
+    data = {"length": [3, 5, 4, 4], "labels": [[-100, -100, 7], [-100, -100, -100, 7, 7], [-100, -100, 7, 7],
+                                               [-100, -100, -100, 7]]}
+    stats = batch_stats(data, [[0, 1], [2, 3]])
+    assert stats["padded_tokens"] == 2 * 5 + 2 * 4 and stats["real_tokens"] == 16
+    assert stats["response_tokens"] == 1 + 2 + 2 + 1
+    assert stats["padding_fraction"] == pytest.approx(2 / 18)

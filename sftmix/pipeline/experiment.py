@@ -2,7 +2,11 @@
 
 Stages (the README's "Architecture" section shows where each lives):
 
-    reference  -> dynamics -> split -> train/<method>/seed<k> -> eval -> embeddings -> results
+    reference  -> dynamics -> split -> embeddings -> train/<method>/seed<k> -> eval -> results
+
+``run_experiment(config, until="split")`` stops after a stage (see :data:`STAGES`): a
+notebook that needs only the dynamics table and the split (or the embeddings) runs the
+same stages, with the same bookkeeping, as the full experiment.
 
 Each stage records a key (a hash of the configuration it depends on, chained with the
 keys of the stages it reads) in ``stages/<name>.json`` after its outputs are written
@@ -45,6 +49,10 @@ from . import stages as st
 from .config_files import load_yaml_config, packaged_config
 
 logger = logging.getLogger(__name__)
+
+#: The stages in the order they run; ``run_experiment(..., until=name)`` stops after ``name``.
+#: The embeddings depend only on the reference run and the dynamics, so they come before training.
+STAGES = ("reference", "dynamics", "split", "embeddings", "train", "eval", "results")
 
 
 @dataclass
@@ -180,12 +188,31 @@ class Stages:
                 for f in sorted(self.dir.glob("*.json"))}
 
 
-def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = True) -> dict:
+def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | str = True,
+                   until: str | None = None) -> dict:
     """Run (or resume) every stage of an experiment and return the results dict.
 
     Launch it in one process, or in several with ``accelerate launch`` / ``torchrun``
     (see the module docstring); every process returns the same results.
+
+    ``until`` names the last stage to run (one of :data:`STAGES`, e.g. ``"split"``); the
+    stages after it are skipped and ``{"run_dir": ..., "stages": [...]}`` (the stages that
+    ran or were up to date) is returned instead of the results.
+
+    ``progress``: True prints a line per stage and the stages' own bars (scoring,
+    generating); ``"stages"`` (for notebooks) shows a single bar that advances once per
+    stage and names the stage running; False shows neither. Library bars (datasets
+    reading and tokenizing, weight loading) are always off.
     """
+    if progress not in (True, False, "stages"):
+        raise ValueError(f'progress={progress!r}; use True, False or "stages"')
+    if until is not None and until not in STAGES:
+        raise ValueError(f"until={until!r}; choose one of {', '.join(STAGES)}")
+    last = STAGES.index(until or "results")
+
+    def wanted(name: str) -> bool:
+        return STAGES.index(name) <= last
+
     if not isinstance(config, ExperimentConfig):
         config = ExperimentConfig.from_yaml(config)
     _quiet_libraries()
@@ -204,11 +231,18 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
     with procs.state.main_process_first():  # Hub datasets: one download, the others read the cache
         train_examples, held_out = load_train_eval(data_args)
     data_key = _hash(dataclasses.asdict(data_args))
+    bar = _stage_bar(config, until, held_out is not None) if progress == "stages" and procs.is_main else None
+    if progress == "stages":
+        progress = False  # the stages' own bars stay off: one bar for the whole call
 
     def stage(name, key, outputs, fn, *, everywhere: bool, before=None):
         """Run ``fn`` unless up to date; ``everywhere``: on every process, else on the main one."""
+        if bar is not None:
+            bar.set_postfix_str(name)
         if procs.broadcast(stages.done(name, key, outputs) if procs.is_main else None):
             logger.info("stage %s: up to date", name)
+            if bar is not None:
+                bar.update(1)
             return
         say(f"[{name}] running")
         start = time.time()
@@ -220,6 +254,8 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
         else:
             procs.on_main(fn, f"stage {name}")
         procs.on_main(lambda: stages.mark(name, key, time.time() - start), f"stage {name}")
+        if bar is not None:
+            bar.update(1)
 
     def say(msg):
         if progress and procs.is_main:
@@ -227,17 +263,28 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
 
     split_path = rd.split
     split_key = None
+    reached = []
     if "sftmix" in config.methods:
         ref_key = _reference_key(config, data_key)
         stage("reference", ref_key, [rd.checkpoints],
               lambda: st.reference_stage(config, train_examples, run, held_out), everywhere=True)
+        reached.append("reference")
         dyn_key = _hash(ref_key, "dynamics")
-        stage("dynamics", dyn_key, [rd.dynamics],
-              lambda: st.dynamics_stage(config, train_examples, run, progress=progress), everywhere=True)
+        if wanted("dynamics"):
+            stage("dynamics", dyn_key, [rd.dynamics],
+                  lambda: st.dynamics_stage(config, train_examples, run, progress=progress), everywhere=True)
+            reached.append("dynamics")
         split_key = _hash(dyn_key, config.split_ratio, config.split_metric)
-        stage("split", split_key, [split_path], lambda: st.split_stage(config, run), everywhere=False)
+        if wanted("split"):
+            stage("split", split_key, [split_path], lambda: st.split_stage(config, run), everywhere=False)
+            reached.append("split")
+        if config.embeddings and wanted("embeddings"):
+            emb_key = _hash(ref_key, config.projection)
+            stage("embeddings", emb_key, [rd.embeddings, rd.projection],
+                  lambda: st.embeddings_stage(config, train_examples, run, progress=progress), everywhere=False)
+            reached.append("embeddings")
 
-    for method in config.methods:
+    for method in config.methods if wanted("train") else []:
         for seed in config.seeds:
             out = rd.train(method, seed)
             train_key = _hash(data_key, config.model, config.training, method, seed,
@@ -251,14 +298,17 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
                 stage(f"train/{method}/seed{seed}", train_key, [out / LOG_HISTORY_FILE],
                       lambda: st.train_stage(config, method, seed, train_examples, out, split_path, held_out),
                       everywhere=True, before=lambda: _claim_train_dir(out, train_key))
-            if held_out is not None:
+            reached.append(f"train/{method}/seed{seed}")
+            if held_out is not None and wanted("eval"):
                 stage(f"eval/{method}/seed{seed}", _hash(train_key, config.generate), [out / EVAL_FILE],
                       lambda: st.eval_stage(config, out, held_out, progress=progress), everywhere=False)
+                reached.append(f"eval/{method}/seed{seed}")
 
-    if config.embeddings and "sftmix" in config.methods:
-        emb_key = _hash(_reference_key(config, data_key), config.projection)
-        stage("embeddings", emb_key, [rd.embeddings, rd.projection],
-              lambda: st.embeddings_stage(config, train_examples, run), everywhere=False)
+    if not wanted("results"):
+        if bar is not None:
+            bar.set_postfix_str("done")
+            bar.close()
+        return {"run_dir": run, "stages": reached}
 
     def finish():
         results = build_results(run, config, stage_seconds=stages.seconds())
@@ -267,9 +317,31 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool = Tr
             make_figures(run, rd.figures)
         return results
 
+    if bar is not None:
+        bar.set_postfix_str("results")
     results = procs.on_main(finish, "writing the results")
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix_str("done")
+        bar.close()
     say(f"results: {rd.results_md}")
     return results
+
+
+def _stage_bar(config: ExperimentConfig, until: str | None, has_held_out: bool):
+    """One progress bar over the stages this call will visit (run or find up to date)."""
+    from tqdm.auto import tqdm
+
+    last = STAGES.index(until or "results")
+    n = 0
+    if "sftmix" in config.methods:
+        n += sum(STAGES.index(s) <= last for s in ("reference", "dynamics", "split"))
+        n += int(config.embeddings and STAGES.index("embeddings") <= last)
+    if STAGES.index("train") <= last:
+        per_run = 1 + int(has_held_out and STAGES.index("eval") <= last)
+        n += len(config.methods) * len(config.seeds) * per_run
+    n += int(STAGES.index("results") <= last)
+    return tqdm(total=n, desc=f"{config.name}: stages", unit="stage", leave=True)
 
 
 def _claim_train_dir(out: Path, key: str) -> None:

@@ -216,13 +216,14 @@ def eval_stage(config, out: Path, held_out, *, progress: bool = True) -> None:
                       max_length=config.data_args().max_length, generate=config.generate, progress=progress)
 
 
-def embeddings_stage(config, train_examples, run: Path) -> None:
+def embeddings_stage(config, train_examples, run: Path, *, progress: bool = True) -> None:
     """Pooled response embeddings from the final reference model, projected to 2-D."""
     run = RunDir(run)
     tokenizer = load_tokenizer(config.model_args(reference=True))
     checkpoints = json.loads(run.checkpoints.read_text())
     model = load_trained(checkpoints[-1])
-    emb = embed_examples(model, tokenizer, train_examples, max_length=config.data_args().max_length)
+    emb = embed_examples(model, tokenizer, train_examples, max_length=config.data_args().max_length,
+                         progress=progress)
     def save_npy(tmp):
         with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a path
             np.save(f, emb)

@@ -25,7 +25,10 @@ from .plots import (
 )
 
 
-def _histories(run: RunDir) -> dict[str, list]:
+def load_histories(run) -> dict[str, list]:
+    """``{"NTP": log_history, "SFTMix": log_history}`` of a run directory's first seed
+    (the ``Trainer.state.log_history`` lists that :func:`plot_training_curves` draws)."""
+    run = RunDir(run)
     out = {}
     for method, label in (("ntp", "NTP"), ("sftmix", "SFTMix")):
         f = run.train(method, 0) / LOG_HISTORY_FILE
@@ -73,7 +76,7 @@ def make_figures(run: str | Path, out: str | Path) -> list[Path]:
         save(plot_umap_confidence(proj, color="confidence"), "umap_confidence")
         if split is not None:
             save(plot_umap_confidence(proj, color="split", split=split), "umap_split")
-    histories = _histories(run)
+    histories = load_histories(run)
     if histories:
         save(plot_training_curves(histories), "training_curves")
     per_task = per_task_frame(run)

@@ -55,10 +55,22 @@ def _widgets():
     return ipywidgets
 
 
-def _png(fig, dpi: int = 90) -> bytes:
+#: Figures are rendered at twice the 72-px-per-inch scale they are shown at, so they stay
+#: sharp on high-density screens; :func:`_image` fixes the shown width.
+_DPI = 144
+_SHOWN_PX_PER_INCH = 72
+
+
+def _png(fig, dpi: int = _DPI) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
+
+
+def _image(w, figsize):
+    """An Image widget shown at the figure's size (not stretched to the output's width)."""
+    width = int(figsize[0] * _SHOWN_PX_PER_INCH * 1.35)
+    return w.Image(format="png", layout=w.Layout(width="100%", max_width=f"{width}px", height="auto"))
 
 
 def _new_figure(figsize):
@@ -79,6 +91,9 @@ def _set_quietly(explorer, settings) -> None:
 
 
 # ============================================================== 1. lambda explorer
+_LAMBDA_FIGSIZE = (5.0, 3.0)
+
+
 class LambdaExplorer:
     """Beta(alpha, alpha) and the next-token distributions of a mixed pair (see module docs).
 
@@ -126,7 +141,7 @@ class LambdaExplorer:
                                              description="α", continuous_update=False, readout_format=".2f")
         self.lambda_slider = w.FloatSlider(value=lam, min=0.0, max=1.0, step=0.05, description="λ",
                                            continuous_update=False)
-        self.lambda_image = w.Image(format="png")
+        self.lambda_image = _image(w, _LAMBDA_FIGSIZE)
         self.lambda_caption = w.HTML()
         self.table = w.HTML()
         self._busy = False
@@ -137,12 +152,16 @@ class LambdaExplorer:
         self.position_slider.observe(lambda change: None if self._busy else self.set_position(change["new"]),
                                      names="value")
         self.pair_html = w.HTML()
+        # With a one-token response there is a single aligned position: say why k cannot move.
+        self.position_note = w.HTML(
+            "<small>k is fixed at 0: the shorter response of this pair has a single token, so there is "
+            "one aligned position to mix.</small>" if self.n_aligned == 1 else "")
         self.widget = w.VBox([
             w.HTML("<b>λ ~ Beta(α, α)</b>: the weight of the confident example in each mixed pair"),
             self.alpha_slider, self.lambda_image, self.lambda_caption,
             w.HTML("<b>Mixing the last hidden states</b> of the pair at the k-th aligned response position "
                    "(k = 0: the first response token)"),
-            self.pair_html, self.position_slider, self.lambda_slider, self.table])
+            self.pair_html, self.position_slider, self.position_note, self.lambda_slider, self.table])
         self.set_alpha(alpha)
         self.lam = float(lam)
         self.set_position(0)
@@ -153,7 +172,7 @@ class LambdaExplorer:
 
         _set_quietly(self, [(self.alpha_slider, alpha)])
         self.alpha = float(alpha)
-        self.lambda_figure = plot_lambda_distribution(self.alpha, ax=_new_figure((5.6, 3.4)).add_subplot())
+        self.lambda_figure = plot_lambda_distribution(self.alpha, ax=_new_figure(_LAMBDA_FIGSIZE).add_subplot())
         draws = np.random.default_rng(0).beta(self.alpha, self.alpha, size=20000)
         self.mid_mass = float(((draws > 0.1) & (draws < 0.9)).mean())
         self.lambda_image.value = _png(self.lambda_figure)
@@ -274,10 +293,10 @@ class SplitExplorer:
     """
 
     def __init__(self, table: pd.DataFrame, projection: pd.DataFrame | None = None, *, ratio: float = 0.5,
-                 metric: str = "confidence", scale: str = "prob", method: str | None = None):
+                 metric: str = "confidence", scale: str = "prob", method: str | None = None, log: bool = False):
 
         w = _widgets()
-        self.table, self.projection, self.scale, self.method = table, projection, scale, method
+        self.table, self.projection, self.scale, self.method, self.log = table, projection, scale, method, log
         if projection is not None and "example_id" not in projection.columns:
             raise KeyError("the projection needs an example_id column to be coloured by the split")
         metrics = [m for m in SPLIT_METRICS if m in table.columns]
@@ -286,7 +305,8 @@ class SplitExplorer:
         self.ratio_slider = w.FloatSlider(value=ratio, min=0.05, max=0.95, step=0.05, description="ratio",
                                           continuous_update=False)
         self.metric_dropdown = w.Dropdown(options=metrics, value=metric, description="metric")
-        self.image = w.Image(format="png")
+        self._figsize = (4.6 * (3 if projection is not None else 2), 3.8)
+        self.image = _image(w, self._figsize)
         self.info = w.HTML()
         self._busy = False
         for control in (self.ratio_slider, self.metric_dropdown):
@@ -302,9 +322,11 @@ class SplitExplorer:
         self.split = split_by_confidence(self.table, ratio=ratio, metric=metric)
         self.summary = split_summary(self.table, self.split)
         panels = 3 if self.projection is not None else 2
-        fig = _new_figure((5.0 * panels, 4.2))
+        fig = _new_figure(self._figsize)
         axes = fig.subplots(1, panels)
-        plot_confidence_hist(self.table, split=self.split, metric=metric, ax=axes[0])
+        # log: the paper's confidence is heavy-tailed; shown as log mean perplexity.
+        plot_confidence_hist(self.table, split=self.split, metric=metric, ax=axes[0],
+                             log=self.log and metric == "confidence")
         plot_dynamics_map(self.table, split=self.split, color="split", scale=self.scale, ax=axes[1])
         if self.projection is not None:
             plot_umap_confidence(self.projection, color="split", split=self.split, ax=axes[2],
@@ -322,7 +344,8 @@ def split_explorer(table: pd.DataFrame, projection: pd.DataFrame | None = None, 
 
     Options: ``ratio``, ``metric`` (``"confidence"``, ``"confidence_prob"``,
     ``"correctness"``), ``scale`` of the map (``"prob"`` or ``"perplexity"``), ``method``
-    (the projection's name on its axes, e.g. ``"PCA"``; default: its ``attrs`` or "UMAP").
+    (the projection's name on its axes, e.g. ``"PCA"``; default: its ``attrs`` or "UMAP"),
+    ``log`` (histogram of the heavy-tailed ``confidence`` as log10 mean perplexity).
     """
     return SplitExplorer(table, projection, **kwargs)
 

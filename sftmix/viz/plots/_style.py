@@ -59,9 +59,23 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None
 def palette(n: int) -> list:
     if n <= len(OKABE_ITO):
         return OKABE_ITO[:n]
-    # Many categories (e.g. 15 tasks): no palette keeps them all apart for every reader;
-    # tab20 at least keeps neighbours distinct (and legends name each group).
-    return [plt.get_cmap("tab20")(i % 20) for i in range(n)]
+    # Many categories (e.g. 15 tasks): no palette keeps them all apart for every reader.
+    # tab10's ten strong colours, then tab20's light partners; marker_cycle adds shapes.
+    strong = [plt.get_cmap("tab20")(2 * i) for i in range(10)]
+    light = [plt.get_cmap("tab20")(2 * i + 1) for i in range(10)]
+    return [(strong + light)[i % 20] for i in range(n)]
+
+
+#: Marker shapes for categorical scatters with more groups than OKABE_ITO has colours.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def marker_cycle(n: int) -> list[str]:
+    """One marker per group: all circles up to 8 groups, else shapes cycled so that groups
+    with similar colours (tab20's light partners come 10 apart) get different shapes."""
+    if n <= len(OKABE_ITO):
+        return ["o"] * n
+    return [MARKERS[(i + i // 10) % len(MARKERS)] for i in range(n)]
 
 
 # ---------------------------------------------------------------------------- saving

@@ -16,7 +16,7 @@ import seaborn as sns
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 
-from ._style import CMAP, SPLIT_COLORS, axis_label, figure_and_axes, new_figure, palette, require_columns
+from ._style import CMAP, SPLIT_COLORS, axis_label, figure_and_axes, marker_cycle, new_figure, palette, require_columns
 
 
 # --------------------------------------------------------------------------- helpers
@@ -102,9 +102,12 @@ def _scatter(ax, df, x, y, color, split, rng):
                         cmap=CMAP, vmin=lims[0], vmax=lims[1], s=size, alpha=alpha,
                         linewidths=0, rasterized=n > 5000)
         return sc, None
-    for label, mask, colour in groups:
-        ax.scatter(df[x].to_numpy()[mask], df[y].to_numpy()[mask], color=colour, s=size,
-                   alpha=alpha, linewidths=0, label=label, rasterized=n > 5000)
+    # Past the 8 Okabe-Ito colours no palette keeps every group apart: a marker shape per
+    # group as well makes each one identifiable from the legend.
+    markers = marker_cycle(len(groups))
+    for (label, mask, colour), marker in zip(groups, markers):
+        ax.scatter(df[x].to_numpy()[mask], df[y].to_numpy()[mask], color=colour, s=size * (1.4 if marker != "o" else 1),
+                   alpha=alpha, linewidths=0, label=label, marker=marker, rasterized=n > 5000)
     return None, groups
 
 
@@ -219,20 +222,45 @@ def _threshold_line(ax, split, metric):
                           linewidth=0))
 
 
+def _log_perplexity_view(table, split, metric):
+    """The paper's confidence (−mean perplexity) as log10 mean perplexity: the same order
+    reversed, without the long tail that puts most examples into one bin."""
+    values = np.log10(np.clip(-table[metric].to_numpy(dtype=float), 1e-12, None))
+    if split is not None and "threshold" in split and split.get("metric", metric) == metric:
+        split = {**split, "threshold": float(np.log10(max(-float(split["threshold"]), 1e-12)))}
+    return values, split
+
+
+LOG_PERPLEXITY_LABEL = "log\u2081\u2080 mean perplexity (= log\u2081\u2080 of \u2212confidence)"
+
+
 def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
                          metric: str = "confidence", by: str | None = None,
-                         ax=None) -> Figure:
+                         ax=None, log: bool = False) -> Figure:
     """Histogram of a dynamics metric with the split threshold marked.
 
     ``by`` (e.g. ``"task"`` or ``"noisy"``) draws one histogram per group: overlaid
     step histograms on shared bins for up to three groups or when ``ax`` is given,
     otherwise a grid of small multiples with shared axes (easier to read than many
     overlaid outlines). The threshold line is drawn only when the split was made on
-    ``metric``.
+    ``metric``. ``log``: for ``metric="confidence"`` (−mean perplexity, heavy-tailed)
+    draw log10 of the mean perplexity instead (the axis label says so; confident examples on the left; the threshold is
+    transformed alike); for any other metric, a log-scaled x axis.
     """
     require_columns(table, [metric] + ([by] if by else []), "the dynamics table")
     values = table[metric].to_numpy(dtype=float)
+    label = axis_label(metric)
+    if log and metric == "confidence" and np.all(values[np.isfinite(values)] < 0):
+        values, split = _log_perplexity_view(table, split, metric)
+        label = LOG_PERPLEXITY_LABEL
+    elif log:
+        positive = values[np.isfinite(values) & (values > 0)]
+        if len(positive) != np.isfinite(values).sum():
+            raise ValueError(f"log=True needs positive {metric} values")
+        label += " (log scale)"
     bins = _hist_bins(values)
+    if log and label.endswith("(log scale)"):
+        bins = np.geomspace(values.min(), values.max(), min(len(bins), 61))
     groups = _category_groups(table[by], by) if by else None
 
     if groups and ax is None and len(groups) > 3:
@@ -250,9 +278,11 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
         for i, a in enumerate(axes[len(groups):], start=len(groups)):
             a.axis("off")
             axes[i - ncols].tick_params(labelbottom=True)  # the panel above shows the x axis
-        fig.supxlabel(axis_label(metric))
+        if label.endswith("(log scale)"):
+            axes[0].set_xscale("log")
+        fig.supxlabel(label)
         fig.supylabel("examples")
-        fig.suptitle(f"{axis_label(metric)} by {by}")
+        fig.suptitle(f"{label} by {by}")
         return fig
 
     fig, ax = figure_and_axes(ax, (6.4, 4.0))
@@ -261,11 +291,14 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
             ax.hist(values[mask], bins=bins, histtype="step", linewidth=1.6, color=colour, label=label)
     else:
         ax.hist(values, bins=bins, color="#56B4E9", edgecolor="white", linewidth=0.4)
+    if label.endswith("(log scale)"):
+        ax.set_xscale("log")
     ax.set_ylim(top=ax.get_ylim()[1] * 1.15)  # room for the threshold label and legend
     _threshold_line(ax, split, metric)
-    ax.set_xlabel(axis_label(metric))
+    ax.set_xlabel(label)
     ax.set_ylabel("examples")
-    ax.set_title(f"Distribution of {axis_label(metric)}" + (f" by {by}" if by else ""))
+    short = "log\u2081\u2080 mean perplexity" if label == LOG_PERPLEXITY_LABEL else label  # the axis says the rest
+    ax.set_title(f"Distribution of {short}" + (f" by {by}" if by else ""))
     if groups:
         ax.legend(frameon=False, fontsize=9, loc="upper left")
     return fig

@@ -60,12 +60,19 @@ def plot_training_curves(histories: Mapping[str, Sequence[Mapping]], *, parts: b
         if smooth > 0:
             a.plot(steps, vals, color=colour, alpha=0.25, linewidth=1, linestyle=style)
             vals = _ema(vals, smooth)
-        a.plot(steps, vals, color=colour, linewidth=1.6, linestyle=style, label=label)
+        # A short run logs a handful of points (one, in a notebook's fast mode): markers
+        # keep a single point visible, where a line alone would draw nothing.
+        a.plot(steps, vals, color=colour, linewidth=1.6, linestyle=style, label=label,
+               marker="o" if len(steps) <= 12 else None, markersize=5)
 
     for (run, history), colour in zip(histories.items(), palette(len(histories))):
         steps, loss = _series(history, "loss")
         if len(steps):
             curve(axes[0], steps, loss, colour, f"{run} train")
+        else:  # a run shorter than logging_steps logs only its mean loss, at its last step
+            steps, loss = _series(history, "train_loss")
+            if len(steps):
+                curve(axes[0], steps, loss, colour, f"{run} train (mean over the run)")
         e_steps, e_loss = _series(history, "eval_loss")
         if len(e_steps):
             axes[0].plot(e_steps, e_loss, color=colour, marker="o", linestyle=":",
@@ -115,14 +122,16 @@ def _baseline_stats(baseline) -> tuple[float, float, str]:
 
 
 def plot_ablation(results: pd.DataFrame, *, param: str, metric: str, ax=None,
-                  baseline=None, error: str = "std") -> Figure:
+                  baseline=None, error: str = "std", min_span: float | None = None) -> Figure:
     """Metric against the swept value of one parameter, mean and spread over seeds.
 
     Numeric values go on a numeric axis (log-scaled when positive and spanning a factor
     of 20 or more); strings (e.g. pairing strategies) on a categorical axis in order of
     first appearance. ``error`` is ``"std"`` or ``"ci95"`` (t-interval). ``baseline`` is
     a number, a list of per-seed values, or ``{"mean", "std", "label"}``: drawn as a
-    horizontal line with a mean ± std band.
+    horizontal line with a mean ± std band. ``min_span``: the least height of the y range
+    (default 10% of the metric's level; 0 turns it off), so noise does not look like a trend.
+    The legend sits above the axes, under the title.
     """
     if error not in ("std", "ci95"):
         raise ValueError('error must be "std" or "ci95"')
@@ -178,18 +187,41 @@ def plot_ablation(results: pd.DataFrame, *, param: str, metric: str, ax=None,
             for label in ax.get_xticklabels():
                 label.set_horizontalalignment("right")
         ax.set_xlim(-0.5, len(keys) - 0.5)
+    _min_span(ax, rows[metric].to_numpy(dtype=float), min_span)
     ax.set_xlabel(param)
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} vs {param}")
+    # The legend sits between the title and the axes: it never covers a point, and rotated
+    # category labels (added by callers such as plot_sweep) cannot run into it.
+    ax.set_title(f"{metric} vs {param}", pad=22)
     ax.grid(alpha=0.3)
-    ax.legend(handles, labels, frameon=False, fontsize=9)
+    ax.legend(handles, labels, frameon=False, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+              ncols=len(handles), handlelength=1.5, columnspacing=1.0, borderaxespad=0.2)
     return fig
 
 
+def _min_span(ax, values: np.ndarray, min_span) -> None:
+    """Widen the y range to at least ``min_span`` (default: 10% of the values' level, e.g.
+    ±0.075 around an NLL of 1.5) so that differences of a few thousandths, within the
+    spread over seeds, do not fill the panel and look like a trend."""
+    values = values[np.isfinite(values)]
+    if min_span == 0 or not len(values):
+        return
+    centre = float(np.mean(values))
+    span = float(min_span) if min_span is not None else max(0.1 * abs(centre), 0.02)
+    lo, hi = ax.get_ylim()
+    if hi - lo < span:
+        mid = (lo + hi) / 2
+        ax.set_ylim(mid - span / 2, mid + span / 2)
+        ax.annotate(f"y range widened to {span:.3g}: the differences are smaller than this",
+                    xy=(0.99, 0.98), xycoords="axes fraction", ha="right", va="top", fontsize=7, color="0.35")
+
+
 # --------------------------------------------------------------------------- results
-def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None) -> Figure:
+def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None,
+                 horizontal: bool | None = None) -> Figure:
     """Grouped bars: one group per task plus "overall", one bar per method, mean ± std
-    over seeds. "overall" averages the tasks within each seed first."""
+    over seeds. "overall" averages the tasks within each seed first. ``horizontal``
+    (default: more than 8 groups) puts the tasks on rows, "overall" on top."""
     require_columns(per_task, ["method", "seed", "task", metric], "the per-task results")
     methods = list(dict.fromkeys(per_task["method"]))
     tasks = sorted(per_task["task"].unique(), key=str)
@@ -200,6 +232,10 @@ def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None) -
     stats = data.groupby(["task", "method"])[metric].agg(["mean", "std", "count"])
     groups = [str(t) for t in tasks] + ["overall"]
 
+    if horizontal is None:
+        horizontal = len(groups) > 8  # many tasks: one row each, readable at notebook width
+    if horizontal:
+        return _results_horizontal(data, stats, groups, methods, metric, ax)
     fig, ax = figure_and_axes(ax, (max(6.4, 1.1 * len(groups) * max(1, len(methods) / 2)), 4.2))
     # Mean bars with +-1 std over seeds, one colour per method (seaborn groups and dodges them).
     sns.barplot(data=data, x="task", y=metric, hue="method", order=groups, hue_order=methods,
@@ -221,6 +257,29 @@ def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None) -
     seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}\u2013{n[-1]}"
     ax.set_title(f"{metric} per task (mean \u00b1 std over {seeds} seeds)")
     ax.legend(frameon=False, ncols=min(len(methods), 4), loc="upper center", fontsize=9)
+    return fig
+
+
+def _results_horizontal(data, stats, groups, methods, metric, ax) -> Figure:
+    order = ["overall"] + groups[:-1]
+    fig, ax = figure_and_axes(ax, (6.4, 1.2 + 0.17 * len(order) * max(2, len(methods))))
+    sns.barplot(data=data, y="task", x=metric, hue="method", order=order, hue_order=methods, orient="h",
+                palette=palette(len(methods)), errorbar="sd", capsize=0.15, err_kws={"linewidth": 1}, legend=False,
+                ax=ax)
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)][-len(methods):]
+    for container, method in zip(bars, methods):
+        container.set_label(method)
+    ax.axhline(0.5, color="0.7", linewidth=0.8)  # "overall" apart from the tasks
+    top = float(np.nanmax(stats["mean"] + stats["std"].fillna(0)))
+    ax.set_xlim(0, top * 1.15 if top > 0 else 1)
+    ax.set_xlabel(metric)
+    ax.set_ylabel("")
+    n = sorted(stats["count"].unique())
+    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}\u2013{n[-1]}"
+    ax.set_title(f"{metric} per task (mean \u00b1 std over {seeds} seeds)")
+    ax.legend(frameon=False, ncols=min(len(methods), 4), loc="lower center", bbox_to_anchor=(0.5, 1.04),
+              fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
     return fig
 
 
@@ -250,6 +309,6 @@ def plot_lambda_distribution(alpha: float, *, ax=None, n: int = 20000, seed: int
     ax.set_xlim(0, 1)
     ax.set_xlabel("\u03bb (weight of the confident example)")
     ax.set_ylabel("density")
-    ax.set_title(f"\u03bb ~ Beta({alpha:g}, {alpha:g})")
+    ax.set_title(f"\u03bb ~ Beta({alpha:.3g}, {alpha:.3g})")
     ax.legend(frameon=False, loc="best")
     return fig
