@@ -60,3 +60,18 @@ def test_regime_heatmap(tmp_path):
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert any(t.startswith("+0.05") and t.endswith("*") for t in texts)
     fig.savefig(tmp_path / "regime.png")
+
+
+def test_paper_claims_figure():
+    from sftmix.viz.plots.claims import plot_paper_claims
+
+    role = pd.DataFrame([{"variant": v, "seed": s, "exact_match": 0.5 + 0.01 * s}
+                         for v in ("NTP only", "Mixup only") for s in range(3)])
+    spread = pd.DataFrame([{"method": m, "seed": s, "confidence_std": 0.4 + 0.01 * s}
+                           for m in ("ntp", "sftmix") for s in range(3)])
+    fig = plot_paper_claims(role, spread)
+    left, right = fig.axes[:2]
+    assert [t.get_text() for t in left.get_yticklabels()] == ["NTP only", "Mixup only"]
+    assert len(right.lines) == 3  # one line per seed
+    with pytest.raises(KeyError, match="confidence_std"):
+        plot_paper_claims(role, spread.drop(columns="confidence_std"))
