@@ -70,7 +70,7 @@ def fake_stages(monkeypatch):
 
     calls = []
 
-    def reference_stage(config, train, run):
+    def reference_stage(config, train, run, held_out=None):
         (run / "reference").mkdir(parents=True, exist_ok=True)
         (run / "reference" / "checkpoints.json").write_text("[]")
 
@@ -96,8 +96,14 @@ def fake_stages(monkeypatch):
         (out / "eval.json").write_text(json.dumps({"nll": nll, "exact_match": 0.5, "ece": 0.1,
                                                    "token_accuracy": 0.4}))
 
+    def ntp_from_reference(config, run, out):  # the NTP run of seed 0 taken from the reference run
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "log_history.json").write_text("[]")
+        (out / "model.safetensors").write_bytes(b"weights")
+
     for name, fn in [("reference_stage", reference_stage), ("dynamics_stage", dynamics_stage),
-                     ("train_stage", train_stage), ("eval_stage", eval_stage)]:
+                     ("train_stage", train_stage), ("eval_stage", eval_stage),
+                     ("ntp_from_reference", ntp_from_reference)]:
         monkeypatch.setattr(stages, name, fn)
     return calls
 
