@@ -32,7 +32,7 @@ demo-quick: $(STAMP)
 	$(VENV)/bin/sftmix demo --quick
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check sftmix tests benchmarks notebooks
+	$(VENV)/bin/ruff check sftmix tests benchmarks notebooks figures
 	$(PY) -m pytest
 
 # The notebooks in a real JupyterLab in headless Chromium (fast mode): run all cells, no error

@@ -20,7 +20,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pandas as pd  # noqa: E402
 
 from sftmix.analysis.paper import PAPER_CITATION, PAPER_RESULTS  # noqa: E402
-from sftmix.analysis.stats import mean_std, paired_difference, format_interval  # noqa: E402
+from sftmix.analysis.stats import format_interval, mean_std, paired_difference  # noqa: E402
 from sftmix.pipeline.claims import confidence_spread, role_of_mixup  # noqa: E402
 from sftmix.pipeline.regime import RegimeGrid, regime_configs  # noqa: E402
 from sftmix.viz.plots import save_figure  # noqa: E402
@@ -82,20 +82,34 @@ def markdown(role: pd.DataFrame, spread: pd.DataFrame, config) -> str:
     for (label, _), values in paper["rows"].items():
         lines.append(f"| {label} | " + " | ".join(f"{v:g}" for v in values) + " |")
     lines += ["", "## (b) Spread of per-example confidence after training", "",
-              "Every training example rescored with each trained model; confidence = −perplexity of the "
-              "response (the paper's definition). Ratio = std under SFTMix / std under NTP, paired by seed.", "",
-              "| seed | std of confidence, NTP | std, SFTMix | ratio |", "|---|---|---|---|"]
-    wide = spread.pivot(index="seed", columns="method", values="confidence_std").dropna()
-    ratios = wide["sftmix"] / wide["ntp"]
-    for seed, r in wide.iterrows():
-        lines.append(f"| {seed} | {r['ntp']:.4f} | {r['sftmix']:.4f} | {r['sftmix'] / r['ntp']:.3f} |")
-    if len(ratios):
+              "Every training example rescored with each trained model. Confidence = −perplexity of the "
+              "response (the paper's definition); because perplexity is heavy-tailed (a few corrupted answers "
+              "have perplexities in the hundreds), the spread of log-perplexity is shown beside it. "
+              "Ratio = std under SFTMix / std under NTP, paired by seed.", "",
+              "| seed | std of confidence: NTP | SFTMix | ratio | std of log-perplexity: NTP | SFTMix | ratio |",
+              "|---|---|---|---|---|---|---|"]
+    summaries = []
+    for column in ("confidence_std", "log_ppl_std"):
+        wide = spread.pivot(index="seed", columns="method", values=column).dropna()
+        summaries.append((column, wide, wide["sftmix"] / wide["ntp"]))
+    (_, conf, conf_ratio), (_, logp, logp_ratio) = summaries
+    for seed in conf.index:
+        lines.append(f"| {seed} | {conf.loc[seed, 'ntp']:.4f} | {conf.loc[seed, 'sftmix']:.4f} | "
+                     f"{conf_ratio[seed]:.3f} | {logp.loc[seed, 'ntp']:.4f} | {logp.loc[seed, 'sftmix']:.4f} | "
+                     f"{logp_ratio[seed]:.3f} |")
+    lines.append("")
+    for label, ratios in (("confidence", conf_ratio), ("log-perplexity", logp_ratio)):
+        if not len(ratios):
+            continue
         mean, std = mean_std(ratios.tolist())
         change = paired_difference([1.0] * len(ratios), ratios.tolist(), higher_is_better=False)
-        lines += ["", f"Mean ratio {mean:.3f} ± {std:.3f} over {len(ratios)} seeds, i.e. "
-                  f"{(mean - 1) * 100:+.1f}% standard deviation under SFTMix; ratio − 1 with its 95% interval: "
-                  f"{format_interval(change)} ({change['verdict'].replace('SFTMix better', 'lower spread under SFTMix').replace('NTP better', 'higher spread under SFTMix')}). "
-                  "The paper reports about 7% lower standard deviation for SFTMix (Xiao et al., arXiv:2410.05248).", ""]
+        verdict = {"SFTMix better": "lower spread under SFTMix", "NTP better": "higher spread under SFTMix"}.get(
+            change["verdict"], change["verdict"])
+        lines.append(f"- Std of {label}: mean ratio {mean:.3f} ± {std:.3f} over {len(ratios)} seeds "
+                     f"({(mean - 1) * 100:+.1f}% under SFTMix); ratio − 1 with its 95% interval "
+                     f"{format_interval(change)}: {verdict}.")
+    lines += ["", "The paper reports about 7% lower standard deviation of confidence for SFTMix "
+              "(Xiao et al., arXiv:2410.05248).", ""]
     lines += ["![paper claims](paper_claims.png)", ""]
     return "\n".join(lines)
 
