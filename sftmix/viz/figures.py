@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from ..analysis.noise import noise_auroc
 from ..dynamics import load_dynamics, load_split
 from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir
 from .plots import (
@@ -70,7 +71,10 @@ def make_figures(run: str | Path, out: str | Path) -> list[Path]:
         if "task" in table:
             save(plot_confidence_by_task(table), "confidence_by_task")
         if "noisy" in table and table["noisy"].any():
-            save(plot_confidence_hist(table, by="noisy"), "confidence_by_noise")
+            fig = plot_confidence_hist(table, by="noisy")
+            fig.suptitle(f"How well confidence flags the corrupted answers: AUROC of −confidence for the "
+                         f"noise flag = {noise_auroc(table):.2f} (0.5 = chance, 1 = perfect)", fontsize=9)
+            save(fig, "confidence_by_noise")
     if run.projection.exists():
         proj = pd.read_parquet(run.projection)
         save(plot_umap_confidence(proj, color="confidence"), "umap_confidence")
