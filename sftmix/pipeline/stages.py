@@ -193,6 +193,8 @@ def train_stage(config, method: str, seed: int, train_examples, out: Path, split
     if held_out is not None and config.training.get("eval_strategy", "no") != "no":
         eval_tokenized = _tokenize_on_every_process(held_out, tokenizer, max_length)
         extra["prediction_loss_only"] = True
+    else:  # nothing to evaluate on during training (e.g. an ablation cell): no held-out curve
+        extra["eval_strategy"] = "no"
     args = config.training_args(method, seed, out, split_file=split_path, extra=extra)
     procs = Processes()
     # The main process picks (and tidies) the checkpoint; every process resumes from the same one.
