@@ -209,7 +209,7 @@ def test_library_sources_use_no_unsafe_deserialisation_or_eval():
 
 
 # ------------------------------------------------------------------------ bad settings
-def test_out_of_range_settings_through_the_cli_exit_nonzero_with_the_message(tmp_path):
+def test_out_of_range_settings_through_the_cli_exit_nonzero_with_the_message(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nsplit_ratio: 1.5\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -225,8 +225,10 @@ def test_out_of_range_settings_through_the_cli_exit_nonzero_with_the_message(tmp
                           (["--max_length", "1"], "max_length must be >= 2"),
                           (["--noise", "1.5"], "noise must be in [0, 1)"),
                           (["--method", "sftmix"], "needs split_file")):
-        with pytest.raises(ValueError, match=re.escape(message)):
+        with pytest.raises(SystemExit) as exit_info:  # a user error: one line, exit code 2
             main(["train", *argv, "--output_dir", str(tmp_path / "t")])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and "Traceback" not in err
     for spec, message in (({"methods": []}, "methods must name at least one"),
                           ({"seeds": [0, 0]}, "seeds must be distinct"),
                           ({"split_metric": "loss"}, "split_metric='loss'")):
