@@ -75,3 +75,13 @@ def test_paper_claims_figure():
     assert len(right.lines) == 3  # one line per seed
     with pytest.raises(KeyError, match="confidence_std"):
         plot_paper_claims(role, spread.drop(columns="confidence_std"))
+
+
+def test_grouped_histogram_keeps_the_metric_as_its_axis_label():
+    """Regression: the group loop once overwrote the axis label with the last group's name."""
+    from sftmix.viz.plots import plot_confidence_hist
+
+    table = pd.DataFrame({"confidence": -np.linspace(1.1, 40, 40), "noisy": [False] * 30 + [True] * 10})
+    ax = plot_confidence_hist(table, by="noisy", log=True).axes[0]
+    assert "perplexity" in ax.get_xlabel() and "noisy" not in ax.get_xlabel()
+    assert {t.get_text().split(" (")[0] for t in ax.get_legend().get_texts()} == {"not noisy", "noisy"}

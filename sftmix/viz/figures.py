@@ -69,11 +69,13 @@ def make_figures(run: str | Path, out: str | Path) -> list[Path]:
             save(plot_dynamics_map(table, split=split, color="split"), "dynamics_map_split")
         save(plot_confidence_hist(table, split=split), "confidence_hist")
         if "task" in table:
-            save(plot_confidence_by_task(table), "confidence_by_task")
+            # The geometric-mean token probability lies in [0, 1]: a few huge perplexities do not
+            # squash every task into one column, as -perplexity would.
+            save(plot_confidence_by_task(table, metric="confidence_prob"), "confidence_by_task")
         if "noisy" in table and table["noisy"].any():
-            fig = plot_confidence_hist(table, by="noisy")
-            fig.suptitle(f"How well confidence flags the corrupted answers: AUROC of −confidence for the "
-                         f"noise flag = {noise_auroc(table):.2f} (0.5 = chance, 1 = perfect)", fontsize=9)
+            fig = plot_confidence_hist(table, by="noisy", log=True)
+            fig.axes[0].set_title(f"Corrupted vs clean answers: AUROC of −confidence for the noise flag\n"
+                                  f"= {noise_auroc(table):.2f} (0.5 = chance, 1 = perfect)", fontsize=10)
             save(fig, "confidence_by_noise")
     if run.projection.exists():
         proj = pd.read_parquet(run.projection)

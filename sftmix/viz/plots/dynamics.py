@@ -268,10 +268,10 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
         nrows = math.ceil(len(groups) / ncols)
         fig = new_figure((3.2 * ncols + 0.6, 2.4 * nrows + 0.6))
         axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
-        for a, (label, mask, colour) in zip(axes, groups):
+        for a, (name, mask, colour) in zip(axes, groups):
             sns.histplot(x=values[mask], bins=bins, color=colour, alpha=0.85, ax=a)
             a.set(xlabel="", ylabel="")
-            a.set_title(label, fontsize=10)
+            a.set_title(name, fontsize=10)
         axes[0].set_ylim(top=axes[0].get_ylim()[1] * 1.15)  # room for the threshold label
         for a in axes[: len(groups)]:
             _threshold_line(a, split, metric)
@@ -287,8 +287,8 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
 
     fig, ax = figure_and_axes(ax, (6.4, 4.0))
     if groups:
-        for label, mask, colour in groups:  # shared bins, so the outlines compare directly
-            ax.hist(values[mask], bins=bins, histtype="step", linewidth=1.6, color=colour, label=label)
+        for name, mask, colour in groups:  # shared bins, so the outlines compare directly
+            ax.hist(values[mask], bins=bins, histtype="step", linewidth=1.6, color=colour, label=name)
     else:
         ax.hist(values, bins=bins, color="#56B4E9", edgecolor="white", linewidth=0.4)
     if label.endswith("(log scale)"):
