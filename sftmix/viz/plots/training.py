@@ -253,11 +253,15 @@ def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None,
     ax.set_ylim(0, top * 1.2 if top > 0 else 1)
     ax.set_ylabel(metric)
     ax.set_xlabel("task")
-    n = sorted(stats["count"].unique())
-    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}\u2013{n[-1]}"
-    ax.set_title(f"{metric} per task (mean \u00b1 std over {seeds} seeds)")
+    ax.set_title(_per_task_title(stats, metric))
     ax.legend(frameon=False, ncols=min(len(methods), 4), loc="upper center", fontsize=9)
     return fig
+
+
+def _per_task_title(stats, metric: str) -> str:
+    n = sorted(stats["count"].unique())
+    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}\u2013{n[-1]}"
+    return f"{metric} per task (mean \u00b1 std over {seeds} seeds)"
 
 
 def _results_horizontal(data, stats, groups, methods, metric, ax) -> Figure:
@@ -274,9 +278,7 @@ def _results_horizontal(data, stats, groups, methods, metric, ax) -> Figure:
     ax.set_xlim(0, top * 1.15 if top > 0 else 1)
     ax.set_xlabel(metric)
     ax.set_ylabel("")
-    n = sorted(stats["count"].unique())
-    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}\u2013{n[-1]}"
-    ax.set_title(f"{metric} per task (mean \u00b1 std over {seeds} seeds)")
+    ax.set_title(_per_task_title(stats, metric))
     ax.legend(frameon=False, ncols=min(len(methods), 4), loc="lower center", bbox_to_anchor=(0.5, 1.04),
               fontsize=9)
     ax.grid(axis="x", alpha=0.3)
