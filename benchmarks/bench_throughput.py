@@ -7,7 +7,12 @@ this measures, over one epoch of the batches the trainer really draws,
   random batches and for SFTMix's paired batches (half confident, half unconfident; the
   split here is the demo's median split when a run directory is given, else a random one);
 * speed: ``SFTMixTrainer`` steps (forward, backward, AdamW) per second for NTP and SFTMix,
-  reported as padded tokens/s, real tokens/s and response tokens/s.
+  reported as padded tokens/s, real tokens/s and response tokens/s, and the time of one
+  epoch (steps x seconds per step);
+
+each with random batches (``train_sampling_strategy="random"``) and length-aware batches
+(``"group_by_length"``: Trainer's LengthGroupedSampler for NTP, the paired sampler's
+length windows for SFTMix), one after the other in one process on the same weights.
 
     python benchmarks/bench_throughput.py [--threads 2] [--steps 20] [--run runs/demo]
 """
@@ -97,10 +102,10 @@ def main():
         split_source = "alternate rows (no run given)"
     results = {}
     with tempfile.TemporaryDirectory() as out:
-        for method in ("ntp", "sftmix"):
+        for method, sampling in [(m, s) for m in ("ntp", "sftmix") for s in ("random", "group_by_length")]:
             kw = dict(split_file="<in memory>") if method == "sftmix" else {}
             targs = SFTMixConfig(output_dir=out, per_device_train_batch_size=bs, use_cpu=True, disable_tqdm=True,
-                                 report_to="none", seed=0, method=method, **kw)
+                                 report_to="none", seed=0, method=method, train_sampling_strategy=sampling, **kw)
             trainer = SFTMixTrainer(model=model, args=targs, train_dataset=data,
                                     data_collator=PadCollator(tok.pad_token_id),
                                     split=split if method == "sftmix" else None)
@@ -109,11 +114,13 @@ def main():
             seconds = time_steps(trainer, batches, args.steps)
             per_batch = {k: stats[k] / stats["batches"] for k in ("padded_tokens", "real_tokens", "response_tokens")}
             speeds = {f"{k.replace('_tokens', '')}_tokens_per_s": v / seconds for k, v in per_batch.items()}
-            results[method] = {**stats, "seconds_per_step": seconds, **speeds}
-    rows = [{"method": m, "padding": f"{r['padding_fraction']:.1%}",
+            results[f"{method}/{sampling}"] = {**stats, "seconds_per_step": seconds, **speeds,
+                                              "epoch_seconds": seconds * stats["batches"]}
+    rows = [{"method/batches": m, "padding": f"{r['padding_fraction']:.1%}",
              "response/padded": f"{r['response_fraction']:.1%}",
              "s/step": f"{r['seconds_per_step']:.3f}", "padded tok/s": f"{r['padded_tokens_per_s']:.0f}",
-             "real tok/s": f"{r['real_tokens_per_s']:.0f}", "response tok/s": f"{r['response_tokens_per_s']:.0f}"}
+             "real tok/s": f"{r['real_tokens_per_s']:.0f}", "response tok/s": f"{r['response_tokens_per_s']:.0f}",
+             "epoch s": f"{r['epoch_seconds']:.0f}"}
             for m, r in results.items()]
     print(C.table(rows, list(rows[0])))
     C.write_result("bench_throughput", args, {"threads": args.threads, "batch_size": bs, "split": split_source,

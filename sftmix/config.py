@@ -148,4 +148,7 @@ class SFTMixConfig(TrainingArguments):
             if self.per_device_train_batch_size % 2:
                 raise ValueError("method='sftmix' pairs examples within a batch: per_device_train_batch_size "
                                  f"must be even, got {self.per_device_train_batch_size}")
+            if self.train_sampling_strategy not in ("random", "group_by_length"):
+                raise ValueError("method='sftmix' draws its own paired batches: train_sampling_strategy must be "
+                                 f"'random' or 'group_by_length', got {self.train_sampling_strategy!r}")
         super().__post_init__()

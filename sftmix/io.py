@@ -69,8 +69,9 @@ class RunDir:
     """Every path of a run directory (``runs/<name>/``)::
 
         config.yaml          resolved configuration (also as config.json)
-        reference/           reference-run checkpoints (checkpoints.json, scores/, online/)
+        reference/           reference-run checkpoints (checkpoints.json, scores/, held_out_scores/, online/)
         dynamics.parquet     per-example table
+        fit.csv              NLL on clean / corrupted training answers and held-out ones per checkpoint
         split.json           ids of each half
         <method>/seed<k>/    trained weights, log_history.json, eval.json
         embeddings.npy  projection.parquet
@@ -93,7 +94,9 @@ class RunDir:
     checkpoints = property(lambda self: self.reference / "checkpoints.json")
     scores = property(lambda self: self.reference / "scores")
     online = property(lambda self: self.reference / "online")
+    held_out_scores = property(lambda self: self.reference / "held_out_scores")
     dynamics = property(lambda self: self.root / "dynamics.parquet")
+    fit = property(lambda self: self.root / "fit.csv")
     split = property(lambda self: self.root / "split.json")
     embeddings = property(lambda self: self.root / "embeddings.npy")
     projection = property(lambda self: self.root / "projection.parquet")

@@ -97,6 +97,15 @@ def test_ntp_run_of_the_first_seed_is_the_reference_run(tmp_path):
     history = json.loads((run / "ntp" / "seed0" / "log_history.json").read_text())
     assert sum("eval_loss" in e for e in history) == 2          # the held-out curve, one point per epoch
     assert (run / "ntp" / "seed1" / "model.safetensors").exists()  # other seeds train as usual
+    # The fit table scores the held-out set at every reference checkpoint; the last one is the
+    # NTP model, so its held-out NLL is the one the evaluation reports.
+    import pandas as pd
+    fit = pd.read_csv(run / "fit.csv")
+    assert fit["step"].tolist() == [int(Path(c).name.split("-")[1]) for c in ckpts]
+    evaluated = json.loads((run / "ntp" / "seed0" / "eval.json").read_text())
+    assert fit["held_out"].iloc[-1] == pytest.approx(evaluated["nll"], rel=1e-5)
+    assert json.loads((run / "results.json").read_text())["fit"][-1]["held_out"] == pytest.approx(evaluated["nll"],
+                                                                                                 rel=1e-5)
 
     separate = tiny_config(tmp_path, name="separate", reference_training={}, seeds=[0], ntp_from_reference=False,
                            training=reused.training)

@@ -164,6 +164,45 @@ def test_paired_sampler_balance_and_coverage():
     assert list(sampler) == epochs[0]               # deterministic per epoch
 
 
+def test_length_grouped_paired_sampler_keeps_halves_and_cuts_padding():
+    gen = torch.Generator().manual_seed(1)
+    lengths = torch.randint(5, 120, (400,), generator=gen).tolist()
+    conf, unconf = list(range(0, 200)), list(range(200, 400))
+    plain = PairedSampler(conf, unconf, batch_size=8, seed=3)
+    grouped = PairedSampler(conf, unconf, batch_size=8, seed=3, lengths=lengths, window=10)
+
+    def padded(order):
+        return sum(8 * max(lengths[i] for i in order[k:k + 8]) for k in range(0, len(order), 8))
+
+    for epoch in range(2):
+        plain.set_epoch(epoch)
+        grouped.set_epoch(epoch)
+        a, b = list(plain), list(grouped)
+        assert sorted(a) == sorted(b)               # the same examples, only regrouped
+        for k in range(0, len(b), 8):               # each batch is still [confident | unconfident]
+            assert set(b[k:k + 4]) <= set(conf) and set(b[k + 4:k + 8]) <= set(unconf)
+        assert padded(b) < 0.8 * padded(a)          # uniform lengths 5..120: much less padding
+    grouped.set_epoch(1)
+    assert list(grouped) == b                       # deterministic per epoch
+    with pytest.raises(ValueError, match="window"):
+        PairedSampler(conf, unconf, batch_size=8, lengths=lengths, window=0)
+
+
+def test_group_by_length_reaches_the_paired_batches(tokenizer, tokenized, tmp_path):
+    split = half_split(tokenized["example_id"])
+    trainer = make_trainer(build_tiny_model("llama", tokenizer=tokenizer, hidden_size=32, num_heads=2),
+                           tokenizer, tokenized, tmp_path, split=split, train_sampling_strategy="group_by_length")
+    sampler = trainer._get_train_sampler()
+    assert sampler.lengths == list(tokenized["length"])
+    conf = set(range(32))
+    for batch in trainer.get_train_dataloader():
+        idx = batch["example_index"].tolist()
+        assert all(i in conf for i in idx[:4]) and not any(i in conf for i in idx[4:])
+    with pytest.raises(ValueError, match="train_sampling_strategy"):
+        SFTMixConfig(output_dir=str(tmp_path), method="sftmix", split_file="s.json",
+                     train_sampling_strategy="batch_rebalance")
+
+
 def test_trainer_batches_are_balanced(tokenizer, tokenized, tmp_path):
     split = half_split(tokenized["example_id"])
     trainer = make_trainer(build_tiny_model("llama", tokenizer=tokenizer, hidden_size=32, num_heads=2),

@@ -12,6 +12,7 @@ import json
 import platform
 from pathlib import Path
 
+import pandas as pd
 import torch
 import transformers
 
@@ -55,9 +56,12 @@ def build_results(run: Path, config, *, stage_seconds: dict | None = None) -> di
                 comparison[m] = paired_difference([evals["ntp"][s][m] for s in seeds],
                                                   [evals["sftmix"][s][m] for s in seeds], higher_is_better=higher)
     dynamics = _dynamics_summary(run)
+    fit_file = RunDir(run).fit
+    fit = pd.read_csv(fit_file).astype(object).where(lambda f: f.notna(), None).to_dict(orient="records") \
+        if fit_file.exists() else []
     return {
         "name": config.name, "seeds": list(config.seeds), "summary": summary, "comparison": comparison,
-        "dynamics": dynamics,
+        "dynamics": dynamics, "fit": fit,
         "per_seed": {m: {str(s): {k: v for k, v in e.items() if k != "exact_match_by_task"}
                          for s, e in by_seed.items()} for m, by_seed in evals.items()},
         "config": dataclasses.asdict(config),
@@ -73,8 +77,6 @@ def _dynamics_summary(run: Path) -> dict:
     path = RunDir(run).dynamics
     if not path.exists():
         return {}
-    import pandas as pd
-
     table = pd.read_parquet(path)
     out = {"n_examples": len(table), "confidence_std": float(table["confidence"].std())}
     if "noisy" in table.columns and table["noisy"].any():
@@ -118,6 +120,15 @@ def results_markdown(results: dict) -> str:
         lines += ["", f"Label noise in the training data: {dyn['n_noisy']} of {dyn['n_examples']} answers are "
                   f"corrupted; the reference run's confidence flags them with AUROC {dyn['noise_auroc']:.2f} "
                   "(0.5 = chance, 1.0 = perfect)."]
+    fit = results.get("fit") or []
+    if fit:
+        first, last = fit[0], fit[-1]
+        noisy = (f", corrupted answers {first['train_noisy']:.3f} → {last['train_noisy']:.3f}"
+                 if pd.notna(last.get("train_noisy")) else "")
+        lines += ["", f"Fit of the reference (NTP) run from step {first['step']} to {last['step']} "
+                  f"(NLL per response token): clean training answers {first['train_clean']:.3f} → "
+                  f"{last['train_clean']:.3f}{noisy}, held-out {first['held_out']:.3f} → {last['held_out']:.3f}; "
+                  f"held-out / clean training {first['ratio']:.1f}× → {last['ratio']:.1f}×."]
     if results.get("stage_seconds"):
         lines += ["", f"Wall time of the stages run for this directory: {results['wall_seconds']:.0f} s."]
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items())]

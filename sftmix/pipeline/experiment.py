@@ -271,8 +271,10 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
         reached.append("reference")
         dyn_key = _hash(ref_key, "dynamics")
         if wanted("dynamics"):
-            stage("dynamics", dyn_key, [rd.dynamics],
-                  lambda: st.dynamics_stage(config, train_examples, run, progress=progress), everywhere=True)
+            fits = held_out is not None and config.dynamics_mode != "online"
+            stage("dynamics", dyn_key, [rd.dynamics] + ([rd.fit] if fits else []),
+                  lambda: st.dynamics_stage(config, train_examples, run, progress=progress,
+                                            held_out=held_out if fits else None), everywhere=True)
             reached.append("dynamics")
         split_key = _hash(dyn_key, config.split_ratio, config.split_metric)
         if wanted("split"):

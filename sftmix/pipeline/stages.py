@@ -27,6 +27,7 @@ from transformers import AutoModelForCausalLM
 
 from ..analysis.embed import embed_examples
 from ..analysis.evaluate import evaluate_model
+from ..analysis.fit import fit_table
 from ..analysis.projection import project_pca, project_umap
 from ..data import tokenize_examples
 from ..distributed import Processes
@@ -88,20 +89,33 @@ def _keep_weights_only(checkpoint: Path) -> None:
 
 
 def score_reference(run: RunDir, model_args, train_examples, *, max_length: int, online: bool = False,
-                    progress: bool = True) -> pd.DataFrame | None:
+                    progress: bool = True, held_out=None) -> pd.DataFrame | None:
     """Score the reference checkpoints (or read the online record) into ``run.dynamics``.
 
+    With ``held_out`` examples (and checkpoint scoring), the held-out set is scored at the
+    same checkpoints and ``run.fit`` gets the NLL on clean / corrupted training answers and
+    held-out ones per checkpoint (:func:`sftmix.analysis.fit.fit_table`).
     Returns the dynamics table on the main process (None on the others).
     """
     tokenizer = load_tokenizer(model_args)
     tokenized = _tokenize_on_every_process(train_examples, tokenizer, max_length)
     checkpoints = json.loads(run.checkpoints.read_text())
+    held_frames = None
     if online:
         per_checkpoint = read_checkpoint_frames(run.online)
     else:  # every process scores a shard; each gets the whole frames back
         per_checkpoint = score_checkpoints(checkpoints, tokenized, out_dir=run.scores, progress=progress)
+        if held_out is not None:
+            held_tokenized = _tokenize_on_every_process(held_out, tokenizer, max_length)
+            held_frames = score_checkpoints(checkpoints, held_tokenized, out_dir=run.held_out_scores,
+                                            progress=progress)
     if not Processes().is_main:
         return None
+    if held_frames is not None:
+        noisy = ([e for e, flag in zip(train_examples["example_id"], train_examples["noisy"]) if flag]
+                 if "noisy" in train_examples.column_names else [])
+        fit = fit_table(per_checkpoint, held_frames, noisy)
+        atomic_write(run.fit, lambda tmp: fit.to_csv(tmp, index=False))
     table = compute_dynamics(per_checkpoint, train_examples)
     save_dynamics(table, run.dynamics, fingerprint=dataset_fingerprint(train_examples["example_id"]),
                   model_name=model_args.model_name_or_path, checkpoints=checkpoints)
@@ -166,11 +180,12 @@ def ntp_from_reference(config, run: Path, out: Path) -> None:
     shutil.copy2(run.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
 
 
-def dynamics_stage(config, train_examples, run: Path, *, progress: bool = True) -> None:
-    """Score the reference checkpoints (or read the online record) into dynamics.parquet."""
+def dynamics_stage(config, train_examples, run: Path, *, progress: bool = True, held_out=None) -> None:
+    """Score the reference checkpoints (or read the online record) into dynamics.parquet
+    (and, given held-out examples, the fit per checkpoint into fit.csv)."""
     score_reference(RunDir(run), config.model_args(reference=True), train_examples,
                     max_length=config.data_args().max_length, online=config.dynamics_mode == "online",
-                    progress=progress)
+                    progress=progress, held_out=held_out)
 
 
 def split_stage(config, run: Path) -> None:

@@ -16,15 +16,27 @@ class PairedSampler(Sampler[int]):
     when exhausted, so every example of the smaller group is seen at least once per
     epoch and the larger group is covered once at most. ``group_b=None`` pairs random
     examples of ``group_a`` with each other (the 'random' pairing ablation).
+
+    ``lengths`` (token count per dataset row) turns on length-aware batching, for less
+    padding: the drawn examples are cut into windows of ``window`` batches; inside a window
+    each half is sorted by length and dealt out in order, so batch ``k`` holds the ``k``-th
+    longest confident examples and the ``k``-th longest unconfident ones. The rows of each
+    half are then shuffled inside their batch (pairs stay random among examples of similar
+    length) and the batches of the epoch are shuffled. Which examples an epoch sees does not
+    change, only how they are grouped.
     """
 
-    def __init__(self, group_a: list[int], group_b: list[int] | None, batch_size: int, *, seed: int = 0):
+    def __init__(self, group_a: list[int], group_b: list[int] | None, batch_size: int, *, seed: int = 0,
+                 lengths: list[int] | None = None, window: int = 50):
         if batch_size < 2 or batch_size % 2:
             raise ValueError(f"batch_size must be even and >= 2, got {batch_size}")
         self.group_a, self.group_b = list(group_a), None if group_b is None else list(group_b)
         self.batch_size, self.seed, self.epoch = batch_size, seed, 0
         total = len(self.group_a) + (len(self.group_b) if self.group_b is not None else 0)
         self.num_batches = max(1, (total // 2) // (batch_size // 2))
+        if window < 1:
+            raise ValueError(f"window must be >= 1 batch, got {window}")
+        self.lengths, self.window = lengths, window
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -49,9 +61,24 @@ class PairedSampler(Sampler[int]):
             a, b = pool[:n], pool[n:]
         else:
             a, b = self._draw(self.group_a, n, gen), self._draw(self.group_b, n, gen)
-        for k in range(self.num_batches):
-            yield from a[k * half:(k + 1) * half]
-            yield from b[k * half:(k + 1) * half]
+        batches = [(a[k * half:(k + 1) * half], b[k * half:(k + 1) * half]) for k in range(self.num_batches)]
+        if self.lengths is not None:
+            batches = self._group_by_length(a, b, gen)
+        for rows_a, rows_b in batches:
+            yield from rows_a
+            yield from rows_b
+
+    def _group_by_length(self, a: list[int], b: list[int], gen: torch.Generator) -> list[tuple[list, list]]:
+        half, step = self.batch_size // 2, self.window * (self.batch_size // 2)
+        batches = []
+        for start in range(0, len(a), step):
+            wa = sorted(a[start:start + step], key=lambda i: -self.lengths[i])
+            wb = sorted(b[start:start + step], key=lambda i: -self.lengths[i])
+            for k in range(0, len(wa), half):
+                rows_a, rows_b = wa[k:k + half], wb[k:k + half]
+                batches.append(([rows_a[i] for i in torch.randperm(len(rows_a), generator=gen).tolist()],
+                                [rows_b[i] for i in torch.randperm(len(rows_b), generator=gen).tolist()]))
+        return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
 
 
 def pair_rows(batch_size: int, pairing: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,7 +9,9 @@ What it changes in ``Trainer`` and why:
   the same hidden states, so SFTMix costs one extra head pass, not a second forward.
 * The training sampler (:class:`PairedSampler`) lays out every batch as two halves: the
   first from the confident set, the second from the unconfident set. Pair ``k`` is
-  (``k``, ``k + B/2``). Under ``accelerate`` each process receives whole batches.
+  (``k``, ``k + B/2``). Under ``accelerate`` each process receives whole batches. With
+  ``train_sampling_strategy="group_by_length"`` both halves are grouped by length (less
+  padding), as ``Trainer`` does for NTP.
 * Losses are sums divided by the token count of the whole gradient-accumulation step
   (``num_items_in_batch`` for NTP; the Mixup count is computed the same way in
   ``get_batch_samples``), so 2 x batch B equals 1 x batch 2B.
@@ -83,9 +85,14 @@ class SFTMixTrainer(Trainer):
             return super()._get_train_sampler(train_dataset)
         conf, unconf = self.groups
         bs = self.args.per_device_train_batch_size
+        lengths = None
+        if self.args.train_sampling_strategy == "group_by_length":  # as for NTP: less padding
+            data = train_dataset if train_dataset is not None else self.train_dataset
+            lengths = (list(data[self.args.length_column_name]) if self.args.length_column_name in data.column_names
+                       else [len(ids) for ids in data["input_ids"]])
         if self.args.pairing == "random":
-            return PairedSampler(conf + unconf, None, bs, seed=self.args.seed)
-        return PairedSampler(conf, unconf, bs, seed=self.args.seed)
+            return PairedSampler(conf + unconf, None, bs, seed=self.args.seed, lengths=lengths)
+        return PairedSampler(conf, unconf, bs, seed=self.args.seed, lengths=lengths)
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)

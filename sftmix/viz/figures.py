@@ -19,6 +19,7 @@ from .plots import (
     plot_confidence_by_task,
     plot_confidence_hist,
     plot_dynamics_map,
+    plot_fit,
     plot_results,
     plot_training_curves,
     plot_umap_confidence,
@@ -85,6 +86,8 @@ def make_figures(run: str | Path, out: str | Path) -> list[Path]:
     histories = load_histories(run)
     if histories:
         save(plot_training_curves(histories), "training_curves")
+    if run.fit.exists():
+        save(plot_fit(pd.read_csv(run.fit)), "fit_gap")
     per_task = per_task_frame(run)
     if not per_task.empty:
         save(plot_results(per_task), "per_task_accuracy")
