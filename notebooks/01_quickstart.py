@@ -99,6 +99,18 @@ histories = load_histories(run)
 sftmix.plot_training_curves(histories)
 
 # %% [markdown]
+# ## Is there something to regularise?
+# The reference run (the NTP run of the first seed) scored at each of its checkpoints on its own
+# training answers and on the held-out set, per response token. Two signs of overfitting to look
+# for: the clean training NLL falls faster than the held-out NLL (the ratio in the title grows),
+# and the NLL of the *corrupted* training answers falls too: the model is memorising answers that
+# are wrong. Those are what a regulariser such as Mixup is meant to hold back.
+
+# %%
+fit = pd.read_csv(run.fit)
+sftmix.plot_fit(fit)
+
+# %% [markdown]
 # ## Results
 # Mean ± spread over seeds; the verdict column only claims a difference when the paired
 # 95% interval excludes zero (with one seed, in fast mode, there is no interval and no claim).
@@ -133,6 +145,7 @@ explorer.widget
 assert set(results["summary"]) == set(config.methods)
 assert all(0.0 <= s["exact_match"]["mean"] <= 1.0 for s in results["summary"].values())
 assert any("mixup_loss" in h for h in histories["SFTMix"])
+assert len(fit) == config.n_checkpoints and (fit["held_out"] > 0).all()
 assert float((explorer.probs["confident"] - explorer.probs["unconfident"]).abs().max()) > 0.0
 
 # %%

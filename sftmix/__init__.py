@@ -31,7 +31,7 @@ _EXPORTS = {
     "embed_examples": "analysis.embed", "project_umap": "analysis.projection", "project_pca": "analysis.projection",
     "plot_dynamics_map": "viz.plots", "plot_confidence_hist": "viz.plots", "plot_umap_confidence": "viz.plots",
     "plot_ablation": "viz.plots", "plot_training_curves": "viz.plots", "plot_results": "viz.plots",
-    "save_figure": "viz.plots",
+    "plot_fit": "viz.plots", "save_figure": "viz.plots",
 }
 
 if TYPE_CHECKING:  # the same names, for editors and type checkers
@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # the same names, for editors and type checkers
         plot_ablation,
         plot_confidence_hist,
         plot_dynamics_map,
+        plot_fit,
         plot_results,
         plot_training_curves,
         plot_umap_confidence,

@@ -1,22 +1,53 @@
-"""The ``sftmix`` command: one-line errors (exit 2), --debug tracebacks, short --help, loss lines."""
+"""The ``sftmix`` command: one-line errors (exit 2), --debug tracebacks, short --help, loss lines.
 
+Most cases call ``sftmix.cli.main`` in this process, as the console script does (a
+subprocess per case spent most of its time importing torch); one case of each kind also
+runs the real ``python -m sftmix.cli`` to check the exit status and stderr end to end.
+"""
+
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
 
 import pytest
+
+from sftmix.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def sftmix(*argv, env=None, timeout=300):
+def sftmix_process(*argv, env=None, timeout=300):
+    """``python -m sftmix.cli ARGV`` in a child process."""
     environ = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
                **(env or {})}
     environ.pop("SFTMIX_DEBUG", None) if not (env or {}).get("SFTMIX_DEBUG") else None
     return subprocess.run([sys.executable, "-m", "sftmix.cli", *argv], capture_output=True, text=True,
                           cwd=ROOT, env=environ, timeout=timeout)
+
+
+def sftmix(*argv, env=None):
+    """``sftmix ARGV`` in this process: ``main(argv)`` from the repository root, with the exit
+    status the interpreter would give (an uncaught exception prints its traceback, status 1)."""
+    out, err = io.StringIO(), io.StringIO()
+    environ = {"SFTMIX_DEBUG": "", "HF_HUB_OFFLINE": "1", **(env or {})}
+    with mock.patch.dict(os.environ, environ), contextlib.chdir(ROOT), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        try:
+            main(list(argv))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except Exception:  # noqa: BLE001 (what the interpreter does with an uncaught exception)
+            traceback.print_exc()
+            code = 1
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def _jsonl(path, rows):
@@ -50,7 +81,6 @@ def files(tmp_path_factory):
     }
 
 
-@pytest.mark.slow
 def test_bad_inputs_print_one_line_and_exit_2(files):
     Path(files["split"]).write_text(json.dumps({"confident": ["x1", "x2"], "unconfident": ["x3", "x4"]}))
     Path(files["flat_bad"]).write_text("learning_rate: [unclosed\n")
@@ -74,10 +104,11 @@ def test_bad_inputs_print_one_line_and_exit_2(files):
     ]
     for argv, needles in cases:
         assert_one_line_error(sftmix(*argv), *needles)
+    assert_one_line_error(sftmix_process(*cases[0][0]), *cases[0][1])      # the real command, end to end
 
 
 def test_debug_flag_and_env_show_the_traceback(files):
-    for proc in (sftmix("--debug", "data", "--dataset", files["wizard"]),
+    for proc in (sftmix_process("--debug", "data", "--dataset", files["wizard"]),
                  sftmix("data", "--dataset", files["wizard"], "--debug"),
                  sftmix("data", "--dataset", files["wizard"], env={"SFTMIX_DEBUG": "1"})):
         assert proc.returncode != 0 and "Traceback" in proc.stderr and "DataError" in proc.stderr
@@ -105,11 +136,9 @@ def test_error_line_is_one_line():
 @pytest.mark.parametrize("command, own", [("eval", "--export-alpaca-eval"), ("data", "--head"),
                                           ("train", "--mixup_weight"), ("dynamics", "--n_checkpoints")])
 def test_help_shows_own_options_first_and_hides_training_arguments(command, own):
-    from sftmix.cli import main
-
-    out = subprocess.run([sys.executable, "-m", "sftmix.cli", command, "--help"], capture_output=True, text=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120).stdout
-    assert main is not None and own in out
+    proc = sftmix(command, "--help")
+    out = proc.stdout
+    assert proc.returncode == 0 and own in out
     first_group = out.split("\n\n")[2]
     assert first_group.startswith(f"options of sftmix {command}") or own in first_group
     assert "--dataset" in out and "--model_name_or_path" in out
@@ -121,8 +150,7 @@ def test_help_shows_own_options_first_and_hides_training_arguments(command, own)
 
 
 def test_help_all_lists_training_arguments():
-    out = subprocess.run([sys.executable, "-m", "sftmix.cli", "eval", "--help-all"], capture_output=True, text=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120).stdout
+    out = sftmix("eval", "--help-all").stdout
     assert out.index("--export-alpaca-eval") < out.index("--gradient_accumulation_steps")
 
 
