@@ -9,7 +9,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 SCRIPTS = ["bench_step.py", "bench_memory.py", "bench_dynamics.py", "bench_scale.py", "bench_demo.py",
-           "bench_throughput.py"]
+           "bench_throughput.py", "bench_grouping.py"]
 
 
 @pytest.mark.slow

@@ -188,19 +188,43 @@ def test_length_grouped_paired_sampler_keeps_halves_and_cuts_padding():
         PairedSampler(conf, unconf, batch_size=8, lengths=lengths, window=0)
 
 
+def test_length_window_sampler_covers_every_row_once_with_less_padding():
+    from sftmix.train.sampler import LengthWindowSampler
+
+    lengths = torch.randint(5, 120, (203,), generator=torch.Generator().manual_seed(2)).tolist()
+    sampler = LengthWindowSampler(lengths, batch_size=8, window=4, seed=1)
+    orders = []
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        order = list(sampler)
+        assert sorted(order) == list(range(203)) and len(sampler) == 203
+        orders.append(order)
+    assert orders[0] != orders[1]
+    # Batches are consecutive runs of 8 in the order; each is cut from one sorted window.
+    padded = sum(len(order[k:k + 8]) * max(lengths[i] for i in order[k:k + 8]) for k in range(0, 203, 8))
+    random_padded = sum(8 * max(lengths[i] for i in range(k, min(k + 8, 203))) for k in range(0, 203, 8))
+    assert padded < 0.85 * random_padded
+
+
 def test_group_by_length_reaches_the_paired_batches(tokenizer, tokenized, tmp_path):
     split = half_split(tokenized["example_id"])
     trainer = make_trainer(build_tiny_model("llama", tokenizer=tokenizer, hidden_size=32, num_heads=2),
                            tokenizer, tokenized, tmp_path, split=split, train_sampling_strategy="group_by_length")
     sampler = trainer._get_train_sampler()
-    assert sampler.lengths == list(tokenized["length"])
+    assert sampler.lengths == list(tokenized["length"]) and sampler.window == 8
     conf = set(range(32))
     for batch in trainer.get_train_dataloader():
         idx = batch["example_index"].tolist()
         assert all(i in conf for i in idx[:4]) and not any(i in conf for i in idx[4:])
+    ntp = make_trainer(trainer.model, tokenizer, tokenized, tmp_path, train_sampling_strategy="group_by_length",
+                       length_window=2)
+    assert type(ntp._get_train_sampler()).__name__ == "LengthWindowSampler"
+    assert sorted(i for b in ntp.get_train_dataloader() for i in b["example_index"].tolist()) == list(range(64))
     with pytest.raises(ValueError, match="train_sampling_strategy"):
         SFTMixConfig(output_dir=str(tmp_path), method="sftmix", split_file="s.json",
                      train_sampling_strategy="batch_rebalance")
+    with pytest.raises(ValueError, match="length_window"):
+        SFTMixConfig(output_dir=str(tmp_path), length_window=0)
 
 
 def test_trainer_batches_are_balanced(tokenizer, tokenized, tmp_path):

@@ -2,9 +2,9 @@
 
 from .callbacks import CheckpointSchedule, DynamicsRecorder, QuietProgress, checkpoint_steps, quiet_progress
 from .run import clean_checkpoints, latest_checkpoint, train_model, train_reference
-from .sampler import PairedSampler, pair_rows
+from .sampler import LengthWindowSampler, PairedSampler, pair_rows
 from .trainer import SFTMixTrainer
 
-__all__ = ["CheckpointSchedule", "DynamicsRecorder", "PairedSampler", "QuietProgress", "SFTMixTrainer",
-           "checkpoint_steps", "clean_checkpoints", "latest_checkpoint", "pair_rows", "quiet_progress",
+__all__ = ["CheckpointSchedule", "DynamicsRecorder", "LengthWindowSampler", "PairedSampler", "QuietProgress",
+           "SFTMixTrainer", "checkpoint_steps", "clean_checkpoints", "latest_checkpoint", "pair_rows", "quiet_progress",
            "train_model", "train_reference"]

@@ -1,11 +1,12 @@
-"""The paired sampler: every batch is [confident half, unconfident half], so pair k is (k, k + B/2)."""
+"""Training samplers: the paired sampler (every batch is [confident half, unconfident half], so
+pair k is (k, k + B/2)) and, for NTP, random batches grouped by length."""
 
 from __future__ import annotations
 
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["PairedSampler", "pair_rows"]
+__all__ = ["LengthWindowSampler", "PairedSampler", "pair_rows"]
 
 
 class PairedSampler(Sampler[int]):
@@ -27,7 +28,7 @@ class PairedSampler(Sampler[int]):
     """
 
     def __init__(self, group_a: list[int], group_b: list[int] | None, batch_size: int, *, seed: int = 0,
-                 lengths: list[int] | None = None, window: int = 50):
+                 lengths: list[int] | None = None, window: int = 8):
         if batch_size < 2 or batch_size % 2:
             raise ValueError(f"batch_size must be even and >= 2, got {batch_size}")
         self.group_a, self.group_b = list(group_a), None if group_b is None else list(group_b)
@@ -69,16 +70,49 @@ class PairedSampler(Sampler[int]):
             yield from rows_b
 
     def _group_by_length(self, a: list[int], b: list[int], gen: torch.Generator) -> list[tuple[list, list]]:
-        half, step = self.batch_size // 2, self.window * (self.batch_size // 2)
-        batches = []
-        for start in range(0, len(a), step):
-            wa = sorted(a[start:start + step], key=lambda i: -self.lengths[i])
-            wb = sorted(b[start:start + step], key=lambda i: -self.lengths[i])
-            for k in range(0, len(wa), half):
-                rows_a, rows_b = wa[k:k + half], wb[k:k + half]
-                batches.append(([rows_a[i] for i in torch.randperm(len(rows_a), generator=gen).tolist()],
-                                [rows_b[i] for i in torch.randperm(len(rows_b), generator=gen).tolist()]))
+        half = self.batch_size // 2
+        batches_a = _length_windows(a, self.lengths, half, self.window, gen)
+        batches_b = _length_windows(b, self.lengths, half, self.window, gen)
+        batches = [(_shuffled(x, gen), _shuffled(y, gen)) for x, y in zip(batches_a, batches_b)]
         return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
+
+
+class LengthWindowSampler(Sampler[int]):
+    """NTP's random batches grouped by length: each epoch shuffles all ``len(lengths)`` rows,
+    sorts each window of ``window`` batches by length, cuts it into batches and shuffles the
+    batches. Every row is seen once per epoch (the last batch may be short)."""
+
+    def __init__(self, lengths: list[int], batch_size: int, *, window: int = 8, seed: int = 0):
+        if batch_size < 1 or window < 1:
+            raise ValueError(f"batch_size and window must be >= 1, got {batch_size} and {window}")
+        self.lengths, self.batch_size, self.window, self.seed, self.epoch = list(lengths), batch_size, window, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        rows = torch.randperm(len(self.lengths), generator=gen).tolist()
+        batches = _length_windows(rows, self.lengths, self.batch_size, self.window, gen)
+        for k in torch.randperm(len(batches), generator=gen).tolist():
+            yield from batches[k]
+
+
+def _length_windows(rows: list[int], lengths, batch_size: int, window: int, gen) -> list[list[int]]:
+    """Cut ``rows`` (in drawn order) into windows of ``window`` batches; sort each window by
+    length (longest first) and cut it into batches of ``batch_size``."""
+    step, batches = window * batch_size, []
+    for start in range(0, len(rows), step):
+        chunk = sorted(rows[start:start + step], key=lambda i: -lengths[i])
+        batches.extend(chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size))
+    return batches
+
+
+def _shuffled(rows: list[int], gen: torch.Generator) -> list[int]:
+    return [rows[i] for i in torch.randperm(len(rows), generator=gen).tolist()]
 
 
 def pair_rows(batch_size: int, pairing: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,8 +10,8 @@ What it changes in ``Trainer`` and why:
 * The training sampler (:class:`PairedSampler`) lays out every batch as two halves: the
   first from the confident set, the second from the unconfident set. Pair ``k`` is
   (``k``, ``k + B/2``). Under ``accelerate`` each process receives whole batches. With
-  ``train_sampling_strategy="group_by_length"`` both halves are grouped by length (less
-  padding), as ``Trainer`` does for NTP.
+  ``train_sampling_strategy="group_by_length"`` both halves are grouped by length in
+  windows of ``length_window`` batches (less padding); NTP batches are grouped the same way.
 * Losses are sums divided by the token count of the whole gradient-accumulation step
   (``num_items_in_batch`` for NTP; the Mixup count is computed the same way in
   ``get_batch_samples``), so 2 x batch B equals 1 x batch 2B.
@@ -43,7 +43,7 @@ from ..io import atomic_write_json
 from ..loss.ce import linear_cross_entropy
 from ..loss.head import forward_hidden, head_context, output_head
 from ..loss.mixup import count_mixup_positions, mixup_loss, sample_lambdas
-from .sampler import PairedSampler, pair_rows
+from .sampler import LengthWindowSampler, PairedSampler, pair_rows
 
 __all__ = ["PairedSampler", "SFTMixTrainer", "SplitError", "pair_rows", "split_groups"]
 
@@ -81,18 +81,20 @@ class SFTMixTrainer(Trainer):
 
     # -- data ------------------------------------------------------------------------
     def _get_train_sampler(self, train_dataset=None):
-        if self.groups is None:
-            return super()._get_train_sampler(train_dataset)
-        conf, unconf = self.groups
-        bs = self.args.per_device_train_batch_size
+        data = train_dataset if train_dataset is not None else self.train_dataset
         lengths = None
-        if self.args.train_sampling_strategy == "group_by_length":  # as for NTP: less padding
-            data = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy == "group_by_length":  # less padding, see PairedSampler
             lengths = (list(data[self.args.length_column_name]) if self.args.length_column_name in data.column_names
                        else [len(ids) for ids in data["input_ids"]])
+        bs, seed, window = self.args.per_device_train_batch_size, self.args.seed, self.args.length_window
+        if self.groups is None:
+            if lengths is None:
+                return super()._get_train_sampler(train_dataset)
+            return LengthWindowSampler(lengths, bs, window=window, seed=seed)
+        conf, unconf = self.groups
         if self.args.pairing == "random":
-            return PairedSampler(conf + unconf, None, bs, seed=self.args.seed, lengths=lengths)
-        return PairedSampler(conf, unconf, bs, seed=self.args.seed, lengths=lengths)
+            return PairedSampler(conf + unconf, None, bs, seed=seed, lengths=lengths, window=window)
+        return PairedSampler(conf, unconf, bs, seed=seed, lengths=lengths, window=window)
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
