@@ -2,7 +2,7 @@
 
     python figures/regime_map.py                 # run (or resume) every cell, then write the outputs
     python figures/regime_map.py --table         # only rebuild the outputs from finished cells
-    python figures/regime_map.py --n-train 150 600 --noise 0 0.1 0.3 --epochs 3 8
+    python figures/regime_map.py --n-train 150 600 2500 --noise 0 0.1 0.3 --epochs 3 8
 
 One experiment per cell of n_train x noise x epochs from configs/regime/base.yaml (5 seeds,
 NTP and SFTMix paired per seed). Writes figures/regime_map.md (table, verdicts, the number
@@ -56,7 +56,7 @@ def main(argv=None):
 def markdown(summary, grid, table) -> str:
     n_cells = len(grid.cells)
     done = summary.groupby(["n_train", "noise", "epochs"]).ngroups
-    seeds = sorted(table["seed"].unique())
+    seeds = sorted(int(s) for s in table["seed"].unique())
     lines = ["# Where does SFTMix help? The regime map", "",
              f"Built-in suite, shipped `tiny-base`, one full experiment per cell (reference run, dynamics, "
              f"median split, NTP and SFTMix from the same base weights), seeds {seeds}. Cells finished: "

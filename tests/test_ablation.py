@@ -75,7 +75,9 @@ def fake_stages(monkeypatch):
         (run / "reference").mkdir(parents=True, exist_ok=True)
         (run / "reference" / "checkpoints.json").write_text("[]")
 
-    def dynamics_stage(config, train, run, progress=True):
+    def dynamics_stage(config, train, run, progress=True, held_out=None):
+        if held_out is not None:  # the fit table (header only: no checkpoints were scored)
+            (run / "fit.csv").write_text("checkpoint,step,train_clean,train_noisy,held_out,gap,ratio\n")
         ids = list(train["example_id"])
         conf = -np.linspace(1, 10, len(ids))
         table = pd.DataFrame({"example_id": ids, "confidence": conf, "confidence_prob": 1 / -conf,

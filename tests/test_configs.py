@@ -102,5 +102,5 @@ def test_regime_base_config_resolves_for_every_cell():
     from sftmix.pipeline.regime import RegimeGrid, regime_configs
 
     configs = regime_configs(ROOT / "configs" / "regime" / "base.yaml", RegimeGrid())
-    assert len(configs) == 2 * 3 * 2 and all(c.model["model_name_or_path"] == "tiny-base" for _, c in configs)
+    assert len(configs) == 3 * 3 * 2 and all(c.model["model_name_or_path"] == "tiny-base" for _, c in configs)
     assert len({c.name for _, c in configs}) == len(configs) and all(len(c.seeds) >= 5 for _, c in configs)

@@ -40,7 +40,7 @@ REGIME_METRICS = {m: METRICS[m][1] for m in ("exact_match", "nll", "ece")}
 class RegimeGrid:
     """The axes of the study (values of each) and the run-directory name prefix."""
 
-    n_train: list[int] = field(default_factory=lambda: [150, 600])
+    n_train: list[int] = field(default_factory=lambda: [150, 600, 2500])
     noise: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.3])
     epochs: list[int] = field(default_factory=lambda: [3, 8])
     prefix: str = "regime"
