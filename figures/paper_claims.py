@@ -1,13 +1,15 @@
 """Two of the paper's claims on our toy, beside the paper's numbers (never mixed into one table).
 
-    python figures/paper_claims.py            # runs what is missing, then writes the outputs
-    python figures/paper_claims.py --table    # only rebuild the outputs from finished runs
+    python figures/paper_claims.py                    # the 600-example cell: runs what is missing, then writes
+    python figures/paper_claims.py --n-train 2500 --out figures/paper_claims_n2500   # the demo-sized cell
+
+Finished runs are read, not trained again (the trained models are rescored for (b)).
 
 (a) The role-of-Mixup ablation (NTP only / NTP + 0.2 Mixup / equal weights / Mixup only) and
 (b) the claim that SFTMix lowers the spread of per-example confidence (paper: about 7% lower
 standard deviation), both on one cell of the regime map (configs/regime/base.yaml with
 n_train, noise and epochs below; 5 seeds). Writes figures/paper_claims.md and
-figures/paper_claims.png/.pdf.
+figures/paper_claims.png/.pdf (``--out`` for another cell, e.g. figures/paper_claims_n2500).
 """
 
 import argparse
@@ -47,13 +49,13 @@ def main(argv=None):
     role.to_csv(out.with_name(out.name + "_role.csv"), index=False)
     spread.to_csv(out.with_name(out.name + "_spread.csv"), index=False)
     save_figure(plot_paper_claims(role, spread), out)
-    out.with_suffix(".md").write_text(markdown(role, spread, config))
+    out.with_suffix(".md").write_text(markdown(role, spread, config, image=out.with_suffix(".png").name))
     print(out.with_suffix(".md").read_text())
     print(f"{time.time() - start:.0f} s")
 
 
-def markdown(role: pd.DataFrame, spread: pd.DataFrame, config) -> str:
-    seeds = sorted(role["seed"].unique())
+def markdown(role: pd.DataFrame, spread: pd.DataFrame, config, image: str = "paper_claims.png") -> str:
+    seeds = sorted(int(s) for s in role["seed"].unique())
     d = config.data
     lines = ["# The paper's analysable claims, on the toy suite", "",
              f"Setting: built-in suite, `tiny-base`, n_train={d['n_train']}, label noise {d['noise']}, "
@@ -110,7 +112,7 @@ def markdown(role: pd.DataFrame, spread: pd.DataFrame, config) -> str:
                      f"{format_interval(change)}: {verdict}.")
     lines += ["", "The paper reports about 7% lower standard deviation of confidence for SFTMix "
               "(Xiao et al., arXiv:2410.05248).", ""]
-    lines += ["![paper claims](paper_claims.png)", ""]
+    lines += [f"![paper claims]({image})", ""]
     return "\n".join(lines)
 
 
