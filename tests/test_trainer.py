@@ -219,6 +219,8 @@ def test_group_by_length_reaches_the_paired_batches(tokenizer, tokenized, tmp_pa
     ntp = make_trainer(trainer.model, tokenizer, tokenized, tmp_path, train_sampling_strategy="group_by_length",
                        length_window=2)
     assert type(ntp._get_train_sampler()).__name__ == "LengthWindowSampler"
+    as_list = [tokenized[i] for i in range(len(tokenized))]      # a plain sequence of rows: lengths from input_ids
+    assert ntp._get_train_sampler(as_list).lengths == list(tokenized["length"])
     assert sorted(i for b in ntp.get_train_dataloader() for i in b["example_index"].tolist()) == list(range(64))
     with pytest.raises(ValueError, match="train_sampling_strategy"):
         SFTMixConfig(output_dir=str(tmp_path), method="sftmix", split_file="s.json",

@@ -62,9 +62,10 @@ class PairedSampler(Sampler[int]):
             a, b = pool[:n], pool[n:]
         else:
             a, b = self._draw(self.group_a, n, gen), self._draw(self.group_b, n, gen)
-        batches = [(a[k * half:(k + 1) * half], b[k * half:(k + 1) * half]) for k in range(self.num_batches)]
         if self.lengths is not None:
             batches = self._group_by_length(a, b, gen)
+        else:
+            batches = [(a[k * half:(k + 1) * half], b[k * half:(k + 1) * half]) for k in range(self.num_batches)]
         for rows_a, rows_b in batches:
             yield from rows_a
             yield from rows_b

@@ -84,8 +84,9 @@ class SFTMixTrainer(Trainer):
         data = train_dataset if train_dataset is not None else self.train_dataset
         lengths = None
         if self.args.train_sampling_strategy == "group_by_length":  # less padding, see PairedSampler
-            lengths = (list(data[self.args.length_column_name]) if self.args.length_column_name in data.column_names
-                       else [len(ids) for ids in data["input_ids"]])
+            lengths = (list(data[self.args.length_column_name])
+                       if self.args.length_column_name in getattr(data, "column_names", ())
+                       else [len(data[i]["input_ids"]) for i in range(len(data))])
         bs, seed, window = self.args.per_device_train_batch_size, self.args.seed, self.args.length_window
         if self.groups is None:
             if lengths is None:
