@@ -77,6 +77,16 @@ class DataArguments:
     suite_seed: int = field(default=0, metadata={"help": "Built-in suite: generation seed."})
     tasks: str | None = field(default=None, metadata={
         "help": "Built-in suite: comma-separated task families (default all)."})
+    strict: bool = field(default=False, metadata={
+        "help": "ShareGPT data: make every repair of the default policy (dropped conversations, trimmed turns; "
+                "`sftmix data` lists them) an error naming file, row, turn and field."})
+    keep_complete_records: bool = field(default=False, metadata={
+        "help": "A JSON/JSONL file that breaks off (cut short, or invalid from some point on): keep the complete "
+                "records before the break and report where reading stopped, instead of an error. Always on for "
+                "the named dataset 'sharegpt', whose packaged file is cut in the middle of a record."})
+    max_exchanges: int | None = field(default=None, metadata={
+        "help": "Multi-turn chats: keep only the first N user->assistant exchanges of each conversation. Whole "
+                "turns are cut, so the kept text is exactly the file's; the data report counts the cuts."})
 
     def __post_init__(self):
         if self.dataset_format is not None:
@@ -87,6 +97,8 @@ class DataArguments:
             raise ValueError(f"noise must be in [0, 1), got {self.noise}")
         if self.n_train < 1 or self.n_test < 0:
             raise ValueError("n_train must be >= 1 and n_test >= 0")
+        if self.max_exchanges is not None and self.max_exchanges < 1:
+            raise ValueError(f"max_exchanges must be >= 1 (or unset), got {self.max_exchanges}")
 
     def suite_kwargs(self) -> dict:
         tasks = [t.strip() for t in self.tasks.split(",")] if self.tasks else None
