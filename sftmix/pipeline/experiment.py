@@ -40,7 +40,7 @@ import yaml
 from ..analysis.results import build_results, write_results
 from ..config import DataArguments, ModelArguments, SFTMixConfig
 from ..constants import METHODS, SPLIT_METRICS
-from ..data import load_train_eval
+from ..data import load_train_eval_with_report
 from ..distributed import Processes
 from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write_json, atomic_write_text, remove_temp_files
 from ..train import clean_checkpoints
@@ -229,7 +229,11 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
     procs.on_main(prepare, "writing the configuration")
     data_args = config.data_args()
     with procs.state.main_process_first():  # Hub datasets: one download, the others read the cache
-        train_examples, held_out = load_train_eval(data_args)
+        train_examples, held_out, data_reports = load_train_eval_with_report(data_args)
+    procs.on_main(lambda: atomic_write_json(rd.data_report, {k: r.to_dict() for k, r in data_reports.items()}),
+                  "writing the data report")
+    if progress and procs.is_main:
+        print(f"[data] {data_reports['train'].summary()}", flush=True)
     data_key = _hash(dataclasses.asdict(data_args))
     bar = _stage_bar(config, until, held_out is not None) if progress == "stages" and procs.is_main else None
     if progress == "stages":
