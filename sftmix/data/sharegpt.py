@@ -15,9 +15,17 @@ The checks run in the order of :data:`DROPS` and :data:`TRIMS`: the structural c
 the whole conversation, then the trims, then the checks of what is left. A dropped
 conversation is counted under the first reason that drops it; a kept one may be trimmed at both
 ends. ``max_exchanges`` (see :func:`~sftmix.data.canonical.cut_exchanges`) cuts only after
-this policy, so the counts do not depend on it. The system turns in the packaged ShareGPT file
-are share-tool banners ("This conversation is shared from ChatHub"); they are kept as system
-messages like any other, and counted (``with_system``) so that a user can decide.
+this policy, so the counts do not depend on it.
+
+On the packaged ShareGPT V3 file (``--dataset sharegpt``: 17,671 complete records before the
+cut) the policy keeps 17,284 and drops 126 empty conversations, 11 with chatgpt/bing/bard turns,
+73 with a speaker twice in a row (75 have one; 2 of them also have a stray speaker), 146 with no
+exchange (131 lone gpt chunks, 12 lone system banners, 3 lone human turns) and 31 with an empty
+turn; it trims 6,162 leading gpt turns (of 6,358 conversations that open with one; the other 196
+are dropped for a reason above) and 4 trailing human turns. Its 123 repeated ids are each an
+empty conversation followed by the real one, so no duplicate_id is left once empties go. Its 41
+system turns are share-tool banners ("This conversation is shared from ChatHub"); the 17 left
+are kept as system messages like any other, and counted (``with_system``) so a user can decide.
 """
 
 from __future__ import annotations

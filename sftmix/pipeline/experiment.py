@@ -230,8 +230,7 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
     data_args = config.data_args()
     with procs.state.main_process_first():  # Hub datasets: one download, the others read the cache
         train_examples, held_out, data_reports = load_train_eval_with_report(data_args)
-    procs.on_main(lambda: atomic_write_json(rd.data_report, {k: r.to_dict() for k, r in data_reports.items()}),
-                  "writing the data report")
+    procs.on_main(lambda: _write_data_report(rd.data_report, data_reports), "writing the data report")
     if progress and procs.is_main:
         print(f"[data] {data_reports['train'].summary()}", flush=True)
     data_key = _hash(dataclasses.asdict(data_args))
@@ -348,6 +347,13 @@ def _stage_bar(config: ExperimentConfig, until: str | None, has_held_out: bool):
         n += len(config.methods) * len(config.seeds) * per_run
     n += int(STAGES.index("results") <= last)
     return tqdm(total=n, desc=f"{config.name}: stages", unit="stage", leave=True)
+
+
+def _write_data_report(path: Path, reports: dict) -> None:
+    """``data_report.json``, rewritten only when it changed (a rerun leaves the run directory as it was)."""
+    report = json.loads(json.dumps({k: r.to_dict() for k, r in reports.items()}, default=str))
+    if not path.exists() or json.loads(path.read_text()) != report:
+        atomic_write_json(path, report)
 
 
 def _claim_train_dir(out: Path, key: str) -> None:
