@@ -20,7 +20,7 @@ this policy, so the counts do not depend on it.
 On the packaged ShareGPT V3 file (``--dataset sharegpt``: 17,671 complete records before the
 cut) the policy keeps 17,284 and drops 126 empty conversations, 11 with chatgpt/bing/bard turns,
 73 with a speaker twice in a row (75 have one; 2 of them also have a stray speaker), 146 with no
-exchange (131 lone gpt chunks, 12 lone system banners, 3 lone human turns) and 31 with an empty
+exchange (131 lone gpt chunks, 12 lone system banners, 3 with only a human turn) and 31 with an empty
 turn; it trims 6,162 leading gpt turns (of 6,358 conversations that open with one; the other 196
 are dropped for a reason above) and 4 trailing human turns. Its 123 repeated ids are each an
 empty conversation followed by the real one, so no duplicate_id is left once empties go. Its 41
