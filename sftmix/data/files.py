@@ -3,14 +3,14 @@
 :class:`RecordReader` yields one dict per record. A JSON array is parsed incrementally, one
 record at a time: the reader holds a chunk of the file (:data:`CHUNK_CHARS`) plus the record
 being parsed (its buffer at most doubles past the longest record), never the whole file.
-Measured on the packaged 125 MB ShareGPT file (3 runs each, ``resource.getrusage`` in a fresh
-process, a 2-core machine shared with other jobs): iterating over its 17,671 records takes
-0.46-0.49 s and adds 4-5 MB to the 333 MB peak RSS that importing ``sftmix.data`` (torch,
-datasets, pyarrow) costs. Loading it as
-examples (``load_examples_with_report("sharegpt")``, which converts kept examples to Arrow 2,000
-at a time) peaks at 500-515 MB: the import baseline plus about twice the kept text's 91 MB
-Arrow table. The memory bound is therefore: baseline + ~2x the kept text + one chunk + the
-longest record.
+Measured on the packaged 125 MB ShareGPT file (``resource.getrusage`` in a fresh process, a
+2-core machine shared with other jobs): iterating over its 17,671 records takes 0.46-0.49 s
+(3 runs) and adds 4-5 MB to the 333 MB peak RSS that importing ``sftmix.data`` (torch,
+datasets, pyarrow) costs. Loading it as examples (``load_examples_with_report("sharegpt")``,
+which converts kept examples to Arrow 2,000 at a time) peaks at 497-515 MB (5 runs; 1.1-2.8 s,
+the longer with both cores busy): the import baseline plus about twice the kept text's 91 MB
+Arrow table. The memory bound is therefore: baseline + ~2x the kept text + one chunk of the
+file + the longest record.
 
 A file that breaks off, cut in the middle of a record or invalid from some point on, is a
 one-line :class:`~sftmix.data.canonical.DataError` naming the line and column where it breaks
