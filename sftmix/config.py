@@ -73,14 +73,29 @@ class DataArguments:
         "help": "Multi-turn chats: train only the final assistant turn (default: every assistant turn)."})
     n_train: int = field(default=2000, metadata={"help": "Built-in suite: training examples."})
     n_test: int = field(default=300, metadata={"help": "Built-in suite: held-out examples."})
-    noise: float = field(default=0.0, metadata={"help": "Built-in suite: fraction of training answers corrupted."})
+    noise: float = field(default=0.0, metadata={
+        "help": "Fraction of training answers corrupted on purpose: the built-in suite's own wrong answers; for "
+                "data files and named datasets, final answers swapped between conversations (selection_seed)."})
     suite_seed: int = field(default=0, metadata={"help": "Built-in suite: generation seed."})
     tasks: str | None = field(default=None, metadata={
         "help": "Built-in suite: comma-separated task families (default all)."})
 
+    drop_overlong: bool = field(default=False, metadata={
+        "help": "Data files: leave out examples longer than max_length tokens (reported) instead of cutting "
+                "their tail."})
+    held_out_size: int = field(default=0, metadata={
+        "help": "Data files without eval_dataset: hold out a random sample of this many examples (selection_seed)."})
+    train_size: int | None = field(default=None, metadata={
+        "help": "Data files: train on a random sample of this many examples (after drop_overlong and "
+                "held_out_size; selection_seed)."})
+    selection_seed: int = field(default=0, metadata={
+        "help": "Data files: seed of held_out_size / train_size sampling and of the answer swapping (noise)."})
+
     def __post_init__(self):
         if self.dataset_format is not None:
             _choice("dataset_format", self.dataset_format, FORMATS)
+        if self.held_out_size < 0 or (self.train_size is not None and self.train_size < 1):
+            raise ValueError("held_out_size must be >= 0 and train_size >= 1")
         if self.max_length < 2:
             raise ValueError(f"max_length must be >= 2, got {self.max_length}")
         if not 0.0 <= self.noise < 1.0:

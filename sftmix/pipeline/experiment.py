@@ -40,9 +40,10 @@ import yaml
 from ..analysis.results import build_results, write_results
 from ..config import DataArguments, ModelArguments, SFTMixConfig
 from ..constants import CONFIDENCE_TOKENS, METHODS, SPLIT_METRICS
-from ..data import load_train_eval
+from ..data.prepare import prepare_train_eval
 from ..distributed import Processes
 from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write_json, atomic_write_text, remove_temp_files
+from ..models import load_tokenizer
 from ..train import clean_checkpoints
 from ..viz.figures import make_figures
 from . import stages as st
@@ -245,8 +246,14 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
 
     procs.on_main(prepare, "writing the configuration")
     data_args = config.data_args()
+    tokenizer = load_tokenizer(config.model_args()) if data_args.drop_overlong else None
     with procs.state.main_process_first():  # Hub datasets: one download, the others read the cache
-        train_examples, held_out = load_train_eval(data_args)
+        train_examples, held_out, data_report = prepare_train_eval(data_args, tokenizer, return_report=True)
+    if progress and procs.is_main:
+        for line in data_report.lines():
+            print(f"[data] {line}", flush=True)
+        if "sftmix" in config.methods:
+            print(f"[reference] {_reference_note(config)}", flush=True)
     data_key = _hash(dataclasses.asdict(data_args))
     bar = _stage_bar(config, until, held_out is not None) if progress == "stages" and procs.is_main else None
     if progress == "stages":
@@ -375,6 +382,19 @@ def _claim_train_dir(out: Path, key: str) -> None:
     if marker.exists() and json.loads(marker.read_text()).get("key") != key:
         clean_checkpoints(out)
     atomic_write_json(marker, {"key": key})
+
+
+def _reference_note(config: ExperimentConfig) -> str:
+    """Whether the NTP run of the first seed is the reference run, and why not when it is not."""
+    if config.reference_is_ntp_run:
+        return f"the NTP run of seed {config.seeds[0]} is the reference run (trained once, as in the paper)"
+    why = [name for name, on in (("reference_model", config.reference_model is not None),
+                                 ("reference_training", bool(config.reference_training)),
+                                 ("dynamics_mode=online", config.dynamics_mode == "online"),
+                                 ("ntp_from_reference=false", not config.ntp_from_reference)) if on]
+    if "ntp" not in config.methods:
+        why.append("no NTP method")
+    return f"trained apart from NTP ({', '.join(why)} set it apart): NTP seed {config.seeds[0]} trains separately"
 
 
 def _reference_outputs(rd: RunDir, stages: Stages, dyn_key: str, dyn_outputs: list[Path],
