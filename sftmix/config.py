@@ -149,10 +149,20 @@ class SFTMixConfig(TrainingArguments):
                 "SmolLM2-135M measured in benchmarks/README.md); the paper uses 2e-6 for 7-14B models; the toy "
                 "configs (tiny-base, tiny-*) set 1e-3."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "The paper uses cosine."})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "The paper uses 0.1."})
+    warmup_steps: float = field(default=0.1, metadata={
+        "help": "Linear warm-up: a fraction of the total steps (< 1) or a number of steps (>= 1). The paper warms "
+                "up over 0.1 of the steps."})
+    warmup_ratio: float | None = field(default=None, metadata={
+        "help": "The warm-up as a fraction of the total steps (the transformers 4 name, kept for configs): when "
+                "set it becomes warmup_steps. transformers 5 dropped the option, and a config that set it trained "
+                "without warm-up."})
     weight_decay: float = field(default=0.1, metadata={"help": "The paper uses 0.1."})
 
     def __post_init__(self):
+        if self.warmup_ratio is not None:
+            if not 0.0 <= self.warmup_ratio < 1.0:
+                raise ValueError(f"warmup_ratio must be a fraction in [0, 1), got {self.warmup_ratio}")
+            self.warmup_steps = self.warmup_ratio
         _choice("method", self.method, METHODS)
         _choice("loss_variant", self.loss_variant, LOSS_VARIANTS)
         _choice("pairing", self.pairing, PAIRINGS)
