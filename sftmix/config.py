@@ -65,15 +65,17 @@ class DataArguments:
     eval_split: str = field(default="test", metadata={"help": "Split of eval_dataset (builtin/Hub)."})
     dataset_format: str | None = field(default=None, metadata={
         "help": "alpaca, chat, prompt_completion or prompt_response; detected from columns when omitted."})
-    max_length: int = field(default=128, metadata={
-        "help": "Maximum tokens per example; longer ones lose their tail, and are dropped when no response "
-                "token remains."})
+    max_length: int = field(default=1024, metadata={
+        "help": "Maximum tokens per example (template included); longer ones lose their tail, and are dropped "
+                "when no response token remains. The toy configs use 128."})
     max_examples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
     last_turn_only: bool = field(default=False, metadata={
         "help": "Multi-turn chats: train only the final assistant turn (default: every assistant turn)."})
     n_train: int = field(default=2000, metadata={"help": "Built-in suite: training examples."})
     n_test: int = field(default=300, metadata={"help": "Built-in suite: held-out examples."})
-    noise: float = field(default=0.0, metadata={"help": "Built-in suite: fraction of training answers corrupted."})
+    noise: float = field(default=0.0, metadata={
+        "help": "Fraction of training answers corrupted on purpose: the built-in suite's own wrong answers; for "
+                "data files and named datasets, final answers swapped between conversations (selection_seed)."})
     suite_seed: int = field(default=0, metadata={"help": "Built-in suite: generation seed."})
     tasks: str | None = field(default=None, metadata={
         "help": "Built-in suite: comma-separated task families (default all)."})
@@ -88,9 +90,22 @@ class DataArguments:
         "help": "Multi-turn chats: keep only the first N user->assistant exchanges of each conversation. Whole "
                 "turns are cut, so the kept text is exactly the file's; the data report counts the cuts."})
 
+    drop_overlong: bool = field(default=False, metadata={
+        "help": "Data files: leave out examples longer than max_length tokens (reported) instead of cutting "
+                "their tail."})
+    held_out_size: int = field(default=0, metadata={
+        "help": "Data files without eval_dataset: hold out a random sample of this many examples (selection_seed)."})
+    train_size: int | None = field(default=None, metadata={
+        "help": "Data files: train on a random sample of this many examples (after drop_overlong and "
+                "held_out_size; selection_seed)."})
+    selection_seed: int = field(default=0, metadata={
+        "help": "Data files: seed of held_out_size / train_size sampling and of the answer swapping (noise)."})
+
     def __post_init__(self):
         if self.dataset_format is not None:
             _choice("dataset_format", self.dataset_format, FORMATS)
+        if self.held_out_size < 0 or (self.train_size is not None and self.train_size < 1):
+            raise ValueError("held_out_size must be >= 0 and train_size >= 1")
         if self.max_length < 2:
             raise ValueError(f"max_length must be >= 2, got {self.max_length}")
         if not 0.0 <= self.noise < 1.0:
@@ -141,13 +156,25 @@ class SFTMixConfig(TrainingArguments):
         "help": "Kept False: example_index must reach the loss."})
     logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
     save_strategy: str = field(default="no", metadata={"help": "Checkpointing: 'no', 'steps' or 'epoch'."})
-    learning_rate: float = field(default=2e-3, metadata={
-        "help": "Peak learning rate. The default suits tiny CPU models; the paper uses 2e-6 for 7-14B models."})
+    learning_rate: float = field(default=2e-5, metadata={
+        "help": "Peak learning rate. The default is one a pretrained model survives (TRL's SFT default; "
+                "SmolLM2-135M measured in benchmarks/README.md); the paper uses 2e-6 for 7-14B models; the toy "
+                "configs (tiny-base, tiny-*) set 1e-3."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "The paper uses cosine."})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "The paper uses 0.1."})
+    warmup_steps: float = field(default=0.1, metadata={
+        "help": "Linear warm-up: a fraction of the total steps (< 1) or a number of steps (>= 1). The paper warms "
+                "up over 0.1 of the steps."})
+    warmup_ratio: float | None = field(default=None, metadata={
+        "help": "The warm-up as a fraction of the total steps (the transformers 4 name, kept for configs): when "
+                "set it becomes warmup_steps. transformers 5 dropped the option, and a config that set it trained "
+                "without warm-up."})
     weight_decay: float = field(default=0.1, metadata={"help": "The paper uses 0.1."})
 
     def __post_init__(self):
+        if self.warmup_ratio is not None:
+            if not 0.0 <= self.warmup_ratio < 1.0:
+                raise ValueError(f"warmup_ratio must be a fraction in [0, 1), got {self.warmup_ratio}")
+            self.warmup_steps = self.warmup_ratio
         _choice("method", self.method, METHODS)
         _choice("loss_variant", self.loss_variant, LOSS_VARIANTS)
         _choice("pairing", self.pairing, PAIRINGS)

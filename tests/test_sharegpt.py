@@ -305,8 +305,21 @@ def test_experiment_keeps_the_data_report(tmp_path, capsys):
                          data={"dataset": path, "eval_dataset": path, "max_exchanges": 1})
     run_experiment(config, until="reference", progress=True)   # loads the data, trains nothing
     report = json.loads(RunDir(config.run_dir).data_report.read_text())
-    assert set(report) == {"train", "held_out"}
+    assert set(report) == {"train", "held_out", "prepare"}
     assert report["train"]["dropped"] == {"empty_conversation": 1} and report["train"]["kept"] == 1
     assert report["train"]["trimmed"] == {"leading_assistant": 1} and report["train"]["cut"] == 1
-    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("[data] "))
+    assert report["prepare"]["loaded"] == report["prepare"]["train"] == 1
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("[data] train: "))
     assert "2 records read" in line and "kept 1" in line and "empty_conversation 1" in line
+
+
+def test_preparing_for_an_experiment_keeps_or_logs_the_repairs(tmp_path, caplog):
+    from sftmix.data.prepare import prepare_train_eval
+
+    path = write(tmp_path, [conv(cid="e"), conv((H, "q"), (G, "a"), cid="k")])
+    train, _, report = prepare_train_eval(DataArguments(dataset=path), return_report=True)
+    assert report.loading["train"].dropped == {"empty_conversation": 1}
+    assert report.loading_lines() == [f"train: {report.loading['train'].summary()}"]
+    with caplog.at_level("WARNING", logger="sftmix.data.prepare"):
+        prepare_train_eval(DataArguments(dataset=path))   # no report asked for: the repairs are logged
+    assert any("dropped 1 (empty_conversation 1)" in r.getMessage() for r in caplog.records)

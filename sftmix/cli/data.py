@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..constants import BUILTIN, IGNORE_INDEX
 from ..data import SHAREGPT_DROPS, SHAREGPT_TRIMS, load_train_eval_with_report, tokenize_examples
+from ..data.tokenize import tokenizer_summary
 from .common import (
     OptionParser,
     load_model_for,
@@ -132,7 +133,8 @@ def report_text(examples, lengths: pd.DataFrame, *, fmt: str, max_length: int, h
     if data_reports:
         lines += ["", loading_text(data_reports)]
     summary = length_summary(lengths, max_length)
-    lines += ["", "tokens per example (trained tokens are the response; multi-turn: every assistant turn):",
+    lines += ["", "tokens per example (trained: each assistant turn's content and end-of-turn token; multi-turn: "
+                  "every assistant turn):",
               pd.DataFrame({k: summary[k] for k in ("prompt", "response")}).T.to_string(float_format="{:.0f}".format),
               "", f"at max_length={max_length}: {summary['truncated']} truncated, {summary['dropped']} dropped "
                   "(no response token left)"]
@@ -174,6 +176,7 @@ def run(args) -> None:
     if shown:  # before tokenizing, which takes minutes on a large file
         print(loading_text(shown) + "\n", flush=True)
     tokenizer = load_model_for(model_args, tokenizer_only=True)
+    print(tokenizer_summary(tokenizer, model_args.tokenizer_name_or_path or model_args.model_name_or_path))
     datasets.enable_progress_bars()  # tokenizing a large file takes minutes (the packaged ShareGPT: ~3.5 min)
     try:
         lengths = token_lengths(train, tokenizer, last_turn_only=data_args.last_turn_only)
