@@ -90,6 +90,8 @@ class DataArguments:
         "help": "Multi-turn chats: keep only the first N user->assistant exchanges of each conversation. Whole "
                 "turns are cut, so the kept text is exactly the file's; the data report counts the cuts."})
 
+    drop_duplicates: bool = field(default=False, metadata={
+        "help": "Data files: leave out exact repeats (same prompt and answer) of an earlier example (reported)."})
     drop_overlong: bool = field(default=False, metadata={
         "help": "Data files: leave out examples longer than max_length tokens (reported) instead of cutting "
                 "their tail."})

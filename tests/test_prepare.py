@@ -61,3 +61,14 @@ def test_prepare_leaves_the_builtin_suite_and_plain_files_alone(tmp_path, tokeni
     assert len(suite) == 16 and len(test) == 4 and sum(suite["noisy"]) == 4   # the suite's own noise
     with pytest.raises(ValueError, match="tokenizer"):
         prepare_train_eval(DataArguments(dataset=str(path), drop_overlong=True))
+
+
+def test_exact_repeats_are_dropped_before_anything_is_sampled(tmp_path):
+    rows = [{"id": f"c{i}", "prompt": f"Q{i % 5}", "response": f"A{i % 5}"} for i in range(12)]
+    path = tmp_path / "dups.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    train, held_out, report = prepare_train_eval(DataArguments(dataset=str(path), drop_duplicates=True,
+                                                               held_out_size=2), return_report=True)
+    assert report.dropped_duplicates == 7 and len(train) + len(held_out) == 5
+    texts = [m[0]["content"] for m in list(train["messages"]) + list(held_out["messages"])]
+    assert sorted(texts) == ["Q0", "Q1", "Q2", "Q3", "Q4"]

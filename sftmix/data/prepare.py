@@ -4,6 +4,9 @@
 data files and named datasets (the built-in suite has its own sizes, split and noise), in
 this order and only when asked for:
 
+0. ``drop_duplicates``: leave out exact repeats (same prompt and answer) of an earlier example
+   (real chat dumps have them: 742 among ShareGPT's kept conversations), so no answer is in
+   both the training and the held-out set;
 1. ``drop_overlong``: leave out examples whose rendered conversation has more than
    ``max_length`` tokens, instead of cutting their tail (a cut answer is a wrong answer to
    train on and to generate against); needs the tokenizer;
@@ -22,6 +25,7 @@ are logged as warnings whenever loading changed the data).
 from __future__ import annotations
 
 import logging
+import json
 import random
 from dataclasses import dataclass, field
 
@@ -43,6 +47,7 @@ class PrepareReport:
     """What :func:`prepare_train_eval` did, step by step (counts of examples)."""
 
     loaded: int = 0
+    dropped_duplicates: int = 0
     dropped_overlong: int = 0
     held_out: int = 0
     train: int = 0
@@ -70,6 +75,17 @@ def rendered_lengths(examples: datasets.Dataset, tokenizer) -> list[int]:
                         desc="Measuring lengths")["n"]
 
 
+def _drop_duplicates(examples: datasets.Dataset) -> tuple[datasets.Dataset, int]:
+    """The examples without exact repeats (same prompt messages and answer), first one kept."""
+    seen, keep = set(), []
+    for i, (messages, response) in enumerate(zip(examples["messages"], examples["response"])):
+        key = json.dumps([messages, response], sort_keys=True, ensure_ascii=False)
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return examples.select(keep), len(examples) - len(keep)
+
+
 def _sample(n: int, k: int, rng: random.Random) -> list[int]:
     return sorted(rng.sample(range(n), k))
 
@@ -86,13 +102,19 @@ def prepare_train_eval(data_args, tokenizer=None, *, return_report: bool = False
         report.train = len(train)
         return (train, held_out, report) if return_report else (train, held_out)
     rng = random.Random(f"sftmix-data:{data_args.selection_seed}")
+    if data_args.drop_duplicates:
+        train, dropped = _drop_duplicates(train)
+        report.dropped_duplicates = dropped
+        report.steps.append(f"drop_duplicates: {dropped} examples repeat an earlier one's prompt and answer exactly "
+                            f"and were left out; {len(train)} kept")
     if data_args.drop_overlong:
         if tokenizer is None:
             raise ValueError("drop_overlong needs the tokenizer (to count tokens)")
         keep = [i for i, n in enumerate(rendered_lengths(train, tokenizer)) if n <= data_args.max_length]
-        report.dropped_overlong = len(train) - len(keep)
+        before = len(train)
+        report.dropped_overlong = before - len(keep)
         train = train.select(keep)
-        report.steps.append(f"drop_overlong: {report.dropped_overlong} of {report.loaded} examples are longer than "
+        report.steps.append(f"drop_overlong: {report.dropped_overlong} of {before} examples are longer than "
                             f"max_length={data_args.max_length} tokens and were left out; {len(train)} kept")
         if held_out is not None:
             held_keep = [i for i, n in enumerate(rendered_lengths(held_out, tokenizer)) if n <= data_args.max_length]

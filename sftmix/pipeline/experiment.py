@@ -428,19 +428,22 @@ def _quiet_libraries() -> None:
     transformers.utils.logging.set_verbosity_error()
 
 
-def demo_config(quick: bool = False, runs_dir: str = "runs", name: str | None = None) -> ExperimentConfig:
+def demo_config(quick: bool = False, runs_dir: str = "runs", name: str | None = None, *,
+                real: bool = False) -> ExperimentConfig:
     """The demo on the built-in suite: minutes on 2 CPU cores (``quick``: under a minute).
 
-    Its settings are the package's ``pipeline/configs/demo.yaml`` (``demo_quick.yaml``).
+    ``real``: SmolLM2-135M on real ShareGPT chats instead (needs the real-model artefacts;
+    ~20 minutes, ``quick``: ~5). Its settings are the package's ``pipeline/configs/demo.yaml``
+    (``demo_quick.yaml``, ``real.yaml``, ``real_quick.yaml``).
     """
-    config = ExperimentConfig.from_yaml(packaged_config("demo_quick.yaml" if quick else "demo.yaml"),
-                                        runs_dir=runs_dir)
+    file = ("real" if real else "demo") + ("_quick" if quick else "") + ".yaml"
+    config = ExperimentConfig.from_yaml(packaged_config(file), runs_dir=runs_dir)
     return dataclasses.replace(config, name=name) if name else config
 
 
-def run_demo(quick: bool = False, runs_dir: str = "runs", name: str | None = None) -> dict:
+def run_demo(quick: bool = False, runs_dir: str = "runs", name: str | None = None, *, real: bool = False) -> dict:
     start = time.time()
-    config = demo_config(quick, runs_dir, name)
+    config = demo_config(quick, runs_dir, name, real=real)
     results = run_experiment(config)
     print(RunDir(config.run_dir).results_md.read_text())
     print(f"demo finished in {time.time() - start:.0f} s; everything is in {config.run_dir}/")
