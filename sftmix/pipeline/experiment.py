@@ -428,15 +428,19 @@ def _quiet_libraries() -> None:
     transformers.utils.logging.set_verbosity_error()
 
 
-def demo_config(quick: bool = False, runs_dir: str = "runs", name: str | None = None, *,
+def demo_config(quick: bool | str = False, runs_dir: str = "runs", name: str | None = None, *,
                 real: bool = False) -> ExperimentConfig:
     """The demo on the built-in suite: minutes on 2 CPU cores (``quick``: under a minute).
 
     ``real``: SmolLM2-135M on real ShareGPT chats instead (needs the real-model artefacts;
-    ~20 minutes, ``quick``: ~5). Its settings are the package's ``pipeline/configs/demo.yaml``
-    (``demo_quick.yaml``, ``real.yaml``, ``real_quick.yaml``).
+    ~20 minutes, ``quick``: ~5, ``quick="smoke"``: every stage at the smallest size, ~2
+    minutes, for CI). The settings are the package's ``pipeline/configs/demo.yaml``
+    (``demo_quick.yaml``, ``real.yaml``, ``real_quick.yaml``, ``real_smoke.yaml``).
     """
-    file = ("real" if real else "demo") + ("_quick" if quick else "") + ".yaml"
+    if quick == "smoke" and not real:
+        raise ValueError('quick="smoke" is the real-model pipeline at CI size: pass real=True')
+    size = {False: "", True: "_quick", "smoke": "_smoke"}[quick]
+    file = ("real" if real else "demo") + size + ".yaml"
     config = ExperimentConfig.from_yaml(packaged_config(file), runs_dir=runs_dir)
     return dataclasses.replace(config, name=name) if name else config
 
