@@ -83,6 +83,10 @@ def test_evaluate_model_reports_all_metrics(tokenizer, suite_examples):
     cut = result["generation_cut"]
     assert result["n_generations_cut"] == sum(cut) and sum(cut) > 0
     assert "content_nll" in result and result["content_nll"] != result["nll"]
+    # Open-ended chats: generations are kept, exact match is not reported at all (not as 0.0).
+    chat = evaluate_model(model, tokenizer, test, progress=False, max_new_tokens=4, exact_match=False)
+    assert "exact_match" not in chat and "exact_match_by_task" not in chat
+    assert chat["generations"] == result["generations"] and chat["nll"] == pytest.approx(result["nll"])
 
 
 def test_default_budget_does_not_cut_open_ended_answers(tokenizer, suite_examples):

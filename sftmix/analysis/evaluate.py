@@ -115,7 +115,7 @@ def generate_responses(model, tokenizer, examples, *, batch_size: int = 64,
 
 def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_size: int = 64,
                    generate: bool = True, max_new_tokens: int | None = DEFAULT_MAX_NEW_TOKENS,
-                   progress: bool = True) -> dict:
+                   exact_match: bool = True, progress: bool = True) -> dict:
     """Evaluate a causal LM on canonical held-out examples.
 
     Returns a dict with ``nll`` (mean NLL over the trained response tokens: content and
@@ -127,6 +127,8 @@ def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_s
     ``generations``, ``generation_cut`` (per example: reached ``max_new_tokens`` without
     ending its turn), ``n_generations_cut`` and ``max_new_tokens``. ``max_new_tokens=None``
     sets the budget to the longest reference answer + 16 tokens (for short-answer suites).
+    ``exact_match=False`` generates without scoring exact match (open-ended chats, where no
+    answer matches a reference word for word).
     """
     tokenized = tokenize_examples(examples, tokenizer, max_length=max_length)
     stats = token_statistics(model, tokenized, batch_size=batch_size,
@@ -147,11 +149,12 @@ def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_s
             max_new_tokens = longest + 16
         gens, cut = generate_responses(model, tokenizer, examples, batch_size=batch_size,
                                        max_new_tokens=max_new_tokens, progress=progress, return_hit_limit=True)
-        hits = np.array([normalize_answer(g) == normalize_answer(r) for g, r in zip(gens, refs)])
-        result["exact_match"] = float(hits.mean())
         result["max_new_tokens"] = int(max_new_tokens)
         result["n_generations_cut"] = int(sum(cut))
-        if "task" in examples.column_names:
+        hits = np.array([normalize_answer(g) == normalize_answer(r) for g, r in zip(gens, refs)])
+        if exact_match:
+            result["exact_match"] = float(hits.mean())
+        if exact_match and "task" in examples.column_names:
             tasks = np.array(examples["task"])
             result["exact_match_by_task"] = {str(t): float(hits[tasks == t].mean()) for t in sorted(set(tasks))}
         result["generations"] = gens

@@ -24,8 +24,8 @@ are logged as warnings whenever loading changed the data).
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import random
 from dataclasses import dataclass, field
 

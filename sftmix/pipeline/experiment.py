@@ -84,6 +84,10 @@ class ExperimentConfig:
     # Greedy generation budget per held-out answer; null = longest reference answer + 16 tokens
     # (short-answer suites). Generations that reach it are counted in eval.json / results.
     max_new_tokens: int | None = 512
+    # Score greedy exact match against the references (short-answer data such as the built-in
+    # suite); false for open-ended chats, which are generated (side by side, judge exports) but
+    # never match a reference word for word.
+    exact_match: bool = True
     embeddings: bool = True
     projection: str = "umap"                              # "umap" or "pca"
     figures: bool = True
@@ -328,7 +332,8 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
                       everywhere=True, before=lambda: _claim_train_dir(out, train_key))
             reached.append(f"train/{method}/seed{seed}")
             if held_out is not None and wanted("eval"):
-                stage(f"eval/{method}/seed{seed}", _hash(train_key, config.generate, config.max_new_tokens),
+                eval_key = _hash(train_key, config.generate, config.max_new_tokens, config.exact_match)
+                stage(f"eval/{method}/seed{seed}", eval_key,
                       [out / EVAL_FILE],
                       lambda: st.eval_stage(config, out, held_out, progress=progress), everywhere=False)
                 reached.append(f"eval/{method}/seed{seed}")

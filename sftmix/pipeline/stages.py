@@ -176,7 +176,7 @@ def generation_records(examples, generations, cut=None) -> list[dict]:
 
 def evaluate_and_save(model, tokenizer, held_out, *, out_file=None, generations_file=None, max_length: int,
                       generate: bool = True, max_new_tokens: int | None = DEFAULT_MAX_NEW_TOKENS,
-                      progress: bool = True, generations_in_out: bool = False) -> dict:
+                      exact_match: bool = True, progress: bool = True, generations_in_out: bool = False) -> dict:
     """Evaluate on held-out examples; write the metrics (and the generations) as JSON when given paths.
 
     ``generations_file`` gets :func:`generation_records`; ``generations_in_out`` also puts
@@ -184,7 +184,7 @@ def evaluate_and_save(model, tokenizer, held_out, *, out_file=None, generations_
     under ``"generations"`` when ``generate``.
     """
     result = evaluate_model(model, tokenizer, held_out, max_length=max_length, generate=generate,
-                            max_new_tokens=max_new_tokens, progress=progress)
+                            max_new_tokens=max_new_tokens, exact_match=exact_match, progress=progress)
     generations = result.get("generations")
     records = generation_records(held_out, generations, result.get("generation_cut")) if generations else None
     if records is not None and generations_file is not None:
@@ -305,7 +305,7 @@ def eval_stage(config, out: Path, held_out, *, progress: bool = True) -> None:
     evaluate_and_save(load_trained(out), load_tokenizer(config.model_args()), held_out,
                       out_file=out / EVAL_FILE, generations_file=out / GENERATIONS_FILE,
                       max_length=config.data_args().max_length, generate=config.generate,
-                      max_new_tokens=config.max_new_tokens, progress=progress)
+                      max_new_tokens=config.max_new_tokens, exact_match=config.exact_match, progress=progress)
 
 
 def embeddings_stage(config, train_examples, run: Path, *, progress: bool = True) -> None:
