@@ -158,7 +158,8 @@ def plot_ablation_effects(effects: pd.DataFrame, *, metric: str, higher_is_bette
             ax.plot([lo, hi], [yi, yi], color=colour, linewidth=2.0, solid_capstyle="butt")
         ax.plot([r.diff], [yi], marker="o", color=colour, markersize=5)
     ax.axvline(0, color="black", linewidth=1)
-    labels = [f"{r.param} = {_fmt(r.value)}" for r in rows.itertuples()]
+    labels = ["NTP (no Mixup)" if r.param == "ntp_baseline" else f"{r.param} = {_fmt(r.value)}"
+              for r in rows.itertuples()]
     ax.set_yticks(y, labels, fontsize=8)
     previous = None
     for yi, param in zip(y, rows["param"]):  # a rule between params

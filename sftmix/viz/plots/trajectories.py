@@ -21,14 +21,14 @@ def _minus(value: float) -> str:
 
 
 def plot_trajectories(table: pd.DataFrame, ids: Mapping[str, str] | Sequence[str] | None = None, *,
-                      split: Mapping | None = None, shares: bool = True) -> Figure:
+                      split: Mapping | None = None, shares: bool = True, ax=None) -> Figure:
     """Response perplexity of chosen examples at every reference checkpoint (log scale).
 
     ``ids``: ``{label: example_id}`` or a list of ids (default: :func:`pick_examples`). The
     grey band is the 10-90% range of every example, the grey line their median. With a split
     on ``confidence``, the dashed line is its threshold as a mean perplexity: an example whose
     *mean* over the checkpoints lies above it is unconfident. ``shares`` adds a panel with each
-    checkpoint's share of the mean perplexity (early checkpoints weigh most).
+    checkpoint's share of the mean perplexity (early checkpoints weigh most; not with ``ax``).
     """
     require_columns(table, ["example_id", "confidence"], "the dynamics table")
     columns = checkpoint_columns(table, "ppl")
@@ -37,8 +37,11 @@ def plot_trajectories(table: pd.DataFrame, ids: Mapping[str, str] | Sequence[str
         ids = pick_examples(table, split=split)
     if not isinstance(ids, Mapping):
         ids = {str(i): str(i) for i in ids}
-    fig = new_figure((11.0 if shares else 6.6, 4.4))
-    axes = fig.subplots(1, 2, width_ratios=[1.7, 1.0]) if shares else [fig.add_subplot()]
+    if ax is not None:
+        fig, axes, shares = ax.get_figure(root=True), [ax], False
+    else:
+        fig = new_figure((11.0 if shares else 6.6, 4.4))
+        axes = fig.subplots(1, 2, width_ratios=[1.7, 1.0]) if shares else [fig.add_subplot()]
     ax = axes[0]
     ppl = table[columns].to_numpy(dtype=float)
     lo, mid, hi = np.nanpercentile(ppl, [10, 50, 90], axis=0)
