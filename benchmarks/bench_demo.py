@@ -26,7 +26,8 @@ def smoke_child(runs_dir: str) -> None:
         name="demo-smoke", runs_dir=runs_dir, seeds=[0], methods=["ntp", "sftmix"],
         model={"model_name_or_path": "tiny-llama", "tiny_hidden_size": 16, "tiny_heads": 2},
         data={"n_train": 32, "n_test": 8, "max_length": 64},
-        training={"num_train_epochs": 1, "per_device_train_batch_size": 8, "logging_steps": 1},
+        training={"num_train_epochs": 1, "per_device_train_batch_size": 8, "logging_steps": 1,
+                  "learning_rate": 1e-3},
         n_checkpoints=1, generate=False, embeddings=False, figures=False)
     run_experiment(config, progress=False)
 

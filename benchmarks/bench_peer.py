@@ -7,7 +7,9 @@ variant (the method of ``bench_memory.py``).
 
 Settings: (a) the tiny suite model (``build_tiny_model("llama", tokenizer=build_toy_tokenizer())``,
 character vocabulary, a batch of 32 suite examples); (b) Llama d256, 2 layers, V = 32,000,
-16 x <= 128 synthetic tokens; (c) the same with V = 128,000.
+16 x <= 128 synthetic tokens; (c) the same with V = 128,000; (d) the real SmolLM2-135M-Instruct
+(``smollm2-135m``: 30 layers, d576, tied head, V = 49,152), 8 ShareGPT first exchanges of
+<= 128 ChatML tokens (``--only smollm2-135m``; needs the real-model artefacts).
 
 A step is each trainer's own ``Trainer.training_step(model, batch, num_items_in_batch)``
 (``compute_loss`` inside the trainer's context managers, then ``accelerator.backward``),
@@ -61,6 +63,8 @@ import _common as C
 sys.path.insert(0, str(C.ROOT))  # measure the checkout this file lives in
 
 VARIANTS = ("sftmix_ntp", "sftmix_sftmix", "trl_default", "trl_lean")
+#: Batch keys only sftmix reads (TRL and the model's own forward get the rest).
+SFTMIX_ONLY = ("example_index", "content_labels")
 
 
 def settings(smoke: bool) -> dict:
@@ -70,7 +74,8 @@ def settings(smoke: bool) -> dict:
                 "d64-V2000": dict(vocab=2000, hidden=64, batch=4, length=32, rounds=2)}
     return {"tiny-suite": dict(vocab=None, hidden=64, batch=32, length=128, rounds=20, n_suite=1000),
             "d256-V32000": dict(vocab=32000, hidden=256, batch=16, length=128, rounds=5),
-            "d256-V128000": dict(vocab=128000, hidden=256, batch=16, length=128, rounds=3)}
+            "d256-V128000": dict(vocab=128000, hidden=256, batch=16, length=128, rounds=3),
+            "smollm2-135m": dict(vocab="smollm2-135m", hidden=576, batch=8, length=128, rounds=4)}
 
 
 # ------------------------------------------------------------------ data and models
@@ -81,6 +86,13 @@ def build_data(spec: dict):
     import sftmix
 
     datasets.disable_progress_bars()
+    if spec["vocab"] == "smollm2-135m":  # a real model: its own tokenizer, real chats
+        from sftmix.config import ModelArguments
+        from sftmix.models import load_tokenizer
+
+        tok = load_tokenizer(ModelArguments(model_name_or_path="smollm2-135m"))
+        return tok, sftmix.tokenize_examples(C.sharegpt_first_exchanges(2 * spec["batch"], tok, spec["length"]),
+                                             tok, max_length=spec["length"])
     tok = sftmix.build_toy_tokenizer()
     if spec["vocab"] is None:
         ex = sftmix.load_examples("builtin", split="train", n_train=spec["n_suite"], n_test=0, seed=0)
@@ -91,6 +103,11 @@ def build_data(spec: dict):
 def build_model(spec: dict, tok):
     import sftmix
 
+    if spec["vocab"] == "smollm2-135m":
+        from sftmix.config import ModelArguments
+        from sftmix.models import load_model
+
+        return load_model(ModelArguments(model_name_or_path="smollm2-135m"))
     if spec["vocab"] is None:
         return sftmix.build_tiny_model("llama", tokenizer=tok, hidden_size=spec["hidden"])
     return sftmix.build_tiny_model("llama", vocab_size=spec["vocab"], hidden_size=spec["hidden"], num_heads=4)
@@ -189,7 +206,7 @@ def step_fn(variant: str, trainer, model, batch: dict, num_items, bf16: bool = F
     """One training step through the trainer's own ``training_step`` (grads dropped after)."""
     import torch
 
-    inputs = {k: v for k, v in batch.items() if variant.startswith("sftmix") or k != "example_index"}
+    inputs = {k: v for k, v in batch.items() if variant.startswith("sftmix") or k not in SFTMIX_ONLY}
     cuda = batch["input_ids"].is_cuda
 
     def step():
@@ -214,13 +231,13 @@ def agreement(trainers: dict, models: dict, batch: dict, num_items, bf16: bool =
 
     ref_model = models["sftmix_ntp"]
     with torch.no_grad(), amp(batch, bf16):
-        plain = {k: v for k, v in batch.items() if k != "example_index"}
+        plain = {k: v for k, v in batch.items() if k not in SFTMIX_ONLY}
         ref = float(ref_model(**plain, use_cache=False).loss)
     losses, grads = {}, {}
     for v in ("sftmix_ntp", "trl_default", "trl_lean"):
         model = models[v]
         model.zero_grad(set_to_none=True)
-        inputs = {k: t for k, t in batch.items() if v.startswith("sftmix") or k != "example_index"}
+        inputs = {k: t for k, t in batch.items() if v.startswith("sftmix") or k not in SFTMIX_ONLY}
         with amp(batch, bf16):
             losses[v] = float(trainers[v].training_step(model, dict(inputs), num_items))
         grads[v] = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
@@ -397,7 +414,8 @@ def main():
     ap = C.parser(__doc__)
     ap.add_argument("--child", nargs=2, metavar=("SETTING", "VARIANT"), help="internal: memory of one variant")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    ap.add_argument("--only", nargs="+", default=None, help="settings to run (default all)")
+    ap.add_argument("--only", nargs="+", default=None,
+                    help="settings to run (default all but smollm2-135m, which has its own run)")
     ap.add_argument("--skip-memory", action="store_true", help="timing and checks only")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda; on cuda memory is max_memory_allocated")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for every trainer (TRL's default)")
@@ -414,7 +432,7 @@ def main():
     import transformers
     import trl
 
-    names = [n for n in settings(args.smoke) if not args.only or n in args.only]
+    names = [n for n in settings(args.smoke) if (n in args.only if args.only else n != "smollm2-135m")]
     mem = {}
     if args.device != "cpu":
         args.skip_memory = True  # VmHWM measures host memory; the GPU peak is recorded by measure()

@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # the same names, for editors and type checkers
 
 __all__ = sorted(_EXPORTS)
 _SUBMODULES = {"analysis", "cli", "config", "constants", "data", "distributed", "dynamics", "io", "loss", "models",
-               "offline", "pipeline", "toy", "train", "viz"}
+               "convert", "offline", "pipeline", "toy", "train", "viz"}
 
 
 def __getattr__(name: str):

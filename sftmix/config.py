@@ -65,9 +65,9 @@ class DataArguments:
     eval_split: str = field(default="test", metadata={"help": "Split of eval_dataset (builtin/Hub)."})
     dataset_format: str | None = field(default=None, metadata={
         "help": "alpaca, chat, prompt_completion or prompt_response; detected from columns when omitted."})
-    max_length: int = field(default=128, metadata={
-        "help": "Maximum tokens per example; longer ones lose their tail, and are dropped when no response "
-                "token remains."})
+    max_length: int = field(default=1024, metadata={
+        "help": "Maximum tokens per example (template included); longer ones lose their tail, and are dropped "
+                "when no response token remains. The toy configs use 128."})
     max_examples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
     last_turn_only: bool = field(default=False, metadata={
         "help": "Multi-turn chats: train only the final assistant turn (default: every assistant turn)."})
@@ -129,8 +129,10 @@ class SFTMixConfig(TrainingArguments):
         "help": "Kept False: example_index must reach the loss."})
     logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
     save_strategy: str = field(default="no", metadata={"help": "Checkpointing: 'no', 'steps' or 'epoch'."})
-    learning_rate: float = field(default=2e-3, metadata={
-        "help": "Peak learning rate. The default suits tiny CPU models; the paper uses 2e-6 for 7-14B models."})
+    learning_rate: float = field(default=2e-5, metadata={
+        "help": "Peak learning rate. The default is one a pretrained model survives (TRL's SFT default; "
+                "SmolLM2-135M measured in benchmarks/README.md); the paper uses 2e-6 for 7-14B models; the toy "
+                "configs (tiny-base, tiny-*) set 1e-3."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "The paper uses cosine."})
     warmup_ratio: float = field(default=0.1, metadata={"help": "The paper uses 0.1."})
     weight_decay: float = field(default=0.1, metadata={"help": "The paper uses 0.1."})

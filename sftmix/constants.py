@@ -15,6 +15,9 @@ PAIRINGS = ("confident_unconfident", "random", "confident_confident", "unconfide
 LOSS_VARIANTS = ("ntp_plus_mixup", "equal", "mixup_only")
 #: How the positions of a Mixup pair are aligned.
 ALIGNMENTS = ("response", "sequence")
+#: Which response tokens enter an example's confidence: the content of the assistant turns
+#: (default), or every trained token (content + end-of-turn). See sftmix.data.tokenize.
+CONFIDENCE_TOKENS = ("content", "trained")
 #: Columns of the dynamics table a split may rank by.
 SPLIT_METRICS = ("confidence", "confidence_prob", "correctness")
 

@@ -1,19 +1,31 @@
 """Load the model and tokenizer named by :class:`sftmix.config.ModelArguments`.
 
-``tiny-base`` loads the shipped pretrained tiny base (:mod:`sftmix.toy.base`);
-``tiny-<family>`` builds a random CPU-sized model with the built-in tokenizer; anything
-else is a local path or Hub name loaded with ``from_pretrained`` (safetensors only,
-remote code only when asked for).
+What ``model_name_or_path`` may be, resolved here and nowhere else (:func:`resolve_model_path`):
+
+* ``tiny-base``: the shipped pretrained tiny base (:mod:`sftmix.toy.base`);
+* ``tiny-<family>``: a random CPU-sized model with the built-in tokenizer;
+* a named offline real model (``smollm2-135m``, :mod:`sftmix.offline`), a ``.gguf`` file or
+  a folder holding one: converted once into a cached float32 safetensors folder
+  (:mod:`sftmix.convert`), then loaded like any local folder;
+* a LoRA adapter folder (``adapter_config.json``): its base model with the trained adapter
+  loaded on top (never a fresh adapter wrapped around it);
+* any other local folder or Hub name, loaded with ``from_pretrained`` (safetensors only,
+  remote code only when asked for).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import torch
 import transformers
 
 from .config import ModelArguments
+from .convert import converted_model_dir, find_gguf
+from .errors import ConfigError
+from .offline import MODELS, artefact_file
 from .toy.base import BASE_NAME, load_base_model
 from .toy.model import FAMILIES, build_tiny_model
 from .toy.tokenizer import build_toy_tokenizer
@@ -26,11 +38,45 @@ def is_tiny(name: str) -> bool:
     return name.startswith("tiny-")
 
 
+#: Written beside a trained LoRA adapter: the ModelArguments of its base, so it can be rebuilt
+#: (a tiny random base has no name on the Hub).
+ADAPTER_BASE_FILE = "sftmix_adapter_base.json"
+
+
+def resolve_model_path(name: str, *, progress: bool = True) -> str:
+    """A loadable name or folder for ``name``: named offline models and GGUF files become their
+    converted cache folder; other names are returned unchanged."""
+    if name in MODELS:
+        return str(converted_model_dir(artefact_file(MODELS[name]), name=name, progress=progress))
+    if is_tiny(name):
+        return name
+    gguf = find_gguf(name) if Path(name).suffix.lower() == ".gguf" or Path(name).is_dir() else None
+    return str(converted_model_dir(gguf, progress=progress)) if gguf is not None else name
+
+
+def adapter_base(path: str) -> ModelArguments | None:
+    """The base model of a LoRA adapter folder (None when ``path`` is not one)."""
+    folder = Path(path)
+    if not (folder / "adapter_config.json").exists():
+        return None
+    if (folder / ADAPTER_BASE_FILE).exists():
+        return ModelArguments(**json.loads((folder / ADAPTER_BASE_FILE).read_text()))
+    base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if not base:
+        raise ConfigError(f"{folder} is a LoRA adapter whose base model is not recorded "
+                          "(adapter_config.json has no base_model_name_or_path)")
+    return ModelArguments(model_name_or_path=base)
+
+
 def load_tokenizer(args: ModelArguments):
     name = args.tokenizer_name_or_path or args.model_name_or_path
+    base = adapter_base(name) if not is_tiny(name) and args.tokenizer_name_or_path is None else None
+    if base is not None and not (Path(name) / "tokenizer_config.json").exists():
+        return load_tokenizer(base)
     if is_tiny(name):
         return build_toy_tokenizer()
-    tok = transformers.AutoTokenizer.from_pretrained(name, trust_remote_code=args.trust_remote_code)
+    tok = transformers.AutoTokenizer.from_pretrained(resolve_model_path(name),
+                                                     trust_remote_code=args.trust_remote_code)
     if tok.pad_token is None:
         # Padding positions are masked out of every loss, so reusing eos for padding is safe.
         tok.pad_token = tok.eos_token
@@ -39,8 +85,14 @@ def load_tokenizer(args: ModelArguments):
 
 
 def load_model(args: ModelArguments, tokenizer=None) -> torch.nn.Module:
-    """The causal LM, wrapped with LoRA adapters when ``args.use_lora``."""
+    """The causal LM, wrapped with fresh LoRA adapters when ``args.use_lora`` (for training).
+
+    An adapter folder loads its base and that adapter (trainable only when ``use_lora``).
+    """
     name = args.model_name_or_path
+    base = adapter_base(name) if not is_tiny(name) else None
+    if base is not None:
+        return load_adapter(name, base, args, tokenizer, trainable=args.use_lora)
     if name == BASE_NAME:
         model = load_base_model(dtype=_DTYPES[args.torch_dtype])
     elif is_tiny(name):
@@ -53,18 +105,35 @@ def load_model(args: ModelArguments, tokenizer=None) -> torch.nn.Module:
                                  num_heads=args.tiny_heads, seed=args.model_seed)
     else:
         model = transformers.AutoModelForCausalLM.from_pretrained(
-            name, dtype=_DTYPES[args.torch_dtype], trust_remote_code=args.trust_remote_code,
+            resolve_model_path(name), dtype=_DTYPES[args.torch_dtype], trust_remote_code=args.trust_remote_code,
             use_safetensors=True)
     if args.use_lora:
         model = add_lora(model, args)
+        model.sftmix_base_args = {k: v for k, v in vars(args).items() if k != "use_lora"}
     return model
 
 
-def add_lora(model, args: ModelArguments):
+def _import_peft():
     try:
         import peft
     except ImportError as exc:  # optional dependency
         raise ImportError("LoRA needs peft: pip install 'sftmix[lora]' (or pip install peft)") from exc
+    return peft
+
+
+def load_adapter(path: str, base: ModelArguments, args: ModelArguments | None = None, tokenizer=None, *,
+                 trainable: bool = False):
+    """A trained LoRA adapter folder on its base model (``PeftModel.from_pretrained``)."""
+    peft = _import_peft()
+    settings = {k: v for k, v in vars(base).items() if k not in ("use_lora",)}
+    if args is not None:  # the dtype asked for now wins over the one the adapter was trained with
+        settings["torch_dtype"] = args.torch_dtype
+    model = load_model(ModelArguments(**{**settings, "use_lora": False}), tokenizer)
+    return peft.PeftModel.from_pretrained(model, path, is_trainable=trainable)
+
+
+def add_lora(model, args: ModelArguments):
+    peft = _import_peft()
     targets = args.lora_target_modules
     config = peft.LoraConfig(
         r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, task_type="CAUSAL_LM",

@@ -26,7 +26,8 @@ def tiny_config(runs_dir, name="tiny", **overrides) -> ExperimentConfig:
         data={"n_train": 96, "n_test": 16, "max_length": 96},
         training={"num_train_epochs": 2, "per_device_train_batch_size": 16, "learning_rate": 3e-3,
                   "logging_steps": 2},
-        reference_training={"num_train_epochs": 1}, n_checkpoints=2, projection="pca", figures=False)
+        reference_training={"num_train_epochs": 1}, n_checkpoints=2, projection="pca", figures=False,
+        max_new_tokens=16)
     spec.update(overrides)
     return ExperimentConfig(**spec)
 

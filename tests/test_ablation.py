@@ -27,7 +27,8 @@ def tiny_base(tmp_path, **overrides) -> ExperimentConfig:
                 data={"n_train": 48, "n_test": 12, "max_length": 64},
                 training={"num_train_epochs": 1, "per_device_train_batch_size": 8, "learning_rate": 3e-3,
                           "logging_steps": 2},
-                reference_training={"num_train_epochs": 1}, n_checkpoints=1, embeddings=False, figures=False)
+                reference_training={"num_train_epochs": 1}, n_checkpoints=1, embeddings=False, figures=False,
+                max_new_tokens=16)
     spec.update(overrides)
     return ExperimentConfig(**spec)
 

@@ -27,6 +27,10 @@ def test_experiment_config_resolves(path):
         assert (args.mixup_alpha, args.mixup_weight) == (0.5, 0.2)
         assert args.per_device_train_batch_size * 8 == 32
         assert not model.model_name_or_path.startswith("tiny-") and data.dataset != "builtin"
+        # Float32 master weights under bf16 autocast (pure-bf16 weights round 2e-6 updates away),
+        # and the reference run is the NTP run of seed 0 (NTP is not trained twice).
+        assert model.torch_dtype == "float32" and args.bf16
+        assert config.reference_is_ntp_run
 
 
 @pytest.mark.parametrize("path", ACCELERATE, ids=lambda p: p.name)

@@ -98,8 +98,9 @@ def test_two_process_dynamics_equal_one_process(two_processes, tmp_path):
     assert one.attrs["fingerprint"] == two.attrs["fingerprint"]
     for column in one.columns:
         if one[column].dtype.kind == "f":
-            # variability is a difference of nearly equal perplexities: a looser tolerance
-            tol = 1e-4 if column.startswith("variability") else 1e-5
+            # variability is a difference of nearly equal perplexities (means over a few content
+            # tokens; the two runs sum gradients in another order): a looser tolerance
+            tol = 5e-4 if column.startswith("variability") else 1e-5
             np.testing.assert_allclose(two[column], one[column], rtol=tol, atol=1e-7, err_msg=column)
 
 

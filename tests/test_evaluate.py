@@ -35,6 +35,10 @@ def test_exact_match_normalisation():
     assert normalize_answer("  Paris ") == normalize_answer("paris")
     assert normalize_answer("new  delhi") == "new delhi"
     assert normalize_answer("42") != normalize_answer("4 2")
+    # Trailing punctuation does not count; punctuation inside the answer does.
+    assert normalize_answer("Paris.") == normalize_answer("paris") == normalize_answer("Paris !")
+    assert normalize_answer("3.5") != normalize_answer("35")
+    assert normalize_answer("a, b") == "a, b"
 
 
 def test_multiple_choice_accuracy_literal():
@@ -74,6 +78,22 @@ def test_evaluate_model_reports_all_metrics(tokenizer, suite_examples):
     assert len(result["generations"]) == 16 and 0.0 <= result["exact_match"] <= 1.0
     # an untrained model is near uniform over the vocabulary
     assert abs(result["nll"] - np.log(len(tokenizer))) < 1.0
+    # An untrained model rarely ends its turn within 4 tokens: those generations are counted as cut.
+    assert result["max_new_tokens"] == 4
+    cut = result["generation_cut"]
+    assert result["n_generations_cut"] == sum(cut) and sum(cut) > 0
+    assert "content_nll" in result and result["content_nll"] != result["nll"]
+
+
+def test_default_budget_does_not_cut_open_ended_answers(tokenizer, suite_examples):
+    from sftmix.analysis.evaluate import DEFAULT_MAX_NEW_TOKENS
+
+    assert DEFAULT_MAX_NEW_TOKENS >= 256
+    model = build_tiny_model("llama", tokenizer=tokenizer, hidden_size=32, num_heads=2)
+    test = suite_examples[1].select(range(4))
+    short = evaluate_model(model, tokenizer, test, progress=False, max_new_tokens=None)
+    longest = max(len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in test["answer"])
+    assert short["max_new_tokens"] == longest + 16   # None: sized to the references
 
 
 def test_exports(tmp_path):

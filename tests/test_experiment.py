@@ -103,9 +103,11 @@ def test_ntp_run_of_the_first_seed_is_the_reference_run(tmp_path):
     fit = pd.read_csv(run / "fit.csv")
     assert fit["step"].tolist() == [int(Path(c).name.split("-")[1]) for c in ckpts]
     evaluated = json.loads((run / "ntp" / "seed0" / "eval.json").read_text())
-    assert fit["held_out"].iloc[-1] == pytest.approx(evaluated["nll"], rel=1e-5)
-    assert json.loads((run / "results.json").read_text())["fit"][-1]["held_out"] == pytest.approx(evaluated["nll"],
-                                                                                                 rel=1e-5)
+    # (Both over the tokens that enter confidence: by default the content, no end-of-turn marker.)
+    assert reused.confidence_tokens == "content"
+    assert fit["held_out"].iloc[-1] == pytest.approx(evaluated["content_nll"], rel=1e-5)
+    assert json.loads((run / "results.json").read_text())["fit"][-1]["held_out"] == pytest.approx(
+        evaluated["content_nll"], rel=1e-5)
 
     separate = tiny_config(tmp_path, name="separate", reference_training={}, seeds=[0], ntp_from_reference=False,
                            training=reused.training)

@@ -37,16 +37,18 @@ def _config(out, **kw):
 
 
 # ---------------------------------------------------------------------- scoring
-def test_scoring_matches_the_models_own_loss(tokenizer, tokenized):
+@pytest.mark.parametrize("tokens, column", [("trained", "labels"), ("content", "content_labels")])
+def test_scoring_matches_the_models_own_loss(tokenizer, tokenized, tokens, column):
     model = _model(tokenizer).train()
-    frame = score_model(model, tokenized, batch_size=16, progress=False)
+    frame = score_model(model, tokenized, batch_size=16, progress=False, tokens=tokens)
+    assert frame.attrs["tokens"] == tokens
     assert model.training  # scoring runs in eval mode and restores the caller's mode
     assert list(frame["example_id"]) == list(tokenized["example_id"])
     model.eval()
     with torch.no_grad():
         for i in range(0, len(tokenized), 7):
             row = tokenized[i]
-            labels = torch.tensor([row["labels"]])
+            labels = torch.tensor([row[column]])
             out = model(input_ids=torch.tensor([row["input_ids"]]), labels=labels)
             assert frame["ppl"][i] == pytest.approx(float(torch.exp(out.loss)), rel=1e-5)
             assert frame["nll"][i] == pytest.approx(float(out.loss), rel=1e-5)
@@ -58,7 +60,7 @@ def test_scoring_matches_the_models_own_loss(tokenizer, tokenized):
     np.testing.assert_allclose(frame["gprob"], 1 / frame["ppl"], rtol=1e-12)
     assert ((frame["prob"] >= frame["gprob"] - 1e-12) & (frame["acc"].between(0, 1))).all()  # AM >= GM
     # Batching and output-head chunking change nothing.
-    other = score_model(model, tokenized, batch_size=5, chunk_size=7, progress=False)
+    other = score_model(model, tokenized, batch_size=5, chunk_size=7, progress=False, tokens=tokens)
     np.testing.assert_allclose(other[["ppl", "prob", "acc"]], frame[["ppl", "prob", "acc"]], rtol=1e-5)
 
 

@@ -37,7 +37,7 @@ def embed_examples(model, tokenizer, examples, *, max_length: int = 512, batch_s
     if len(tokenized) != len(examples):
         raise ValueError(f"{len(examples) - len(tokenized)} examples lost their response to truncation; "
                          "raise max_length so every example can be embedded")
-    collate = PadCollator(tokenizer.pad_token_id)
+    collate = PadCollator.for_tokenizer(tokenizer)
     device = next(model.parameters()).device
     order = np.argsort(tokenized["length"], kind="stable")
     out = None

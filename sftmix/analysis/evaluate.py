@@ -37,9 +37,16 @@ def expected_calibration_error(confidence, correct, *, n_bins: int = 10) -> floa
     return float(ece)
 
 
+#: Greedy generation budget: long enough for open-ended chat answers (a judge export must not
+#: hold answers cut mid-sentence); generations that reach it are counted in the results.
+DEFAULT_MAX_NEW_TOKENS = 512
+_TRAILING = ".!?,;:"
+
+
 def normalize_answer(text: str) -> str:
-    """Exact match ignores surrounding white space and letter case."""
-    return " ".join(text.strip().split()).lower()
+    """Exact match ignores surrounding white space, letter case and trailing punctuation
+    ("Paris." matches "paris"); punctuation inside the answer counts ("3.5" is not "35")."""
+    return " ".join(text.strip().split()).lower().rstrip(_TRAILING).rstrip()
 
 
 def token_statistics(model, tokenized, *, batch_size: int = 64, chunk_size: int = 4096,
@@ -47,29 +54,43 @@ def token_statistics(model, tokenized, *, batch_size: int = 64, chunk_size: int 
     """Per-example response NLL sums and token counts, plus per-token (max prob, correct).
 
     The statistics come from :func:`sftmix.dynamics.scoring.score_rows`, the same
-    computation that scores the reference checkpoints.
+    computation that scores the reference checkpoints: ``nll_sum``/``count`` over the
+    trained tokens (content + end-of-turn, what the training loss covers), and, when the
+    data has ``content_labels``, ``content_nll_sum``/``content_count`` over the content
+    tokens (what confidence covers by default).
     """
     rows = length_sorted_shard(tokenized, 0, 1)  # similar lengths together: less padding
     was_training = model.training
     model.eval()
     try:
-        sums, (pmax, correct) = score_rows(model, tokenized, rows, batch_size=batch_size, chunk_size=chunk_size,
-                                           progress=progress, token_confidence=True)
+        sums = score_rows(model, tokenized, rows, batch_size=batch_size, chunk_size=chunk_size, progress=progress,
+                          token_confidence=True)
     finally:
         model.train(was_training)
-    nll_sum, count = np.zeros(len(tokenized)), np.zeros(len(tokenized))
-    nll_sum[rows], count[rows] = sums[:, 0], sums[:, 3]
-    return {"nll_sum": nll_sum, "count": count, "pmax": pmax, "correct": correct}
+    out = {"pmax": sums["max_prob"], "correct": sums["correct"]}
+    for tokens, prefix in (("trained", ""), ("content", "content_")):
+        if tokens in sums:
+            nll_sum, count = np.zeros(len(tokenized)), np.zeros(len(tokenized))
+            nll_sum[rows], count[rows] = sums[tokens][:, 0], sums[tokens][:, 3]
+            out[f"{prefix}nll_sum"], out[f"{prefix}count"] = nll_sum, count
+    return out
 
 
 @torch.inference_mode()
-def generate_responses(model, tokenizer, examples, *, batch_size: int = 64, max_new_tokens: int = 48,
-                       progress: bool = True) -> list[str]:
-    """Greedy responses for canonical examples (left-padded batches)."""
+def generate_responses(model, tokenizer, examples, *, batch_size: int = 64,
+                       max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, progress: bool = True,
+                       return_hit_limit: bool = False):
+    """Greedy responses for canonical examples (left-padded batches); ``examples`` needs only
+    ``messages`` (the prompt).
+
+    With ``return_hit_limit`` also returns, per example, whether the generation used all
+    ``max_new_tokens`` tokens without producing the end-of-turn token (it was cut).
+    """
     device = next(model.parameters()).device
     prompts = [render(tokenizer, m, "")[0] for m in examples["messages"]]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     outputs: list[str] = [""] * len(prompts)
+    cut = [False] * len(prompts)
     order = np.argsort([len(p) for p in prompts])
     was_training = model.training
     model.eval()
@@ -85,19 +106,27 @@ def generate_responses(model, tokenizer, examples, *, batch_size: int = 64, max_
         out = model.generate(input_ids=ids.to(device), attention_mask=attention.to(device), do_sample=False,
                              max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id, pad_token_id=pad)
         for j, i in enumerate(rows):
-            outputs[int(i)] = tokenizer.decode(out[j, width:], skip_special_tokens=True)
+            new = out[j, width:]
+            outputs[int(i)] = tokenizer.decode(new, skip_special_tokens=True)
+            cut[int(i)] = len(new) >= max_new_tokens and tokenizer.eos_token_id not in new.tolist()
     model.train(was_training)
-    return outputs
+    return (outputs, cut) if return_hit_limit else outputs
 
 
 def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_size: int = 64,
-                   generate: bool = True, max_new_tokens: int | None = None, progress: bool = True) -> dict:
+                   generate: bool = True, max_new_tokens: int | None = DEFAULT_MAX_NEW_TOKENS,
+                   progress: bool = True) -> dict:
     """Evaluate a causal LM on canonical held-out examples.
 
-    Returns a dict with ``nll`` (mean response-token NLL), ``perplexity``, ``ece`` (of
-    next-token predictions on response tokens), ``token_accuracy`` and, when ``generate``,
+    Returns a dict with ``nll`` (mean NLL over the trained response tokens: content and
+    end-of-turn, as the training loss), ``content_nll`` (over content tokens only, as
+    confidence), ``perplexity``, ``ece`` (of next-token predictions on trained tokens),
+    ``token_accuracy`` and, when ``generate``,
     ``exact_match`` overall and ``exact_match_by_task`` (the reference answer is the
-    ``answer`` column when present, else ``response``), plus ``generations``.
+    ``answer`` column when present, else ``response``; see :func:`normalize_answer`), plus
+    ``generations``, ``generation_cut`` (per example: reached ``max_new_tokens`` without
+    ending its turn), ``n_generations_cut`` and ``max_new_tokens``. ``max_new_tokens=None``
+    sets the budget to the longest reference answer + 16 tokens (for short-answer suites).
     """
     tokenized = tokenize_examples(examples, tokenizer, max_length=max_length)
     stats = token_statistics(model, tokenized, batch_size=batch_size,
@@ -109,19 +138,24 @@ def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_s
         "token_accuracy": float(stats["correct"].mean()) if total else float("nan"),
         "ece": expected_calibration_error(stats["pmax"], stats["correct"]),
     }
+    if "content_count" in stats:  # the same NLL over content tokens only (no end-of-turn marker)
+        result["content_nll"] = float(stats["content_nll_sum"].sum() / max(stats["content_count"].sum(), 1))
     if generate:
         refs = examples["answer"] if "answer" in examples.column_names else examples["response"]
         if max_new_tokens is None:
             longest = max(len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in refs)
-            max_new_tokens = longest + 4
-        gens = generate_responses(model, tokenizer, examples, batch_size=batch_size,
-                                  max_new_tokens=max_new_tokens, progress=progress)
+            max_new_tokens = longest + 16
+        gens, cut = generate_responses(model, tokenizer, examples, batch_size=batch_size,
+                                       max_new_tokens=max_new_tokens, progress=progress, return_hit_limit=True)
         hits = np.array([normalize_answer(g) == normalize_answer(r) for g, r in zip(gens, refs)])
         result["exact_match"] = float(hits.mean())
+        result["max_new_tokens"] = int(max_new_tokens)
+        result["n_generations_cut"] = int(sum(cut))
         if "task" in examples.column_names:
             tasks = np.array(examples["task"])
             result["exact_match_by_task"] = {str(t): float(hits[tasks == t].mean()) for t in sorted(set(tasks))}
         result["generations"] = gens
+        result["generation_cut"] = cut
     return result
 
 

@@ -13,18 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
-
-def _atomic_text(path: Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+from ..io import atomic_write_text
 
 
 def export_alpaca_eval(instructions: list[str], outputs: list[str], path, *, generator: str,
@@ -34,7 +26,7 @@ def export_alpaca_eval(instructions: list[str], outputs: list[str], path, *, gen
         raise ValueError("one output per instruction is needed")
     rows = [{"instruction": i, "output": o, "generator": generator, "dataset": dataset}
             for i, o in zip(instructions, outputs)]
-    return _atomic_text(path, json.dumps(rows, indent=2))
+    return atomic_write_text(path, json.dumps(rows, indent=2))
 
 
 def export_mt_bench(question_ids: list, turns: list[list[str]], path, *, model_id: str) -> Path:
@@ -46,4 +38,4 @@ def export_mt_bench(question_ids: list, turns: list[list[str]], path, *, model_i
         answer_id = hashlib.sha1(f"{model_id}-{qid}".encode()).hexdigest()[:22]
         lines.append(json.dumps({"question_id": qid, "answer_id": answer_id, "model_id": model_id,
                                  "choices": [{"index": 0, "turns": list(answer_turns)}], "tstamp": time.time()}))
-    return _atomic_text(path, "\n".join(lines) + "\n")
+    return atomic_write_text(path, "\n".join(lines) + "\n")

@@ -148,10 +148,13 @@ def load_model_for(model_args: ModelArguments, *, tokenizer_only: bool = False):
         else model_args.model_name_or_path
     try:
         return load_tokenizer(model_args) if tokenizer_only else load_model_and_tokenizer(model_args)
+    except ConfigError:
+        raise
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"cannot load model {name!r}: {first}; pass a local model folder, a Hub name "
-                          "(needs network access), tiny-base or tiny-<family> such as tiny-llama") from exc
+        raise ConfigError(f"cannot load model {name!r}: {first}; pass a local model folder, a .gguf file, a Hub "
+                          "name (needs network access), smollm2-135m (offline), tiny-base or tiny-<family> such "
+                          "as tiny-llama") from exc
 
 
 def load_experiment_config(path: str, **overrides):

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..constants import BUILTIN, IGNORE_INDEX
 from ..data import detect_format, load_train_eval, read_records, tokenize_examples
+from ..data.tokenize import tokenizer_summary
 from .common import (
     OptionParser,
     load_model_for,
@@ -120,7 +121,8 @@ def report_text(examples, lengths: pd.DataFrame, *, fmt: str, max_length: int, h
     lines = [f"format: {fmt}; {len(examples)} training examples"
              + (f", {len(held_out)} held-out" if held_out is not None else "")]
     summary = length_summary(lengths, max_length)
-    lines += ["", "tokens per example (trained tokens are the response; multi-turn: every assistant turn):",
+    lines += ["", "tokens per example (trained: each assistant turn's content and end-of-turn token; multi-turn: "
+                  "every assistant turn):",
               pd.DataFrame({k: summary[k] for k in ("prompt", "response")}).T.to_string(float_format="{:.0f}".format),
               "", f"at max_length={max_length}: {summary['truncated']} truncated, {summary['dropped']} dropped "
                   "(no response token left)"]
@@ -163,6 +165,7 @@ def run(args) -> None:
         except (OSError, ValueError):  # a Hub dataset: its columns were checked when it loaded
             fmt = "detected from columns"
     tokenizer = load_model_for(model_args, tokenizer_only=True)
+    print(tokenizer_summary(tokenizer, model_args.tokenizer_name_or_path or model_args.model_name_or_path))
     lengths = token_lengths(train, tokenizer, last_turn_only=data_args.last_turn_only)
     print(report_text(train, lengths, fmt=fmt, max_length=data_args.max_length, head=known.head,
                       held_out=held_out))

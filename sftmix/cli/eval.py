@@ -1,14 +1,24 @@
-"""``sftmix eval``: evaluate a model on held-out data (the pipeline's eval stage)."""
+"""``sftmix eval``: evaluate a model on held-out data (the pipeline's eval stage).
+
+With reference answers it reports held-out NLL, token accuracy, calibration and greedy exact
+match; prompts without references (e.g. an AlpacaEval or MT-Bench question file) are only
+answered, for the judge exports. A LoRA adapter folder is evaluated as that adapter on its base.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from ..analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, generate_responses
 from ..analysis.export import export_alpaca_eval, export_mt_bench
+from ..constants import BUILTIN
 from ..data import load_train_eval
+from ..data.prompts import load_prompts
 from ..errors import ConfigError
-from ..pipeline.stages import evaluate_and_save
+from ..io import atomic_write_json
+from ..models import adapter_base
+from ..pipeline.stages import evaluate_and_save, generation_records
 from .common import (
     OptionParser,
     load_model_for,
@@ -18,7 +28,7 @@ from .common import (
     training_options_parser,
 )
 
-HELP = "Evaluate a trained model on held-out data."
+HELP = "Evaluate a trained model (or a LoRA adapter folder) on held-out data, or answer prompts for a judge."
 
 
 def add_parser(subparsers):
@@ -27,8 +37,12 @@ def add_parser(subparsers):
 
 def _own_options() -> OptionParser:
     ap = OptionParser(prog="sftmix eval", add_help=False)
-    ap.add_argument("--out", default=None, help="Write the metrics to this JSON file.")
+    ap.add_argument("--out", default=None, help="Write the metrics and every generation (prompt, reference, "
+                    "output, cut) to this JSON file.")
     ap.add_argument("--no-generate", action="store_true", help="Skip greedy generation / exact match.")
+    ap.add_argument("--max_new_tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS, metavar="N",
+                    help=f"Greedy generation budget per answer (default: {DEFAULT_MAX_NEW_TOKENS}); answers that "
+                         "reach it are counted as cut.")
     ap.add_argument("--export-alpaca-eval", default=None, metavar="FILE",
                     help="Write the generations as an AlpacaEval model-outputs JSON file.")
     ap.add_argument("--export-mt-bench", default=None, metavar="FILE",
@@ -36,18 +50,51 @@ def _own_options() -> OptionParser:
     return ap
 
 
-def run(args) -> None:
-    maybe_print_help(args.argv, "sftmix eval", HELP, _own_options())
-    known, argv = split_known(_own_options(), args.argv)
-    model_args, data_args, _ = parse_training_args(argv, "sftmix eval")
-    model, tokenizer = load_model_for(model_args)
+def _held_out(data_args):
+    """(examples, has references): a prompts-only file is read with load_prompts."""
+    source = data_args.eval_dataset
+    if source is not None and source != BUILTIN and Path(source).exists():
+        prompts = load_prompts(source)
+        if "response" not in prompts.column_names:
+            return prompts, False
     _, held_out = load_train_eval(data_args)
     if held_out is None:
         raise ConfigError("sftmix eval: no held-out data; pass --eval_dataset FILE")
-    result = evaluate_and_save(model, tokenizer, held_out, out_file=known.out, max_length=data_args.max_length,
-                               generate=not known.no_generate)
-    generations = result.pop("generations", None)
-    print(json.dumps(result, indent=2))
+    return held_out, True
+
+
+def run(args) -> None:
+    maybe_print_help(args.argv, "sftmix eval", HELP, _own_options())
+    known, argv = split_known(_own_options(), args.argv)
+    if known.max_new_tokens < 1:
+        raise ConfigError(f"sftmix eval: --max_new_tokens must be >= 1, got {known.max_new_tokens}")
+    model_args, data_args, _ = parse_training_args(argv, "sftmix eval")
+    base = adapter_base(model_args.model_name_or_path) if Path(model_args.model_name_or_path).is_dir() else None
+    if base is not None:
+        note = " (--use_lora True trains new adapters; it is ignored here)" if model_args.use_lora else ""
+        print(f"evaluating the LoRA adapter in {model_args.model_name_or_path} on its base "
+              f"{base.model_name_or_path}{note}")
+    model, tokenizer = load_model_for(model_args)
+    held_out, with_references = _held_out(data_args)
+    if with_references:
+        result = evaluate_and_save(model, tokenizer, held_out, out_file=known.out, max_length=data_args.max_length,
+                                   generate=not known.no_generate, max_new_tokens=known.max_new_tokens,
+                                   generations_in_out=True)
+        generations = result.pop("generations", None)
+        result.pop("generation_cut", None)
+        print(json.dumps(result, indent=2))
+    else:
+        if known.no_generate:
+            raise ConfigError("sftmix eval: these prompts have no reference answers, so there is nothing to "
+                              "evaluate without generating; drop --no-generate")
+        generations, cut = generate_responses(model, tokenizer, held_out, max_new_tokens=known.max_new_tokens,
+                                              return_hit_limit=True)
+        print(f"answered {len(generations)} prompts without reference answers; {sum(cut)} reached "
+              f"max_new_tokens={known.max_new_tokens}")
+        if known.out:
+            atomic_write_json(known.out, {"n_examples": len(generations), "max_new_tokens": known.max_new_tokens,
+                                          "n_generations_cut": int(sum(cut)),
+                                          "generations": generation_records(held_out, generations, cut)})
     if generations is not None:
         name = Path(model_args.model_name_or_path).name
         if known.export_alpaca_eval:

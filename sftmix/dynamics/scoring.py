@@ -28,7 +28,7 @@ from accelerate.utils import broadcast_object_list, gather_object
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM
 
-from ..constants import IGNORE_INDEX
+from ..constants import CONFIDENCE_TOKENS, IGNORE_INDEX
 from ..data import PadCollator
 from ..loss.ce import linear_cross_entropy
 from ..loss.head import forward_hidden, output_head
@@ -71,46 +71,69 @@ def length_sorted_shard(tokenized, process_index: int, num_processes: int) -> np
     return np.argsort(lengths, kind="stable")[process_index::num_processes]
 
 
+def _check_tokens(tokens: str) -> None:
+    if tokens not in CONFIDENCE_TOKENS:
+        raise ValueError(f"tokens={tokens!r}; choose one of {', '.join(CONFIDENCE_TOKENS)}")
+
+
 @torch.inference_mode()
 def score_rows(model, tokenized, rows: np.ndarray, *, batch_size: int, chunk_size: int = 4096,
-               desc: str = "Scoring", progress: bool = True, token_confidence: bool = False):
+               desc: str = "Scoring", progress: bool = True, token_confidence: bool = False) -> dict:
     """Per-example response statistics of ``rows`` of ``tokenized``: the one response-NLL loop.
+
+    The transformer runs once per batch; the output head runs on the trained tokens (those
+    with a label: content and end-of-turn, what the training loss covers), and the sums are
+    taken over two token sets, named as :data:`sftmix.constants.CONFIDENCE_TOKENS`:
+    ``"trained"`` (every trained token) and ``"content"`` (the assistant turns' content, the
+    ``content_labels`` of :func:`sftmix.data.tokenize_examples`; present when the data has
+    that column). See :mod:`sftmix.data.tokenize` for which tokens are which.
 
     Returns
     -------
-    array (len(rows), 4): sums over each example's response tokens of (NLL, gold-token
-    probability, argmax correctness) and the token count. With ``token_confidence`` also
-    ``(max_prob, correct)``: arrays over every response token (in no particular order) of
-    the largest softmax probability and whether it is the gold token, for calibration.
+    dict: ``"trained"`` (and ``"content"``) -> array (len(rows), 4): sums over each example's
+    tokens of (NLL, gold-token probability, argmax correctness) and the token count. With
+    ``token_confidence`` also ``"max_prob"``, ``"correct"``: arrays over every trained token
+    (in no particular order) of the largest softmax probability and whether it is the gold
+    token, for calibration.
     """
     device = next(model.parameters()).device
     collate = PadCollator(getattr(model.config, "pad_token_id", None) or 0)  # padding is masked anyway
     head = output_head(model)
-    columns = tokenized.select_columns(["input_ids", "labels"])
-    out = np.zeros((len(rows), 4))
+    has_content = "content_labels" in tokenized.column_names
+    columns = tokenized.select_columns(["input_ids", "labels"] + (["content_labels"] if has_content else []))
+    out = {name: np.zeros((len(rows), 4)) for name in (("trained", "content") if has_content else ("trained",))}
     max_prob, correct = [], []
     for start in tqdm(range(0, len(rows), batch_size), desc=desc, disable=not progress, leave=False):
         chunk = columns[[int(i) for i in rows[start:start + batch_size]]]
-        batch = collate([{"input_ids": a, "labels": b} for a, b in zip(chunk["input_ids"], chunk["labels"])])
+        batch = collate([dict(zip(chunk, values)) for values in zip(*chunk.values())])
         hidden = forward_hidden(model, batch["input_ids"].to(device), batch["attention_mask"].to(device))
         targets = batch["labels"][:, 1:].to(device)
         mask = targets != IGNORE_INDEX
         ce = linear_cross_entropy(hidden[:, :-1][mask], head, targets[mask], chunk_size=chunk_size,
                                   return_stats=True)
-        out[start:start + len(chunk["labels"])] = torch.stack(
-            response_sums(ce.token_nll, ce.token_correct, mask), dim=1).numpy()
+        done = slice(start, start + len(chunk["labels"]))
+        out["trained"][done] = torch.stack(response_sums(ce.token_nll, ce.token_correct, mask), dim=1).numpy()
+        if has_content:
+            content = batch["content_labels"][:, 1:].to(device) != IGNORE_INDEX
+            keep = content[mask]  # the content tokens among the trained ones, in mask order
+            out["content"][done] = torch.stack(
+                response_sums(ce.token_nll[keep], ce.token_correct[keep], content & mask), dim=1).numpy()
         if token_confidence:
             max_prob.append(ce.token_max_prob.float().cpu().numpy())
             correct.append(ce.token_correct.cpu().numpy())
-    if not token_confidence:
-        return out
-    return out, (np.concatenate(max_prob) if max_prob else np.zeros(0),
-                 np.concatenate(correct) if correct else np.zeros(0, dtype=bool))
+    if token_confidence:
+        out["max_prob"] = np.concatenate(max_prob) if max_prob else np.zeros(0)
+        out["correct"] = np.concatenate(correct) if correct else np.zeros(0, dtype=bool)
+    return out
 
 
 def score_model(model, tokenized, *, name: str = "model", step: int | None = None, batch_size: int = 64,
-                chunk_size: int = 4096, progress: bool = True, accelerator=None):
+                chunk_size: int = 4096, progress: bool = True, accelerator=None, tokens: str = "content"):
     """Score every example of ``tokenized`` with one model; return a checkpoint frame.
+
+    ``tokens``: which response tokens are scored (see :func:`score_rows`); the default is
+    the confidence default, the content of the assistant turns. ``frame.attrs["tokens"]``
+    records it.
 
     ``tokenized`` comes from :func:`sftmix.data.tokenize_examples` (``example_id``,
     ``input_ids``, ``labels``; ``length`` is used when present). Under several processes
@@ -118,6 +141,10 @@ def score_model(model, tokenized, *, name: str = "model", step: int | None = Non
     returns the whole gathered frame. ``frame.attrs["n_scored"]`` counts the rows scored
     over all processes (equal to ``len(frame)``: each example is scored once).
     """
+    _check_tokens(tokens)
+    if tokens == "content" and "content_labels" not in tokenized.column_names:
+        raise ValueError("tokens='content' needs the content_labels column of sftmix.data.tokenize_examples; "
+                         "re-tokenize the data, or score tokens='trained'")
     state = process_state(accelerator)
     ids = [str(e) for e in tokenized["example_id"]]
     rows = length_sorted_shard(tokenized, state.process_index, state.num_processes)
@@ -125,7 +152,7 @@ def score_model(model, tokenized, *, name: str = "model", step: int | None = Non
     model.eval()
     try:
         sums = score_rows(model, tokenized, rows, batch_size=batch_size, chunk_size=chunk_size,
-                           desc=f"Scoring {name}", progress=progress and state.is_main_process)
+                          desc=f"Scoring {name}", progress=progress and state.is_main_process)[tokens]
     finally:
         model.train(was_training)
     shards = [(rows, sums)]
@@ -144,6 +171,7 @@ def score_model(model, tokenized, *, name: str = "model", step: int | None = Non
     frame = checkpoint_frame(ids, *full.T, name=name, step=step, fingerprint=dataset_fingerprint(ids),
                              source="scoring")
     frame.attrs["n_scored"] = n_scored
+    frame.attrs["tokens"] = tokens
     return frame
 
 
@@ -177,7 +205,7 @@ def _named(checkpoints) -> list[tuple[str, object]]:
 
 
 def score_checkpoints(checkpoints, tokenized, *, out_dir, batch_size: int = 64, chunk_size: int = 4096,
-                      progress: bool = True, accelerator=None) -> list:
+                      progress: bool = True, accelerator=None, tokens: str = "content") -> list:
     """Score every example at every checkpoint; one parquet file per checkpoint.
 
     For each example and checkpoint, over response tokens only: perplexity
@@ -199,6 +227,8 @@ def score_checkpoints(checkpoints, tokenized, *, out_dir, batch_size: int = 64, 
     accelerator : ``Accelerator`` / ``PartialState``; default ``PartialState()``. Only
         the main process writes files. Scoring is data parallel: each process loads the
         whole model onto its device.
+    tokens : the scored response tokens, ``"content"`` (default) or ``"trained"``
+        (:func:`score_rows`); a cached file scored the other way is recomputed.
 
     Returns
     -------
@@ -213,7 +243,8 @@ def score_checkpoints(checkpoints, tokenized, *, out_dir, batch_size: int = 64, 
         cached = [None]
         if state.is_main_process and path.exists():
             frame = read_checkpoint_frame(path)
-            if frame.attrs.get("fingerprint") == fingerprint and len(frame) == len(tokenized):
+            if frame.attrs.get("fingerprint") == fingerprint and len(frame) == len(tokenized) \
+                    and frame.attrs.get("tokens", "trained") == tokens:
                 cached = [frame]
             else:
                 logger.info("%s was computed on another dataset; scoring %s again", path, name)
@@ -227,7 +258,7 @@ def score_checkpoints(checkpoints, tokenized, *, out_dir, batch_size: int = 64, 
         else:
             model, step = _load_checkpoint(source, state.device), checkpoint_step(source)
         frame = score_model(model, tokenized, name=name, step=step, batch_size=batch_size,
-                            chunk_size=chunk_size, progress=progress, accelerator=state)
+                            chunk_size=chunk_size, progress=progress, accelerator=state, tokens=tokens)
         if state.is_main_process:
             write_checkpoint_frame(frame, path)
         frames.append(frame)

@@ -39,7 +39,7 @@ import yaml
 
 from ..analysis.results import build_results, write_results
 from ..config import DataArguments, ModelArguments, SFTMixConfig
-from ..constants import METHODS, SPLIT_METRICS
+from ..constants import CONFIDENCE_TOKENS, METHODS, SPLIT_METRICS
 from ..data import load_train_eval
 from ..distributed import Processes
 from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write_json, atomic_write_text, remove_temp_files
@@ -72,7 +72,17 @@ class ExperimentConfig:
     dynamics_mode: str = "checkpoints"                    # "checkpoints" (paper) or "online"
     split_ratio: float = 0.5
     split_metric: str = "confidence"
+    # Which response tokens enter confidence: "content" (default) or "trained" (content +
+    # end-of-turn); see sftmix.data.tokenize. Training always uses content + end-of-turn.
+    confidence_tokens: str = "content"
+    # Which reference checkpoints keep their weights once the dynamics are scored: "last"
+    # (default: the scores stay; a real model's checkpoint is its full weights) or "all".
+    # With "last", re-scoring (e.g. after changing confidence_tokens) retrains the reference.
+    reference_weights: str = "last"
     generate: bool = True
+    # Greedy generation budget per held-out answer; null = longest reference answer + 16 tokens
+    # (short-answer suites). Generations that reach it are counted in eval.json / results.
+    max_new_tokens: int | None = 512
     embeddings: bool = True
     projection: str = "umap"                              # "umap" or "pca"
     figures: bool = True
@@ -100,6 +110,11 @@ class ExperimentConfig:
         # Checked here, not at the split stage: that comes after the reference run and scoring.
         if not 0.0 < float(self.split_ratio) < 1.0:
             raise ValueError(f"split_ratio must lie strictly between 0 and 1, got {self.split_ratio}")
+        if self.confidence_tokens not in CONFIDENCE_TOKENS:
+            raise ValueError(f"confidence_tokens={self.confidence_tokens!r}; choose one of "
+                             f"{', '.join(CONFIDENCE_TOKENS)}")
+        if self.reference_weights not in ("last", "all"):
+            raise ValueError(f"reference_weights={self.reference_weights!r}; use 'last' or 'all'")
         if self.split_metric not in SPLIT_METRICS:
             raise ValueError(f"split_metric={self.split_metric!r}; choose one of {', '.join(SPLIT_METRICS)}")
         if self.dynamics_mode not in ("checkpoints", "online"):
@@ -108,6 +123,8 @@ class ExperimentConfig:
             raise ValueError(f"projection={self.projection!r}; use 'umap' or 'pca'")
         if self.n_checkpoints < 1:
             raise ValueError("n_checkpoints must be >= 1")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1 (or null), got {self.max_new_tokens}")
         # Resolve the nested dataclasses now so a bad key fails before anything runs.
         self.model_args(), self.data_args(), self.training_args("ntp", self.seeds[0], Path("/tmp/x"))
 
@@ -266,13 +283,14 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
     reached = []
     if "sftmix" in config.methods:
         ref_key = _reference_key(config, data_key)
-        stage("reference", ref_key, [rd.checkpoints],
+        dyn_key = _hash(ref_key, "dynamics", config.confidence_tokens)
+        fits = held_out is not None and config.dynamics_mode != "online"
+        dyn_outputs = [rd.dynamics] + ([rd.fit] if fits else [])
+        stage("reference", ref_key, _reference_outputs(rd, stages, dyn_key, dyn_outputs, wanted("dynamics")),
               lambda: st.reference_stage(config, train_examples, run, held_out), everywhere=True)
         reached.append("reference")
-        dyn_key = _hash(ref_key, "dynamics")
         if wanted("dynamics"):
-            fits = held_out is not None and config.dynamics_mode != "online"
-            stage("dynamics", dyn_key, [rd.dynamics] + ([rd.fit] if fits else []),
+            stage("dynamics", dyn_key, dyn_outputs,
                   lambda: st.dynamics_stage(config, train_examples, run, progress=progress,
                                             held_out=held_out if fits else None), everywhere=True)
             reached.append("dynamics")
@@ -302,7 +320,8 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
                       everywhere=True, before=lambda: _claim_train_dir(out, train_key))
             reached.append(f"train/{method}/seed{seed}")
             if held_out is not None and wanted("eval"):
-                stage(f"eval/{method}/seed{seed}", _hash(train_key, config.generate), [out / EVAL_FILE],
+                stage(f"eval/{method}/seed{seed}", _hash(train_key, config.generate, config.max_new_tokens),
+                      [out / EVAL_FILE],
                       lambda: st.eval_stage(config, out, held_out, progress=progress), everywhere=False)
                 reached.append(f"eval/{method}/seed{seed}")
 
@@ -356,6 +375,19 @@ def _claim_train_dir(out: Path, key: str) -> None:
     if marker.exists() and json.loads(marker.read_text()).get("key") != key:
         clean_checkpoints(out)
     atomic_write_json(marker, {"key": key})
+
+
+def _reference_outputs(rd: RunDir, stages: Stages, dyn_key: str, dyn_outputs: list[Path],
+                       dynamics_wanted: bool) -> list[Path]:
+    """What the reference stage must have left: its checkpoint list and last weights; and every
+    checkpoint's weights while the dynamics still need scoring (they may have been pruned)."""
+    outputs = [rd.checkpoints]
+    if not rd.checkpoints.exists():
+        return outputs
+    checkpoints = [Path(c) for c in json.loads(rd.checkpoints.read_text())]
+    needed = checkpoints if dynamics_wanted and not stages.done("dynamics", dyn_key, dyn_outputs) \
+        else checkpoints[-1:]
+    return outputs + [st.checkpoint_weights(c) for c in needed]
 
 
 def _quiet_libraries() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import pandas as pd
 from transformers import AutoModelForCausalLM
 
 from ..analysis.embed import embed_examples
-from ..analysis.evaluate import evaluate_model
+from ..analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, evaluate_model
 from ..analysis.fit import fit_table
 from ..analysis.projection import project_pca, project_umap
 from ..data import tokenize_examples
@@ -42,7 +43,7 @@ from ..dynamics import (
     split_by_confidence,
 )
 from ..io import EVAL_FILE, GENERATIONS_FILE, LOG_HISTORY_FILE, RunDir, atomic_write, atomic_write_json
-from ..models import load_model_and_tokenizer, load_tokenizer
+from ..models import adapter_base, load_adapter, load_model_and_tokenizer, load_tokenizer
 from ..train import clean_checkpoints, latest_checkpoint, train_model, train_reference
 
 
@@ -54,7 +55,7 @@ def _tokenize_on_every_process(train_examples, tokenizer, max_length: int):
 
 # ------------------------------------------------------------------ core functions
 def reference_run(run: RunDir, model_args, train_args, train_examples, *, max_length: int, n_checkpoints: int,
-                  online: bool = False, held_out=None) -> list[str]:
+                  online: bool = False, held_out=None, confidence_tokens: str = "content") -> list[str]:
     """Train the reference model with NTP into ``run.reference``; keep ``n_checkpoints`` checkpoints.
 
     Writes ``run.checkpoints`` (the list of checkpoint folders) and returns it. With
@@ -67,7 +68,8 @@ def reference_run(run: RunDir, model_args, train_args, train_examples, *, max_le
         eval_tokenized = _tokenize_on_every_process(held_out, tokenizer, max_length)
         train_args = dataclasses.replace(train_args, prediction_loss_only=True)
     checkpoints = train_reference(model, tokenizer, tokenized, train_args, n_checkpoints=n_checkpoints,
-                                  out_dir=run.reference, record_online=online, eval_tokenized=eval_tokenized)
+                                  out_dir=run.reference, record_online=online, eval_tokenized=eval_tokenized,
+                                  confidence_tokens=confidence_tokens)
     procs = Processes()
     procs.barrier()  # every process has written its part of the checkpoints (its RNG state)
     if procs.is_main:
@@ -88,9 +90,40 @@ def _keep_weights_only(checkpoint: Path) -> None:
             f.unlink(missing_ok=True)
 
 
+#: Weight files of a checkpoint folder.
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+
+
+def checkpoint_weights(checkpoint: Path) -> Path:
+    """The weights file of a checkpoint folder (full model or LoRA adapter); ``model.safetensors``
+    when there is none (pruned or not yet written)."""
+    found = sorted(p for pattern in WEIGHT_PATTERNS for p in Path(checkpoint).glob(pattern))
+    return found[0] if found else Path(checkpoint) / "model.safetensors"
+
+
+def prune_reference_weights(run: RunDir) -> int:
+    """Delete the weights of every reference checkpoint but the last, once the dynamics are scored.
+
+    The scores (``reference/scores/``) and each checkpoint's config and trainer state stay; the
+    last checkpoint's weights stay for the embeddings and the NTP run it may be. A real model's
+    checkpoint is its full weights (SmolLM2-135M: 538 MB each), so this keeps a run directory
+    to the final models. Returns the bytes freed.
+    """
+    freed = 0
+    for checkpoint in json.loads(run.checkpoints.read_text())[:-1]:
+        for pattern in WEIGHT_PATTERNS:
+            for f in Path(checkpoint).glob(pattern):
+                freed += f.stat().st_size
+                f.unlink()
+    return freed
+
+
 def score_reference(run: RunDir, model_args, train_examples, *, max_length: int, online: bool = False,
-                    progress: bool = True, held_out=None) -> pd.DataFrame | None:
+                    progress: bool = True, held_out=None, tokens: str = "content") -> pd.DataFrame | None:
     """Score the reference checkpoints (or read the online record) into ``run.dynamics``.
+
+    ``tokens``: the response tokens that enter confidence (``"content"`` or ``"trained"``,
+    see :mod:`sftmix.data.tokenize`); the fit table is scored on the same tokens.
 
     With ``held_out`` examples (and checkpoint scoring), the held-out set is scored at the
     same checkpoints and ``run.fit`` gets the NLL on clean / corrupted training answers and
@@ -104,11 +137,12 @@ def score_reference(run: RunDir, model_args, train_examples, *, max_length: int,
     if online:
         per_checkpoint = read_checkpoint_frames(run.online)
     else:  # every process scores a shard; each gets the whole frames back
-        per_checkpoint = score_checkpoints(checkpoints, tokenized, out_dir=run.scores, progress=progress)
+        per_checkpoint = score_checkpoints(checkpoints, tokenized, out_dir=run.scores, progress=progress,
+                                           tokens=tokens)
         if held_out is not None:
             held_tokenized = _tokenize_on_every_process(held_out, tokenizer, max_length)
             held_frames = score_checkpoints(checkpoints, held_tokenized, out_dir=run.held_out_scores,
-                                            progress=progress)
+                                            progress=progress, tokens=tokens)
     if not Processes().is_main:
         return None
     if held_frames is not None:
@@ -129,19 +163,36 @@ def split_dynamics(dynamics_path, out, *, ratio: float, metric: str) -> dict:
     return split
 
 
+def generation_records(examples, generations, cut=None) -> list[dict]:
+    """One record per example: id, the last user message, the reference answer (when there is
+    one), the generated answer and whether it was cut at ``max_new_tokens``."""
+    refs = examples["answer"] if "answer" in examples.column_names else (
+        examples["response"] if "response" in examples.column_names else [None] * len(generations))
+    prompts = [next((m["content"] for m in reversed(msgs) if m["role"] == "user"), "") for msgs in examples["messages"]]
+    cut = cut if cut is not None else [None] * len(generations)
+    return [{"example_id": str(eid), "prompt": p, "reference": r, "output": g, "cut": c}
+            for eid, p, r, g, c in zip(examples["example_id"], prompts, refs, generations, cut)]
+
+
 def evaluate_and_save(model, tokenizer, held_out, *, out_file=None, generations_file=None, max_length: int,
-                      generate: bool = True, progress: bool = True) -> dict:
+                      generate: bool = True, max_new_tokens: int | None = DEFAULT_MAX_NEW_TOKENS,
+                      progress: bool = True, generations_in_out: bool = False) -> dict:
     """Evaluate on held-out examples; write the metrics (and the generations) as JSON when given paths.
 
-    Returns the metrics, with the generations under ``"generations"`` when ``generate``.
+    ``generations_file`` gets :func:`generation_records`; ``generations_in_out`` also puts
+    them into ``out_file`` under ``"generations"``. Returns the metrics, with the generations
+    under ``"generations"`` when ``generate``.
     """
-    result = evaluate_model(model, tokenizer, held_out, max_length=max_length, generate=generate, progress=progress)
+    result = evaluate_model(model, tokenizer, held_out, max_length=max_length, generate=generate,
+                            max_new_tokens=max_new_tokens, progress=progress)
     generations = result.get("generations")
-    if generations is not None and generations_file is not None:
-        atomic_write_json(generations_file, [
-            {"example_id": eid, "output": g} for eid, g in zip(held_out["example_id"], generations)])
+    records = generation_records(held_out, generations, result.get("generation_cut")) if generations else None
+    if records is not None and generations_file is not None:
+        atomic_write_json(generations_file, records)
     if out_file is not None:
-        atomic_write_json(out_file, {k: v for k, v in result.items() if k != "generations"})
+        metrics = {k: v for k, v in result.items() if k not in ("generations", "generation_cut")}
+        atomic_write_json(out_file, {**metrics, "generations": records} if generations_in_out and records
+                          else metrics)
     return result
 
 
@@ -159,7 +210,8 @@ def reference_stage(config, train_examples, run: Path, held_out=None) -> None:
     args = config.training_args("ntp", config.seeds[0], run.reference, extra=extra)
     reference_run(run, config.model_args(reference=True), args, train_examples,
                   max_length=config.data_args().max_length, n_checkpoints=config.n_checkpoints,
-                  online=config.dynamics_mode == "online", held_out=held_out if reused else None)
+                  online=config.dynamics_mode == "online", held_out=held_out if reused else None,
+                  confidence_tokens=config.confidence_tokens)
 
 
 def ntp_from_reference(config, run: Path, out: Path) -> None:
@@ -175,17 +227,32 @@ def ntp_from_reference(config, run: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "generation_config.json", "model.safetensors"):
         if (last / name).exists():
-            shutil.copy2(last / name, out / name)
+            _link_or_copy(last / name, out / name)
     load_tokenizer(config.model_args()).save_pretrained(out)
     shutil.copy2(run.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
 
 
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link (the same weights need no second copy on disk), or a copy across file systems."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def dynamics_stage(config, train_examples, run: Path, *, progress: bool = True, held_out=None) -> None:
     """Score the reference checkpoints (or read the online record) into dynamics.parquet
-    (and, given held-out examples, the fit per checkpoint into fit.csv)."""
-    score_reference(RunDir(run), config.model_args(reference=True), train_examples,
+    (and, given held-out examples, the fit per checkpoint into fit.csv); then, with
+    ``reference_weights="last"``, delete the weights of the checkpoints before the last."""
+    run = RunDir(run)
+    score_reference(run, config.model_args(reference=True), train_examples,
                     max_length=config.data_args().max_length, online=config.dynamics_mode == "online",
-                    progress=progress, held_out=held_out)
+                    progress=progress, held_out=held_out, tokens=config.confidence_tokens)
+    procs = Processes()
+    procs.barrier()  # every process has finished reading the checkpoints
+    if config.reference_weights == "last" and procs.is_main:
+        prune_reference_weights(run)
 
 
 def split_stage(config, run: Path) -> None:
@@ -221,8 +288,15 @@ def train_stage(config, method: str, seed: int, train_examples, out: Path, split
 
 
 def load_trained(path):
-    """A saved model in its saved dtype, on this process's device (the main GPU, or the CPU)."""
-    model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, dtype="auto")
+    """A saved model in its saved dtype, on this process's device (the main GPU, or the CPU).
+
+    A LoRA adapter folder is loaded on its base and merged (evaluation needs no adapter layers).
+    """
+    base = adapter_base(str(path))
+    if base is not None:
+        model = load_adapter(str(path), base).merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, dtype="auto")
     return model.to(Processes().state.device)
 
 
@@ -230,7 +304,8 @@ def eval_stage(config, out: Path, held_out, *, progress: bool = True) -> None:
     out = Path(out)
     evaluate_and_save(load_trained(out), load_tokenizer(config.model_args()), held_out,
                       out_file=out / EVAL_FILE, generations_file=out / GENERATIONS_FILE,
-                      max_length=config.data_args().max_length, generate=config.generate, progress=progress)
+                      max_length=config.data_args().max_length, generate=config.generate,
+                      max_new_tokens=config.max_new_tokens, progress=progress)
 
 
 def embeddings_stage(config, train_examples, run: Path, *, progress: bool = True) -> None:

@@ -20,6 +20,7 @@ from accelerate.utils import reduce
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
+from ..constants import CONFIDENCE_TOKENS
 from ..dynamics.table import checkpoint_frame, dataset_fingerprint, write_checkpoint_frame
 
 logger = logging.getLogger(__name__)
@@ -90,11 +91,16 @@ class DynamicsRecorder(TrainerCallback):
     interval : close every ``interval`` optimizer steps instead of at epoch ends.
     example_ids : ids of the training dataset rows (``example_index`` indexes them);
         read from the training dataloader's dataset when omitted.
+    tokens : which response tokens are recorded: ``"content"`` (default, as
+        :func:`~sftmix.dynamics.scoring.score_checkpoints`) or ``"trained"``.
     """
 
-    def __init__(self, out_dir=None, *, interval: int | None = None, example_ids=None):
+    def __init__(self, out_dir=None, *, interval: int | None = None, example_ids=None, tokens: str = "content"):
         if interval is not None and interval < 1:
             raise ValueError(f"interval must be >= 1, got {interval}")
+        if tokens not in CONFIDENCE_TOKENS:
+            raise ValueError(f"tokens={tokens!r}; choose one of {', '.join(CONFIDENCE_TOKENS)}")
+        self.tokens = tokens
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.interval = interval
         self.example_ids = None if example_ids is None else [str(e) for e in example_ids]
@@ -142,6 +148,7 @@ class DynamicsRecorder(TrainerCallback):
                            "observe_batch from its training forward pass", name)
         frame = checkpoint_frame(self.example_ids, *sums.T, name=name, step=trainer_state.global_step,
                                  fingerprint=self._fingerprint, source="online")
+        frame.attrs["tokens"] = self.tokens
         self.checkpoints.append(frame)
         if self.out_dir is not None and process.is_main_process:
             write_checkpoint_frame(frame, self.out_dir / f"{name}.parquet")

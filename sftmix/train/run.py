@@ -21,6 +21,7 @@ from accelerate.utils import broadcast_object_list
 from ..config import SFTMixConfig
 from ..data import PadCollator
 from ..io import LOG_HISTORY_FILE, atomic_write_json
+from ..models import ADAPTER_BASE_FILE
 from .callbacks import CheckpointSchedule, DynamicsRecorder, quiet_progress
 from .trainer import SFTMixTrainer
 
@@ -44,7 +45,7 @@ def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFT
         if state.num_processes > 1:  # every process must resume from the same checkpoint
             resume = broadcast_object_list([resume])[0]
     trainer = SFTMixTrainer(model=model, args=config, train_dataset=train_tokenized, eval_dataset=eval_tokenized,
-                            data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+                            data_collator=PadCollator.for_tokenizer(tokenizer), processing_class=tokenizer,
                             callbacks=callbacks, split=split)
     quiet_progress(trainer)
     start = time.time()
@@ -60,6 +61,9 @@ def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFT
             # The Trainer also pickles its arguments (training_args.bin); train_config.json holds
             # them as JSON, and a finished run keeps no file that needs unpickling to read.
             (out / "training_args.bin").unlink(missing_ok=True)
+            base = getattr(model, "sftmix_base_args", None)
+            if base is not None:  # a LoRA adapter: record its base so eval can rebuild it
+                atomic_write_json(out / ADAPTER_BASE_FILE, base)
     return trainer
 
 
@@ -86,7 +90,8 @@ def latest_checkpoint(output_dir: str | Path) -> str | None:
 
 def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints: int = 3,
                     steps: list[int] | None = None, out_dir, record_online: bool = False,
-                    callbacks=None, eval_tokenized: datasets.Dataset | None = None) -> list[str]:
+                    callbacks=None, eval_tokenized: datasets.Dataset | None = None,
+                    confidence_tokens: str = "content") -> list[str]:
     """Train the reference model with NTP and keep C checkpoints; return their folders.
 
     Checkpoints: ``n_checkpoints`` spread evenly over the run, or at the optimizer
@@ -94,7 +99,8 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     ``method="ntp"``, ``output_dir=out_dir``, ``save_strategy="no"`` and no
     ``save_total_limit``: the :class:`CheckpointSchedule` decides what is saved. With
     ``record_online`` (or ``config.record_dynamics``) a :class:`DynamicsRecorder` writes
-    online statistics, one file per epoch, to ``<out_dir>/online``. ``eval_tokenized`` (with
+    online statistics of the ``confidence_tokens``, one file per epoch, to ``<out_dir>/online``.
+    ``eval_tokenized`` (with
     ``config.eval_strategy`` set) logs the held-out loss, as :func:`train_model` does.
     """
     if config.method != "ntp":
@@ -104,12 +110,13 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     schedule = CheckpointSchedule(steps=steps) if steps is not None else CheckpointSchedule(n_checkpoints)
     extra = [schedule, *(callbacks or [])]
     if record_online or config.record_dynamics:
-        extra.append(DynamicsRecorder(Path(out_dir) / "online", example_ids=train_tokenized["example_id"]))
+        extra.append(DynamicsRecorder(Path(out_dir) / "online", example_ids=train_tokenized["example_id"],
+                                      tokens=confidence_tokens))
     if eval_tokenized is None:
         args = dataclasses.replace(args, eval_strategy="no")
     trainer = SFTMixTrainer(model=model, args=args, train_dataset=train_tokenized, eval_dataset=eval_tokenized,
                             processing_class=tokenizer,
-                            data_collator=PadCollator(tokenizer.pad_token_id), callbacks=extra)
+                            data_collator=PadCollator.for_tokenizer(tokenizer), callbacks=extra)
     quiet_progress(trainer)
     trainer.train()
     if trainer.is_world_process_zero():  # the whole log, incl. the evaluation after the last save

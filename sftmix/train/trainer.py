@@ -18,6 +18,9 @@ What it changes in ``Trainer`` and why:
 * The NTP and Mixup parts are logged separately as ``ntp_loss`` and ``mixup_loss``.
 * Per-example token statistics from the training forward pass are handed to callbacks
   that define ``observe_batch`` (the online dynamics recorder), at no extra cost.
+* Before training, :func:`sftmix.train.guards.check_setup` warns about settings known to
+  train badly without an error (bf16 master weights under a plain optimizer, a toy learning
+  rate on a pretrained model).
 * A non-finite loss stops training with a ``FloatingPointError`` at the next log (or
   before the next checkpoint is saved), after writing ``nonfinite_loss.json`` into
   ``output_dir``: the step and example ids of the first batch whose loss was not finite,
@@ -43,6 +46,7 @@ from ..io import atomic_write_json
 from ..loss.ce import linear_cross_entropy
 from ..loss.head import forward_hidden, head_context, output_head
 from ..loss.mixup import count_mixup_positions, mixup_loss, sample_lambdas
+from .guards import check_setup
 from .sampler import LengthWindowSampler, PairedSampler, pair_rows
 
 __all__ = ["PairedSampler", "SFTMixTrainer", "SplitError", "pair_rows", "split_groups"]
@@ -60,6 +64,7 @@ class SFTMixTrainer(Trainer):
                 f"launched as {launched} processes, but each one trains alone (no process group). On a "
                 "machine without GPUs pass use_cpu=True (--use_cpu True) so the processes train together "
                 "over gloo.")
+        check_setup(self.model, self.args)  # bf16 master weights, toy learning rates: warn before training
         # Losses are normalised by the token count of the accumulated step (see module docstring).
         self.model_accepts_loss_kwargs = True
         self._mixup_items: torch.Tensor | None = None
@@ -131,11 +136,12 @@ class SFTMixTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         index = inputs.pop("example_index", None)
         labels = inputs.pop("labels")
+        content = inputs.pop("content_labels", None)  # which trained tokens are content (online dynamics)
         hidden = forward_hidden(model, inputs["input_ids"], inputs.get("attention_mask"))
         with head_context(model, self.accelerator):
-            return self._losses(model, hidden, labels, index, return_outputs, num_items_in_batch)
+            return self._losses(model, hidden, labels, index, return_outputs, num_items_in_batch, content)
 
-    def _losses(self, model, hidden, labels, index, return_outputs, num_items_in_batch):
+    def _losses(self, model, hidden, labels, index, return_outputs, num_items_in_batch, content=None):
         head = output_head(model)
         targets = labels[:, 1:]
         mask = targets != IGNORE_INDEX
@@ -168,7 +174,8 @@ class SFTMixTrainer(Trainer):
             self._micro_step += 1
 
         if record:
-            self._observe(observers, index, ntp.token_nll, ntp.token_correct, mask)
+            content_mask = content[:, 1:] != IGNORE_INDEX if content is not None else None
+            self._observe(observers, index, ntp.token_nll, ntp.token_correct, mask, content_mask)
         if self.args.average_tokens_across_devices and num_items_in_batch is not None and model.training:
             loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
         return (loss, {"loss": loss.detach()}) if return_outputs else loss
@@ -179,9 +186,20 @@ class SFTMixTrainer(Trainer):
             self._parts[f"{name}_sum"] = self._parts[f"{name}_sum"] + loss_sum.detach().double()
             self._parts[f"{name}_tokens"] = self._parts[f"{name}_tokens"] + count.double()
 
-    def _observe(self, observers, index, token_nll, token_correct, mask) -> None:
-        nll, prob, correct, count = response_sums(token_nll, token_correct, mask)
+    def _observe(self, observers, index, token_nll, token_correct, mask, content_mask=None) -> None:
+        sums = {}
         for cb in observers:
+            tokens = getattr(cb, "tokens", "trained")
+            if tokens not in sums:
+                if tokens == "content":
+                    if content_mask is None:
+                        raise ValueError("the online recorder scores content tokens, but the batch has no "
+                                         "content_labels (tokenize with sftmix.data.tokenize_examples)")
+                    keep = content_mask[mask]  # the content tokens among the trained ones, in order
+                    sums[tokens] = response_sums(token_nll[keep], token_correct[keep], content_mask & mask)
+                else:
+                    sums[tokens] = response_sums(token_nll, token_correct, mask)
+            nll, prob, correct, count = sums[tokens]
             cb.observe_batch(example_index=index, nll_sum=nll, prob_sum=prob, correct_sum=correct,
                              n_tokens=count, state=self.state)
 

