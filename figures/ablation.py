@@ -19,7 +19,6 @@ Run it on one core: OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE nice -n 5 python f
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import time
@@ -32,27 +31,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 from sftmix.io import RunDir  # noqa: E402
 from sftmix.pipeline.ablation import (  # noqa: E402
     EXPECTATIONS,
+    LESSON_SEEDS,
+    LESSON_SWEEP,
     effects_table,
+    lesson_config,
     load_ablation,
     plot_sweep,
     run_ablation,
     summary_markdown,
 )
-from sftmix.pipeline.experiment import demo_config  # noqa: E402
 from sftmix.viz.plots import plot_ablation_effects, save_figure  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SEEDS = [0, 1, 2]
+SEEDS = list(LESSON_SEEDS)
 #: Values besides the centre (alpha 0.5, mu 0.2, ratio 0.5, confident x unconfident, NTP + mu Mixup).
-SWEEP = {"mixup_alpha": [0.1, 2.0], "mixup_weight": [0.05, 1.0], "split_ratio": [0.3, 0.7],
-         "pairing": ["random", "confident_confident", "unconfident_unconfident"],
-         "loss_variant": ["equal", "mixup_only"]}
+SWEEP = LESSON_SWEEP
 METRICS = {"exact_match": True, "nll": False}  # name -> higher is better
-
-
-def base_config(runs_dir: str):
-    config = demo_config(runs_dir=runs_dir, name="ablation-demo-cell")
-    return dataclasses.replace(config, seeds=SEEDS, embeddings=False, figures=False)
 
 
 def runtime(run: Path) -> float:
@@ -69,7 +63,7 @@ def main(argv=None):
     ap.add_argument("--runs-dir", default=str(HERE.parent / "runs"))
     ap.add_argument("--out", default=str(HERE / "ablation"), help="output path without suffix")
     args = ap.parse_args(argv)
-    config = base_config(args.runs_dir)
+    config = lesson_config(args.runs_dir)
     start = time.time()
     results = load_ablation(config.run_dir) if args.table else run_ablation(config, SWEEP, SEEDS)
     out = Path(args.out)
@@ -87,6 +81,10 @@ def main(argv=None):
     save_figure(sweep, out.with_name(out.name + "_sweep_exact_match"))
     seconds = runtime(config.run_dir)
     out.with_suffix(".md").write_text(markdown(results, config, seconds, out.name))
+    out.with_name(out.name + "_meta.json").write_text(json.dumps({
+        "seconds": round(seconds), "seeds": SEEDS, "sweep": SWEEP, "data": config.data,
+        "epochs": config.training["num_train_epochs"],
+        "how": "one CPU thread (OMP_NUM_THREADS=1) of a 2-core machine shared with other jobs"}, indent=1) + "\n")
     print(out.with_suffix(".md").read_text())
     print(f"this call: {time.time() - start:.0f} s")
 

@@ -248,6 +248,9 @@ def test_paper_numbers_and_directions():
     assert mine.loc["exact_match (↑)", "direction"] == "worse (within noise)"  # no comparison given
     ours["comparison"]["nll"]["verdict"] = "SFTMix better"
     assert ablation.paper_vs_ours(ours).set_index("metric").loc["nll (↓)", "direction"] == "better"
+    one = {**ours, "seeds": [0], "comparison": {}}  # the demo: one seed, no interval, no direction
+    mine = ablation.paper_vs_ours(one)
+    assert set(mine[mine.source.str.startswith("ours")].direction) == {"no claim (one seed)"}
 
 
 # ------------------------------------------------------------------------ real run

@@ -154,7 +154,8 @@ def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None,
         part = stats[stats["method"] == method].set_index("task").reindex(order)
         pos = np.arange(len(order)) + (m - (len(methods) - 1) / 2) * width
         err = np.vstack([part["mean"] - part["lo"], part["hi"] - part["mean"]])
-        err = None if np.isnan(err).all() else np.nan_to_num(err)
+        # (clip rounding: a proportion of 1.0 has an upper Wilson bound of 1.0 minus a few ulps)
+        err = None if np.isnan(err).all() else np.clip(np.nan_to_num(err), 0.0, None)
         draw = ax.barh if horizontal else ax.bar
         bars = draw(pos, part["mean"], width * 0.95, color=colour, label=method)
         if err is not None:
