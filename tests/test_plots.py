@@ -495,3 +495,29 @@ def test_every_figure_renders(table, tmp_path):
     for name, fig in all_figures(table).items():
         png, pdf = plots.save_figure(fig, tmp_path / name)
         assert png.stat().st_size > 5000 and pdf.exists(), name
+
+
+def test_make_figures_draws_every_lesson_figure_from_a_run_directory(table, tmp_path):
+    import json
+
+    from sftmix.dynamics import save_dynamics, save_split
+    from sftmix.viz.figures import make_figures, per_task_frame
+
+    run = tmp_path / "run"
+    suite = table.assign(example_id=[f"{t}-1-{i:08x}" for i, t in enumerate(table["task"])],
+                         n_tokens=np.arange(len(table)) % 7 + 1)
+    save_dynamics(suite, run / "dynamics.parquet", fingerprint="f", model_name="m",
+                  checkpoints=[f"{run}/reference/checkpoint-{s}" for s in (10, 20, 30)])
+    save_split(make_split(suite), run / "split.json")
+    make_projection(suite).to_parquet(run / "projection.parquet")
+    for method in ("ntp", "sftmix"):
+        folder = run / method / "seed0"
+        folder.mkdir(parents=True)
+        (folder / "eval.json").write_text(json.dumps({"exact_match_by_task": {t: 0.5 for t in TASKS}}))
+        (folder / "generations.json").write_text(json.dumps(
+            [{"example_id": f"{t}-2-{i:04x}", "output": ""} for i, t in enumerate(TASKS * 20)]))
+    names = {p.stem for p in make_figures(run, tmp_path / "figs") if p.suffix == ".png"}
+    assert {"dynamics_map", "confidence_hist", "confidence_by_task", "confidence_by_noise", "trajectories",
+            "mean_vs_last", "split_composition", "umap_confidence", "umap_split", "umap_task",
+            "per_task_accuracy"} <= names
+    assert per_task_frame(run).attrs["n_examples"] == {t: 20 for t in TASKS}
