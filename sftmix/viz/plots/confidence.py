@@ -27,7 +27,7 @@ def _minus(text: str) -> str:
     return text.replace("-", "\u2212")
 
 
-def threshold_line(ax, split, metric, *, vertical: bool = True):
+def threshold_line(ax, split, metric, *, vertical: bool = True, label_y: float = 0.97):
     """Draw the split threshold (``split["threshold"]``, already on this axis' scale) when the
     split was made on ``metric``; returns its value or None. A threshold moved to the log
     view (:func:`log_perplexity_view`) is labelled with the mean perplexity it stands for."""
@@ -44,9 +44,9 @@ def threshold_line(ax, split, metric, *, vertical: bool = True):
     if vertical:
         lo, hi = ax.get_xlim()
         right_half = t > lo + 0.6 * (hi - lo)
-        ax.annotate(text, xy=(t, 0.97), xycoords=ax.get_xaxis_transform(),
+        ax.annotate(text, xy=(t, label_y), xycoords=ax.get_xaxis_transform(),
                     xytext=(-4 if right_half else 4, 0), textcoords="offset points",
-                    ha="right" if right_half else "left", va="top", fontsize=9,
+                    ha="right" if right_half else "left", va="top" if label_y > 0.5 else "bottom", fontsize=9,
                     bbox=dict(boxstyle="round,pad=0.2", facecolor="white", alpha=0.8, linewidth=0))
     return t
 
@@ -241,7 +241,7 @@ def plot_confidence_by_task(table: pd.DataFrame, *, metric: str = "confidence", 
                    label=f"{NOISY_LABEL} (n={int(flagged.sum()):,})")
     if label.endswith("(log scale)"):
         ax.set_xscale("log")
-    t = threshold_line(ax, split, metric) if on_split else None
+    t = threshold_line(ax, split, metric, label_y=0.005) if on_split else None
     if on_split:
         share = (half_of(table, raw_split) == "confident").groupby(table["task"].to_numpy()).mean()
         for i, task in enumerate(tasks):
