@@ -8,7 +8,7 @@ reversed, confident examples on the left), with the threshold transformed alike.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -75,7 +75,10 @@ def _values(table, metric, split, log):
     return values, split, label
 
 
-class _Overflow(int):
+class Overflow(NamedTuple):
+    """Examples drawn in the outermost bar: how many, on which side, and the most extreme value."""
+
+    count: int = 0
     side: str = "last"
     extreme: float = float("nan")
 
@@ -83,24 +86,21 @@ class _Overflow(int):
 def _clip_tail(values: np.ndarray, label: str, share: float = 0.005):
     """Values beyond the ``share`` / ``1 - share`` quantile on the side of a long tail are drawn
     in the outermost bar (a few huge perplexities would otherwise stretch the axis so that one
-    bar holds most examples); returns the clipped values and how many were clipped (with the
-    side and the most extreme value as ``.side`` and ``.extreme``)."""
+    bar holds most examples); returns the clipped values and an :class:`Overflow`."""
     finite = values[np.isfinite(values)]
     if label.endswith("(log scale)") or len(finite) < 50:
-        return values, _Overflow(0)
+        return values, Overflow()
     lo_cap, hi_cap = (float(q) for q in np.quantile(finite, [share, 1 - share]))
     body = hi_cap - lo_cap
     if not body > 0:
-        return values, _Overflow(0)
+        return values, Overflow()
     low_tail, high_tail = lo_cap - float(finite.min()), float(finite.max()) - hi_cap
     if max(low_tail, high_tail) < 0.5 * body:
-        return values, _Overflow(0)  # no long tail: nothing to clip
+        return values, Overflow()  # no long tail: nothing to clip
     if high_tail >= low_tail:
-        over = _Overflow(int((finite > hi_cap).sum()))
-        over.side, over.extreme = "last", float(finite.max())
+        over = Overflow(int((finite > hi_cap).sum()), "last", float(finite.max()))
         return np.where(np.isfinite(values), np.minimum(values, hi_cap), values), over
-    over = _Overflow(int((finite < lo_cap).sum()))
-    over.side, over.extreme = "first", float(finite.min())
+    over = Overflow(int((finite < lo_cap).sum()), "first", float(finite.min()))
     return np.where(np.isfinite(values), np.maximum(values, lo_cap), values), over
 
 
@@ -139,8 +139,8 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
         bins = np.geomspace(values.min(), values.max(), min(len(bins), 61))
     groups = category_groups(table[by], by, labels) if by else None
     ylabel = "share of the group's examples" if stat == "share" else "examples"
-    if overflow:
-        label += (f"\n(the {overflow.side} bar also holds the {overflow} examples beyond it, "
+    if overflow.count:
+        label += (f"\n(the {overflow.side} bar also holds the {overflow.count} examples beyond it, "
                   f"{'down' if overflow.side == 'first' else 'up'} to {_minus(f'{overflow.extreme:.3g}')})")
 
     if groups and ax is None and len(groups) > 3:

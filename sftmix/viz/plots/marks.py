@@ -95,7 +95,7 @@ def colorbar(fig, mappable, *, label, cax=None, ax=None):
     cbar = fig.colorbar(opaque, cax=cax, ax=None if cax is not None else ax, extend=extend, **kwargs)
     if isinstance(norm, BoundaryNorm):
         cbar.set_ticklabels([f"{b:.3g}".replace("-", "\u2212") for b in norm.boundaries])
-        threshold = getattr(norm, "threshold", None)
+        threshold = norm.threshold if isinstance(norm, QuantileNorm) else None
         if threshold is not None:
             cbar.ax.axhline(threshold, color="black", linewidth=2.2)
             cbar.ax.annotate("split", xy=(0, threshold), xycoords=("axes fraction", "data"), xytext=(-3, 0),
@@ -104,13 +104,20 @@ def colorbar(fig, mappable, *, label, cax=None, ax=None):
     return cbar
 
 
+class QuantileNorm(BoundaryNorm):
+    """A :class:`BoundaryNorm` over quantile edges that remembers the split threshold among them."""
+
+    def __init__(self, boundaries, ncolors, threshold: float | None = None):
+        super().__init__(boundaries, ncolors)
+        self.threshold = None if threshold is None else float(threshold)
+
+
 def quantile_norm(values: np.ndarray, threshold: float | None = None, n_bins: int = 10):
-    """A :class:`BoundaryNorm` over deciles of ``values`` and its diverging colour map.
+    """A :class:`QuantileNorm` over deciles of ``values`` and its diverging colour map.
 
     With ``threshold`` (the split threshold on this column) the decile edge nearest it is
     replaced by the threshold itself, and the colours turn from red (below) to blue (above)
-    there: the two halves of the split look different. The norm remembers the threshold as
-    ``norm.threshold`` for :func:`colorbar`.
+    there: the two halves of the split look different; :func:`colorbar` marks it.
     """
     finite = values[np.isfinite(values)]
     edges = np.quantile(finite, np.linspace(0, 1, n_bins + 1))
@@ -127,9 +134,7 @@ def quantile_norm(values: np.ndarray, threshold: float | None = None, n_bins: in
     reds = [_rdbu(0.02 + 0.3 * i / max(k_low - 1, 1)) for i in range(k_low)]
     blues = [_rdbu(0.68 + 0.3 * i / max(n - k_low - 1, 1)) for i in range(n - k_low)]
     cmap = ListedColormap(reds + blues)
-    norm = BoundaryNorm(edges, n)
-    norm.threshold = float(threshold) if threshold is not None else None
-    return norm, cmap
+    return QuantileNorm(edges, n, threshold if threshold is not None and threshold in edges else None), cmap
 
 
 def _rdbu(x: float):
