@@ -29,17 +29,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from sftmix.io import RunDir  # noqa: E402
-from sftmix.pipeline.ablation import (  # noqa: E402
-    EXPECTATIONS,
-    LESSON_SEEDS,
-    LESSON_SWEEP,
-    effects_table,
-    lesson_config,
-    load_ablation,
-    plot_sweep,
-    run_ablation,
-    summary_markdown,
-)
+from sftmix.pipeline.ablation import effects_table, load_ablation, plot_sweep, run_ablation, summary_markdown  # noqa: E402
+from sftmix.pipeline.ablation_lesson import EXPECTATIONS, LESSON_SEEDS, LESSON_SWEEP, lesson_config  # noqa: E402
 from sftmix.viz.plots import plot_ablation_effects, save_figure  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

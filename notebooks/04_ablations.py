@@ -45,7 +45,7 @@ from IPython.display import Markdown
 
 from sftmix.analysis.paper import paper_table
 from sftmix.analysis.stats import paired_difference
-from sftmix.pipeline import ablation
+from sftmix.pipeline import ablation, ablation_lesson
 from sftmix.viz.plots import plot_ablation_effects
 
 # %% [markdown]
@@ -53,7 +53,7 @@ from sftmix.viz.plots import plot_ablation_effects
 # Before looking at any number: what the recipe says each setting does.
 
 # %%
-Markdown("\n".join(f"- **{knob}**: {text}." for knob, text in ablation.EXPECTATIONS.items()))
+Markdown("\n".join(f"- **{knob}**: {text}." for knob, text in ablation_lesson.EXPECTATIONS.items()))
 
 # %% [markdown]
 # ## The results
@@ -61,8 +61,8 @@ Markdown("\n".join(f"- **{knob}**: {text}." for knob, text in ablation.EXPECTATI
 # the recipe's own rows, shared by every setting.
 
 # %%
-config = ablation.lesson_config(RUNS_DIR)
-results = ablation.run_ablation(config, ablation.LESSON_SWEEP, ablation.LESSON_SEEDS) if RERUN \
+config = ablation_lesson.lesson_config(RUNS_DIR)
+results = ablation.run_ablation(config, ablation_lesson.LESSON_SWEEP, ablation_lesson.LESSON_SEEDS) if RERUN \
     else ablation.load_ablation(SHIPPED)
 results.head(8)
 
@@ -125,7 +125,7 @@ paper_table("role of Mixup (Llama-3.1-8B, Alpaca-52K)")
 # %%
 # checks: every setting of the lesson ran for every seed; the verdicts follow the intervals
 seeds_per_cell = results[results.param != ablation.BASELINE].groupby(["param", "value"]).seed.nunique()
-assert (seeds_per_cell >= 3).all() and set(results.param) >= set(ablation.LESSON_SWEEP)
+assert (seeds_per_cell >= 3).all() and set(results.param) >= set(ablation_lesson.LESSON_SWEEP)
 row = effects["exact_match"].set_index(["param", "value"]).loc[("loss_variant", "mixup_only")]
 recipe = results[results.centre & (results.param == "loss_variant")].set_index("seed").exact_match
 cell = results[(results.param == "loss_variant") & (results.value == "mixup_only")].set_index("seed").exact_match

@@ -293,11 +293,12 @@ def test_effects_table_adds_ntp_against_the_recipe_and_plot_draws_each_interval(
 
 
 def test_lesson_config_is_the_demo_with_three_seeds(tmp_path):
+    from sftmix.pipeline import ablation_lesson
     from sftmix.pipeline.experiment import demo_config
 
-    lesson, demo = ablation.lesson_config(tmp_path), demo_config(runs_dir=str(tmp_path))
+    lesson, demo = ablation_lesson.lesson_config(tmp_path), demo_config(runs_dir=str(tmp_path))
     assert lesson.data == demo.data and lesson.training == demo.training and lesson.model == demo.model
     assert lesson.seeds == [0, 1, 2] and not lesson.embeddings and lesson.run_dir.parent == tmp_path
-    assert set(ablation.LESSON_SWEEP) == set(ablation.SWEEPABLE) == set(ablation.EXPECTATIONS)
-    for param, values in ablation.LESSON_SWEEP.items():
+    assert set(ablation_lesson.LESSON_SWEEP) == set(ablation.SWEEPABLE) == set(ablation_lesson.EXPECTATIONS)
+    for param, values in ablation_lesson.LESSON_SWEEP.items():
         assert ablation.parse_values(param, values)  # every value is one the recipe accepts

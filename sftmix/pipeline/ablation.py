@@ -67,23 +67,6 @@ DEFAULT_SWEEP = {
     "pairing": list(PAIRINGS),
     "loss_variant": list(LOSS_VARIANTS),
 }
-#: The shipped ablation lesson (``figures/ablation.py``, notebook 04): values besides the centre.
-LESSON_SWEEP = {"mixup_alpha": [0.1, 2.0], "mixup_weight": [0.05, 1.0], "split_ratio": [0.3, 0.7],
-                "pairing": ["random", "confident_confident", "unconfident_unconfident"],
-                "loss_variant": ["equal", "mixup_only"]}
-LESSON_SEEDS = (0, 1, 2)
-#: What each knob should change, in the recipe's own terms (for reports and notebook 04).
-EXPECTATIONS = {
-    "mixup_alpha": "lambda ~ Beta(alpha, alpha): a small alpha keeps mixed points near one parent (weak "
-                   "regulariser); a large alpha mixes near 50/50 (strong regulariser, blurrier targets)",
-    "mixup_weight": "mu, the weight of the Mixup loss beside NTP: 0 is plain NTP; a large mu trades fitting "
-                    "the data for smoothness between the halves",
-    "split_ratio": "the share of examples called confident: moves which examples get paired, not how strongly",
-    "pairing": "the paper pairs across the halves (confident x unconfident); random or within-half pairs test "
-               "whether the confidence split matters at all",
-    "loss_variant": "the paper's role-of-Mixup ablation: NTP + mu Mixup, NTP and Mixup equally weighted, "
-                    "Mixup alone (no plain NTP term)",
-}
 METRIC_COLUMNS = ("exact_match", "nll", "ece", "token_accuracy")
 RESULT_COLUMNS = ("param", "value", "seed", *METRIC_COLUMNS, "centre")
 #: ``param`` of the NTP baseline rows in the results table.
@@ -157,15 +140,6 @@ def _plan(sweep: Mapping, centre: dict, include_centre: bool) -> dict[str, list]
             values = sorted(set(values))
         plan[param] = list(dict.fromkeys(values))
     return plan
-
-
-def lesson_config(runs_dir: str | Path = "runs"):
-    """The centre of the shipped ablation lesson: the demo's experiment (the cell where the model
-    learns) with seeds :data:`LESSON_SEEDS`, no embeddings or figures."""
-    from .experiment import demo_config
-
-    config = demo_config(runs_dir=str(runs_dir), name="ablation-demo-cell")
-    return dataclasses.replace(config, seeds=list(LESSON_SEEDS), embeddings=False, figures=False)
 
 
 # ------------------------------------------------------------------------- running
