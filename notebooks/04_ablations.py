@@ -104,6 +104,16 @@ Markdown("\n".join(f"- {m}: " + (", ".join(f"`{r.param} = {r.value}` {r.verdict}
                    for m, c in clear.items()))
 
 # %% [markdown]
+# Two rows are the same experiment twice. `loss_variant = equal` trains on `0.5·NTP + 0.5·Mixup`,
+# which is `mixup_weight = 1` (`NTP + 1·Mixup`) halved; AdamW's steps barely depend on the scale
+# of the loss (only gradient clipping and epsilon see it), so the two cells should agree to within
+# a hair, seed by seed — a check on the sweep itself:
+
+# %%
+same = results[results.param.isin(["mixup_weight", "loss_variant"]) & results.value.isin([1.0, "equal"])]
+same.pivot_table(index="seed", columns="param", values=["exact_match", "nll"]).round(4)
+
+# %% [markdown]
 # ## The metric against each knob
 # The same cells on the metric's own scale: seeds as dots, the mean with its 95% t-interval, and
 # the NTP baseline as the dashed line with its band (mean ± std).
@@ -131,3 +141,4 @@ recipe = results[results.centre & (results.param == "loss_variant")].set_index("
 cell = results[(results.param == "loss_variant") & (results.value == "mixup_only")].set_index("seed").exact_match
 assert abs(paired_difference(recipe, cell.loc[recipe.index])["mean"] - row["diff"]) < 1e-12
 assert set(effects["exact_match"].verdict) <= {"centre", "within noise", "better", "worse"}  # 3 seeds: no 1-seed rows
+assert (same.groupby("seed").exact_match.agg(lambda v: v.max() - v.min()) <= 0.02).all()

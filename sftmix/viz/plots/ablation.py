@@ -166,10 +166,8 @@ def plot_ablation_effects(effects: pd.DataFrame, *, metric: str, higher_is_bette
         if previous is not None and param != previous:
             ax.axhline(yi + 0.5, color="0.85", linewidth=0.8)
         previous = param
-    better = "variant better" if higher_is_better else "variant lower (better)"
-    worse = "recipe better" if higher_is_better else "variant higher (worse)"
-    ax.set_xlabel(f"{metric}: cell − recipe, paired by seed (← {worse} | {better} →)" if higher_is_better else
-                  f"{metric}: cell − recipe, paired by seed (← {better} | {worse} →)", fontsize=9)
+    left, right = ("recipe better", "variant better") if higher_is_better else ("variant better", "recipe better")
+    ax.set_xlabel(f"{metric}: cell − recipe, paired by seed\n(← {left} | {right} →)", fontsize=9)
     seeds = sorted({int(n) for n in rows["n_seeds"]})
     n = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
     ax.set_title(title or f"Each setting against the recipe: mean difference and 95% t-interval over {n} seeds",
