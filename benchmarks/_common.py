@@ -196,12 +196,15 @@ def sharegpt_first_exchanges(n: int, tokenizer, max_length: int, *, min_length: 
     from sftmix.data import canonicalize, render
     from sftmix.offline import dataset_file
 
-    text = dataset_file("sharegpt").read_text(encoding="utf-8")[:20_000_000]
+    text = dataset_file("sharegpt").read_text(encoding="utf-8")
     decoder, pos, rows = json.JSONDecoder(), text.index("[") + 1, []
     while len(rows) < n:
         while text[pos] in " \n\r\t,":
             pos += 1
-        record, pos = decoder.raw_decode(text, pos)
+        try:
+            record, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:  # the packaged file is cut in the middle of a record
+            break
         turns = record.get("conversations") or []
         if len(turns) < 2 or turns[0].get("from") != "human" or turns[1].get("from") != "gpt":
             continue

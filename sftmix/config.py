@@ -73,20 +73,49 @@ class DataArguments:
         "help": "Multi-turn chats: train only the final assistant turn (default: every assistant turn)."})
     n_train: int = field(default=2000, metadata={"help": "Built-in suite: training examples."})
     n_test: int = field(default=300, metadata={"help": "Built-in suite: held-out examples."})
-    noise: float = field(default=0.0, metadata={"help": "Built-in suite: fraction of training answers corrupted."})
+    noise: float = field(default=0.0, metadata={
+        "help": "Fraction of training answers corrupted on purpose: the built-in suite's own wrong answers; for "
+                "data files and named datasets, final answers swapped between conversations (selection_seed)."})
     suite_seed: int = field(default=0, metadata={"help": "Built-in suite: generation seed."})
     tasks: str | None = field(default=None, metadata={
         "help": "Built-in suite: comma-separated task families (default all)."})
+    strict: bool = field(default=False, metadata={
+        "help": "ShareGPT data: make every repair of the default policy (dropped conversations, trimmed turns; "
+                "`sftmix data` lists them) an error naming file, row, turn and field."})
+    keep_complete_records: bool = field(default=False, metadata={
+        "help": "A JSON/JSONL file that breaks off (cut short, or invalid from some point on): keep the complete "
+                "records before the break and report where reading stopped, instead of an error. Always on for "
+                "the named dataset 'sharegpt', whose packaged file is cut in the middle of a record."})
+    max_exchanges: int | None = field(default=None, metadata={
+        "help": "Multi-turn chats: keep only the first N user->assistant exchanges of each conversation. Whole "
+                "turns are cut, so the kept text is exactly the file's; the data report counts the cuts."})
+
+    drop_duplicates: bool = field(default=False, metadata={
+        "help": "Data files: leave out exact repeats (same prompt and answer) of an earlier example (reported)."})
+    drop_overlong: bool = field(default=False, metadata={
+        "help": "Data files: leave out examples longer than max_length tokens (reported) instead of cutting "
+                "their tail."})
+    held_out_size: int = field(default=0, metadata={
+        "help": "Data files without eval_dataset: hold out a random sample of this many examples (selection_seed)."})
+    train_size: int | None = field(default=None, metadata={
+        "help": "Data files: train on a random sample of this many examples (after drop_overlong and "
+                "held_out_size; selection_seed)."})
+    selection_seed: int = field(default=0, metadata={
+        "help": "Data files: seed of held_out_size / train_size sampling and of the answer swapping (noise)."})
 
     def __post_init__(self):
         if self.dataset_format is not None:
             _choice("dataset_format", self.dataset_format, FORMATS)
+        if self.held_out_size < 0 or (self.train_size is not None and self.train_size < 1):
+            raise ValueError("held_out_size must be >= 0 and train_size >= 1")
         if self.max_length < 2:
             raise ValueError(f"max_length must be >= 2, got {self.max_length}")
         if not 0.0 <= self.noise < 1.0:
             raise ValueError(f"noise must be in [0, 1), got {self.noise}")
         if self.n_train < 1 or self.n_test < 0:
             raise ValueError("n_train must be >= 1 and n_test >= 0")
+        if self.max_exchanges is not None and self.max_exchanges < 1:
+            raise ValueError(f"max_exchanges must be >= 1 (or unset), got {self.max_exchanges}")
 
     def suite_kwargs(self) -> dict:
         tasks = [t.strip() for t in self.tasks.split(",")] if self.tasks else None
@@ -134,10 +163,20 @@ class SFTMixConfig(TrainingArguments):
                 "SmolLM2-135M measured in benchmarks/README.md); the paper uses 2e-6 for 7-14B models; the toy "
                 "configs (tiny-base, tiny-*) set 1e-3."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "The paper uses cosine."})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "The paper uses 0.1."})
+    warmup_steps: float = field(default=0.1, metadata={
+        "help": "Linear warm-up: a fraction of the total steps (< 1) or a number of steps (>= 1). The paper warms "
+                "up over 0.1 of the steps."})
+    warmup_ratio: float | None = field(default=None, metadata={
+        "help": "The warm-up as a fraction of the total steps (the transformers 4 name, kept for configs): when "
+                "set it becomes warmup_steps. transformers 5 dropped the option, and a config that set it trained "
+                "without warm-up."})
     weight_decay: float = field(default=0.1, metadata={"help": "The paper uses 0.1."})
 
     def __post_init__(self):
+        if self.warmup_ratio is not None:
+            if not 0.0 <= self.warmup_ratio < 1.0:
+                raise ValueError(f"warmup_ratio must be a fraction in [0, 1), got {self.warmup_ratio}")
+            self.warmup_steps = self.warmup_ratio
         _choice("method", self.method, METHODS)
         _choice("loss_variant", self.loss_variant, LOSS_VARIANTS)
         _choice("pairing", self.pairing, PAIRINGS)

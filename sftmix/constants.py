@@ -22,5 +22,5 @@ CONFIDENCE_TOKENS = ("content", "trained")
 SPLIT_METRICS = ("confidence", "confidence_prob", "correctness")
 
 #: Accepted on-disk example formats, and the name of the built-in task suite.
-FORMATS = ("alpaca", "chat", "prompt_completion", "prompt_response")
+FORMATS = ("alpaca", "chat", "sharegpt", "prompt_completion", "prompt_response")
 BUILTIN = "builtin"

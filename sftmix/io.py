@@ -69,6 +69,7 @@ class RunDir:
     """Every path of a run directory (``runs/<name>/``)::
 
         config.yaml          resolved configuration (also as config.json)
+        data_report.json     what loading did to the data: records read, repairs by reason, kept
         reference/           reference-run checkpoints (checkpoints.json, scores/, held_out_scores/, online/)
         dynamics.parquet     per-example table
         fit.csv              NLL on clean / corrupted training answers and held-out ones per checkpoint
@@ -90,6 +91,7 @@ class RunDir:
 
     config = property(lambda self: self.root / "config.yaml")
     config_json = property(lambda self: self.root / "config.json")
+    data_report = property(lambda self: self.root / "data_report.json")
     reference = property(lambda self: self.root / "reference")
     checkpoints = property(lambda self: self.reference / "checkpoints.json")
     scores = property(lambda self: self.reference / "scores")

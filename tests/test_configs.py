@@ -23,6 +23,7 @@ def test_experiment_config_resolves(path):
     if "paper" in path.parts:
         # The paper's settings (Xiao et al., arXiv:2410.05248): lr 2e-6, wd 0.1, cosine, warm-up 0.1.
         assert (args.learning_rate, args.weight_decay, args.warmup_ratio) == (2e-6, 0.1, 0.1)
+        assert args.get_warmup_steps(1000) == 100   # the warm-up really happens (transformers 5 has no warmup_ratio)
         assert args.lr_scheduler_type.value == "cosine"
         assert (args.mixup_alpha, args.mixup_weight) == (0.5, 0.2)
         assert args.per_device_train_batch_size * 8 == 32
@@ -108,3 +109,15 @@ def test_regime_base_config_resolves_for_every_cell():
     configs = regime_configs(ROOT / "configs" / "regime" / "base.yaml", RegimeGrid())
     assert len(configs) == 3 * 3 * 2 and all(c.model["model_name_or_path"] == "tiny-base" for _, c in configs)
     assert len({c.name for _, c in configs}) == len(configs) and all(len(c.seeds) >= 5 for _, c in configs)
+
+
+def test_warmup_ratio_becomes_the_warmup_that_transformers_5_runs():
+    from sftmix.config import SFTMixConfig
+
+    assert SFTMixConfig(output_dir="x").get_warmup_steps(200) == 20          # the paper's 0.1 by default
+    assert SFTMixConfig(output_dir="x", warmup_ratio=0.0).get_warmup_steps(200) == 0
+    assert SFTMixConfig(output_dir="x", warmup_steps=7).get_warmup_steps(200) == 7
+    with pytest.raises(ValueError, match="warmup_ratio"):
+        SFTMixConfig(output_dir="x", warmup_ratio=2.0)
+    # The toy results were measured without warm-up; their configs say so.
+    assert demo_config().training_args("ntp", 0, Path("/tmp/w")).get_warmup_steps(100) == 0

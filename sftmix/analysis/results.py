@@ -85,6 +85,20 @@ def _dynamics_summary(run: Path) -> dict:
     return out
 
 
+def _generations_cut(results: dict) -> str | None:
+    """One line: how many greedy generations reached max_new_tokens (were cut), per method."""
+    parts, budget = [], None
+    for method, by_seed in results.get("per_seed", {}).items():
+        evals = [e for e in by_seed.values() if "n_generations_cut" in e]
+        if evals:
+            budget = evals[0].get("max_new_tokens")
+            cut, total = sum(e["n_generations_cut"] for e in evals), sum(e["n_examples"] for e in evals)
+            parts.append(f"{'NTP' if method == 'ntp' else 'SFTMix'} {cut} of {total}")
+    if not parts:
+        return None
+    return f"Generations cut at max_new_tokens={budget} (no end of turn), over all seeds: " + ", ".join(parts) + "."
+
+
 def _fmt(stat: dict, digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
@@ -115,6 +129,9 @@ def results_markdown(results: dict) -> str:
         for t in tasks:
             lines.append(f"| {t} | " + " | ".join(_fmt(summary[x]["by_task"][t], 2)
                                                   if t in summary[x]["by_task"] else "–" for x in methods) + " |")
+    cut = _generations_cut(results)
+    if cut:
+        lines += ["", cut]
     dyn = results.get("dynamics") or {}
     if "noise_auroc" in dyn:
         lines += ["", f"Label noise in the training data: {dyn['n_noisy']} of {dyn['n_examples']} answers are "

@@ -1,6 +1,8 @@
 """``sftmix data``: load a dataset, validate it and report what training would see.
 
-The report: the format detected and the number of examples; prompt and response lengths
+The report: the format detected and the number of examples; what loading did (records read,
+ShareGPT repairs counted by reason with example rows, the number kept, where a broken file
+stopped, what ``--max_exchanges`` cut); prompt and response lengths
 in tokens of the chosen tokenizer (p50/p90/p99/max); how many examples ``--max_length``
 would truncate or drop; exact duplicates (same prompt and response); counts per task and
 noise flag for the built-in suite; the first rows as a table. ``--out`` writes canonical
@@ -15,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..constants import BUILTIN, IGNORE_INDEX
-from ..data import detect_format, load_train_eval, read_records, tokenize_examples
+from ..data import SHAREGPT_DROPS, SHAREGPT_TRIMS, load_train_eval_with_report, tokenize_examples
 from ..data.tokenize import tokenizer_summary
 from .common import (
     OptionParser,
@@ -115,11 +117,21 @@ def plot_lengths(lengths: pd.DataFrame, *, max_length: int | None = None, ax=Non
     return fig
 
 
+def loading_text(data_reports: dict) -> str:
+    """What loading did, per source (``{"train": DataReport, "held_out": ...}``): repairs by reason, kept."""
+    lines = []
+    for name, report in data_reports.items():
+        lines += [f"{name.replace('_', '-')} data:"] + report.lines({**SHAREGPT_DROPS, **SHAREGPT_TRIMS})
+    return "\n".join(lines)
+
+
 def report_text(examples, lengths: pd.DataFrame, *, fmt: str, max_length: int, head: int,
-                held_out=None) -> str:
-    """The printed report."""
+                held_out=None, data_reports: dict | None = None) -> str:
+    """The printed report; ``data_reports`` (``{"train": DataReport, ...}``) adds what loading did."""
     lines = [f"format: {fmt}; {len(examples)} training examples"
              + (f", {len(held_out)} held-out" if held_out is not None else "")]
+    if data_reports:
+        lines += ["", loading_text(data_reports)]
     summary = length_summary(lengths, max_length)
     lines += ["", "tokens per example (trained: each assistant turn's content and end-of-turn token; multi-turn: "
                   "every assistant turn):",
@@ -154,19 +166,22 @@ def run(args) -> None:
     maybe_print_help(args.argv, "sftmix data", HELP, own)
     known, argv = split_known(own, args.argv)
     model_args, data_args, _ = parse_training_args(argv, "sftmix data")
-    train, held_out = load_train_eval(data_args)
+    train, held_out, data_reports = load_train_eval_with_report(data_args)
     if data_args.dataset == BUILTIN:
         fmt = "built-in task suite"
-    elif data_args.dataset_format:
-        fmt = f"{data_args.dataset_format} (given)"
     else:
-        try:
-            fmt = detect_format(read_records(data_args.dataset)[0].keys(), data_args.dataset) + " (detected)"
-        except (OSError, ValueError):  # a Hub dataset: its columns were checked when it loaded
-            fmt = "detected from columns"
+        report = data_reports["train"]
+        fmt = f"{report.format} ({'given' if report.format_given else 'detected'})"
+    shown = {k: r for k, r in data_reports.items() if not r.source.startswith(f"{BUILTIN}[")}  # files, Hub
+    if shown:  # before tokenizing, which takes minutes on a large file
+        print(loading_text(shown) + "\n", flush=True)
     tokenizer = load_model_for(model_args, tokenizer_only=True)
     print(tokenizer_summary(tokenizer, model_args.tokenizer_name_or_path or model_args.model_name_or_path))
-    lengths = token_lengths(train, tokenizer, last_turn_only=data_args.last_turn_only)
+    datasets.enable_progress_bars()  # tokenizing a large file takes minutes (the packaged ShareGPT: ~3.5 min)
+    try:
+        lengths = token_lengths(train, tokenizer, last_turn_only=data_args.last_turn_only)
+    finally:
+        datasets.disable_progress_bars()
     print(report_text(train, lengths, fmt=fmt, max_length=data_args.max_length, head=known.head,
                       held_out=held_out))
     if known.out:

@@ -9,11 +9,14 @@ HELP = "Run the end-to-end experiment on the built-in task suite (tiny model, CP
 
 def add_parser(subparsers):
     ap = subparsers.add_parser("demo", help=HELP, description=HELP)
-    ap.add_argument("--quick", action="store_true", help="Smaller data and shorter training (under a minute).")
+    ap.add_argument("--quick", action="store_true", help="Smaller data and shorter training (under a minute; with "
+                    "--real about 5 minutes).")
+    ap.add_argument("--real", action="store_true", help="A real LLM on real chats instead: SmolLM2-135M on ShareGPT "
+                    "(offline; about 20 minutes on 2 CPU cores).")
     ap.add_argument("--runs-dir", default="runs", help="Where the run directory is created (default: runs).")
     ap.add_argument("--name", default=None, help="Run name (default: demo or demo-quick).")
     return ap
 
 
 def run(args) -> None:
-    run_demo(quick=args.quick, runs_dir=args.runs_dir, name=args.name)
+    run_demo(quick=args.quick, runs_dir=args.runs_dir, name=args.name, real=args.real)

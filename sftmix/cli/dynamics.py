@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from ..data import load_train_eval
+from ..data.prepare import prepare_train_eval
 from ..io import RunDir
 from ..pipeline.stages import reference_run, score_reference
-from .common import OptionParser, maybe_print_help, parse_training_args, split_known, training_options_parser
+from .common import (
+    OptionParser,
+    load_model_for,
+    maybe_print_help,
+    parse_training_args,
+    split_known,
+    training_options_parser,
+)
 
 HELP = "Reference run + per-example training dynamics (writes dynamics.parquet under --output_dir)."
 
@@ -26,7 +33,8 @@ def run(args) -> None:
     known, rest = split_known(ap, args.argv)
     model_args, data_args, cfg = parse_training_args(rest, "sftmix dynamics [--n_checkpoints N] [--mode M]")
     run_dir = RunDir(cfg.output_dir)
-    train, _ = load_train_eval(data_args)
+    tokenizer = load_model_for(model_args, tokenizer_only=True) if data_args.drop_overlong else None
+    train, _ = prepare_train_eval(data_args, tokenizer)
     online = known.mode == "online"
     checkpoints = reference_run(run_dir, model_args, cfg, train, max_length=data_args.max_length,
                                 n_checkpoints=known.n_checkpoints, online=online,

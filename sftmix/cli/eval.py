@@ -13,7 +13,7 @@ from pathlib import Path
 from ..analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, generate_responses
 from ..analysis.export import export_alpaca_eval, export_mt_bench
 from ..constants import BUILTIN
-from ..data import load_train_eval
+from ..data.prepare import prepare_train_eval
 from ..data.prompts import load_prompts
 from ..errors import ConfigError
 from ..io import atomic_write_json
@@ -50,14 +50,14 @@ def _own_options() -> OptionParser:
     return ap
 
 
-def _held_out(data_args):
+def _held_out(data_args, tokenizer):
     """(examples, has references): a prompts-only file is read with load_prompts."""
     source = data_args.eval_dataset
     if source is not None and source != BUILTIN and Path(source).exists():
         prompts = load_prompts(source)
         if "response" not in prompts.column_names:
             return prompts, False
-    _, held_out = load_train_eval(data_args)
+    _, held_out = prepare_train_eval(data_args, tokenizer)
     if held_out is None:
         raise ConfigError("sftmix eval: no held-out data; pass --eval_dataset FILE")
     return held_out, True
@@ -75,7 +75,7 @@ def run(args) -> None:
         print(f"evaluating the LoRA adapter in {model_args.model_name_or_path} on its base "
               f"{base.model_name_or_path}{note}")
     model, tokenizer = load_model_for(model_args)
-    held_out, with_references = _held_out(data_args)
+    held_out, with_references = _held_out(data_args, tokenizer)
     if with_references:
         result = evaluate_and_save(model, tokenizer, held_out, out_file=known.out, max_length=data_args.max_length,
                                    generate=not known.no_generate, max_new_tokens=known.max_new_tokens,

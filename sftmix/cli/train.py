@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..data import load_train_eval, tokenize_examples
+from ..data import tokenize_examples
+from ..data.prepare import prepare_train_eval
 from ..train import train_model
 from .common import load_model_for, maybe_print_help, parse_training_args, training_options_parser
 
@@ -19,7 +20,9 @@ def run(args) -> None:
     maybe_print_help(args.argv, "sftmix train", DESCRIPTION, sections=("model", "data", "recipe"))
     model_args, data_args, cfg = parse_training_args(args.argv, "sftmix train")
     model, tokenizer = load_model_for(model_args)
-    train, _ = load_train_eval(data_args)
+    train, _, report = prepare_train_eval(data_args, tokenizer, return_report=True)
+    for line in report.loading_lines() + report.lines():
+        print(line)
     tokenized, report = tokenize_examples(train, tokenizer, max_length=data_args.max_length, return_report=True,
                                           last_turn_only=data_args.last_turn_only)
     print(f"training on {report.kept} examples ({report.truncated} truncated, "

@@ -5,63 +5,63 @@
 messages), ``response`` (str) and any extra metadata columns (``task``, ...).
 Accepted formats: Alpaca (``instruction``/``input``/``output``), chat (``messages``
 with roles ``system``, ``user``, ``assistant``; the last message is the final assistant
-turn), ``prompt``/``completion`` and ``prompt``/``response``. In a multi-turn chat,
-``messages`` keeps the earlier turns, assistant turns included, and ``response`` is the
-final assistant turn; :func:`~sftmix.data.tokenize.tokenize_examples` trains every
-assistant turn (or only the last with ``last_turn_only=True``). An ``example_id`` or
-``id`` column becomes the example id (a duplicate is an error naming both rows); without
-one, ids are derived from content. Bad rows raise :class:`DataError` naming file, row
-and field.
-:func:`load_train_eval` does the same for the sources named by ``DataArguments``.
+turn), ShareGPT (``conversations`` of ``{"from", "value"}`` turns, repaired by the policy of
+:mod:`sftmix.data.sharegpt`), ``prompt``/``completion`` and ``prompt``/``response``. In a
+multi-turn chat, ``messages`` keeps the earlier turns, assistant turns included, and
+``response`` is the final assistant turn; :func:`~sftmix.data.tokenize.tokenize_examples`
+trains every assistant turn (or only the last with ``last_turn_only=True``). An
+``example_id`` or ``id`` column becomes the example id (a duplicate is an error naming both
+rows; ShareGPT drops the later one, visibly); without one, ids are derived from content. Bad
+rows raise :class:`DataError` naming file, row and field.
+
+:func:`load_examples_with_report` also returns a :class:`~sftmix.data.report.DataReport`
+(records read, repairs by reason, kept, where a broken file stopped, what ``max_exchanges``
+cut); :func:`load_examples` logs its summary as a warning whenever the examples differ from
+the file. :func:`load_train_eval` (and ``..._with_report``) does the same for the sources named
+by ``DataArguments``. ``"sharegpt"`` names the ShareGPT file packaged offline
+(:mod:`sftmix.offline`); it is cut in the middle of a record, so its complete records are kept.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import itertools
 import logging
 import os
-from pathlib import Path
 
 import datasets
 import pyarrow as pa
+from datasets.table import InMemoryTable
 
 from ..constants import BUILTIN, FORMATS
-from ..errors import SFTMixUserError
+from ..offline import dataset_file, is_named_dataset
 from ..toy import make_task_suite
+from .canonical import ID_COLUMNS, ROLES, DataError, cut_exchanges, example_id_for, locate
+from .files import RecordReader, decode_nested, read_records
+from .report import DataReport
+from .sharegpt import DROPS, TRIMS, sharegpt_examples
+
+__all__ = ["ID_COLUMNS", "ROLES", "DataError", "canonicalize", "detect_format", "example_id_for", "load_examples",
+           "load_examples_with_report", "load_train_eval", "load_train_eval_with_report", "read_records"]
 
 logger = logging.getLogger(__name__)
 
 _REQUIRED = {
     "alpaca": ("instruction", "output"),
     "chat": ("messages",),
+    "sharegpt": ("conversations",),
     "prompt_completion": ("prompt", "completion"),
     "prompt_response": ("prompt", "response"),
 }
-_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
-#: Chat roles a message may have.
-ROLES = ("system", "user", "assistant")
-#: Columns read as the example id, first found wins.
-ID_COLUMNS = ("example_id", "id")
-
-
-class DataError(SFTMixUserError, ValueError):
-    """Bad input data; the message names the file, row and field."""
-
-
-def _where(source: str, row: int | None = None, field_name: str | None = None) -> str:
-    parts = [str(source)]
-    if row is not None:
-        parts.append(f"row {row}")
-    if field_name is not None:
-        parts.append(f"field {field_name!r}")
-    return ", ".join(parts)
+#: Canonical ShareGPT examples go to Arrow this many at a time, so few Python objects are alive at once.
+ARROW_BATCH = 2000
+_MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
 
 def detect_format(columns, source: str = "<data>") -> str:
     """Name the format from column names; raise :class:`DataError` if none fits."""
     cols = set(columns)
-    for fmt in ("chat", "alpaca", "prompt_completion", "prompt_response"):
+    for fmt in ("chat", "sharegpt", "alpaca", "prompt_completion", "prompt_response"):
         if set(_REQUIRED[fmt]) <= cols:
             return fmt
     raise DataError(
@@ -69,17 +69,11 @@ def detect_format(columns, source: str = "<data>") -> str:
         + "; ".join(f"{fmt}: {', '.join(req)}" for fmt, req in _REQUIRED.items()))
 
 
-def example_id_for(messages: list[dict], response: str) -> str:
-    """A stable id derived from content, for data that brings none."""
-    blob = json.dumps([messages, response], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
-
-
 def _text(value, source, row, name, *, allow_empty=False) -> str:
     if not isinstance(value, str):
-        raise DataError(f"{_where(source, row, name)}: expected a string, got {type(value).__name__}")
+        raise DataError(f"{locate(source, row, name)}: expected a string, got {type(value).__name__}")
     if not allow_empty and not value.strip():
-        raise DataError(f"{_where(source, row, name)}: is empty")
+        raise DataError(f"{locate(source, row, name)}: is empty")
     return value
 
 
@@ -89,7 +83,7 @@ def _canonical_row(record: dict, fmt: str, source: str, row: int) -> tuple[list[
             other = [f for f, req in _REQUIRED.items()
                      if f != fmt and all(record.get(k) is not None for k in req)]
             hint = f"; this row looks like format {other[0]!r}: one file must use one format" if other else ""
-            raise DataError(f"{_where(source, row, name)}: missing (format {fmt!r}){hint}")
+            raise DataError(f"{locate(source, row, name)}: missing (format {fmt!r}){hint}")
     if fmt == "alpaca":
         instruction = _text(record["instruction"], source, row, "instruction")
         extra = record.get("input")
@@ -103,89 +97,68 @@ def _canonical_row(record: dict, fmt: str, source: str, row: int) -> tuple[list[
         return [{"role": "user", "content": prompt}], _text(record[target], source, row, target)
     messages = record["messages"]
     if not isinstance(messages, list) or not messages:
-        raise DataError(f"{_where(source, row, 'messages')}: expected a non-empty list of messages")
+        raise DataError(f"{locate(source, row, 'messages')}: expected a non-empty list of messages")
     clean = []
     for k, msg in enumerate(messages):
         if not isinstance(msg, dict) or "role" not in msg or "content" not in msg:
-            raise DataError(f"{_where(source, row, f'messages[{k}]')}: expected {{'role', 'content'}}")
+            raise DataError(f"{locate(source, row, f'messages[{k}]')}: expected {{'role', 'content'}}")
         role = _text(msg["role"], source, row, f"messages[{k}].role")
         if role not in ROLES:
-            raise DataError(f"{_where(source, row, f'messages[{k}].role')}: unknown role {role!r}; "
+            raise DataError(f"{locate(source, row, f'messages[{k}].role')}: unknown role {role!r}; "
                             f"use one of {', '.join(ROLES)}")
         clean.append({"role": role, "content": _text(msg["content"], source, row, f"messages[{k}].content")})
     if clean[-1]["role"] != "assistant":
-        raise DataError(f"{_where(source, row, 'messages')}: the last message must be the assistant's response")
+        raise DataError(f"{locate(source, row, 'messages')}: the last message must be the assistant's response")
     return clean[:-1], clean[-1]["content"]
 
 
-def read_records(path: str | Path) -> list[dict]:
-    """Read a local JSON/JSONL/parquet/CSV file into a list of row dicts."""
-    path = Path(path)
-    kind = _SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(_SUFFIXES)}")
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if kind == "json":
-        return _json_records(path)
-    import pandas as pd
-
-    try:
-        frame = pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path, keep_default_na=False)
-    except Exception as exc:  # pyarrow/pandas errors do not name the file
-        raise DataError(f"{path}: could not be read as {kind}: {exc}") from exc
-    return [{k: (v.tolist() if hasattr(v, "tolist") and not isinstance(v, str) else v) for k, v in r.items()}
-            for r in frame.to_dict("records")]
-
-
-def _json_records(path: Path) -> list[dict]:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}: invalid UTF-8 at byte {exc.start} (line {line})") from exc
-    if text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON at line {exc.lineno}: {exc.msg}") from exc
-    else:
-        rows = []
-        for line_no, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}: line {line_no} is not valid JSON: {exc.msg}") from exc
-    for row, record in enumerate(rows):
-        if not isinstance(record, dict):
-            raise DataError(f"{_where(path, row)}: expected a JSON object, got {type(record).__name__}")
-    return rows
-
-
-def _decode_nested(value):
-    # CSV and some parquet writers store the message list as a JSON string.
-    if isinstance(value, str) and value[:1] in "[{":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
-def canonicalize(raw, *, source: str = "<data>", fmt: str | None = None,
-                 num_proc: int | None = None) -> datasets.Dataset:
+def canonicalize(raw, *, source: str = "<data>", fmt: str | None = None, num_proc: int | None = None,
+                 strict: bool = False) -> datasets.Dataset:
     """Turn rows of any supported format into canonical examples (see module docstring).
 
     ``raw`` is a ``datasets.Dataset`` (converted with ``Dataset.map``: the rows stay in
     memory-mapped Arrow files, so large datasets never become Python objects) or a list of
-    dicts.
+    dicts. ``strict``: ShareGPT repairs are errors (see :mod:`sftmix.data.sharegpt`).
     """
-    if not isinstance(raw, datasets.Dataset):
+    return _canonicalize(raw, source=source, fmt=fmt, strict=strict, report=DataReport(source), num_proc=num_proc)
+
+
+def _canonicalize(raw, *, source: str, fmt: str | None, strict: bool, report: DataReport,
+                  max_examples: int | None = None, max_exchanges: int | None = None,
+                  num_proc: int | None = None) -> datasets.Dataset:
+    """``raw``: a :class:`RecordReader` (read as a stream), a list of dicts or a ``datasets.Dataset``."""
+    if fmt is not None and fmt not in FORMATS:
+        raise DataError(f"{source}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if isinstance(raw, RecordReader):
+        records = iter(raw)
+        try:
+            first = next(records, None)
+            if first is None:
+                raise DataError(f"{source}: contains no examples")
+            stream = itertools.chain([first], records)
+            if (fmt or _format_or_none(first.keys())) == "sharegpt":
+                report.format, report.format_given = "sharegpt", fmt is not None
+                out = _sharegpt_dataset(stream, source=source, strict=strict, report=report,
+                                        max_examples=max_examples, max_exchanges=max_exchanges)
+            else:
+                rows = list(itertools.islice(stream, max_examples))
+                out = _canonicalize(rows, source=source, fmt=fmt, strict=strict, report=report,
+                                    max_exchanges=max_exchanges, num_proc=num_proc)
+        finally:
+            records.close()
+        report.truncation = raw.truncation
+        return out
+    if isinstance(raw, datasets.Dataset):
+        columns = raw.column_names
+    else:
         if not raw:
             raise DataError(f"{source}: contains no examples")
         columns = sorted({k for record in raw for k in record})
+    report.format, report.format_given = fmt or detect_format(columns, source), fmt is not None
+    if report.format == "sharegpt":
+        rows = _dataset_rows(raw) if isinstance(raw, datasets.Dataset) else raw
+        return _sharegpt_dataset(rows, source=source, strict=strict, report=report, max_exchanges=max_exchanges)
+    if not isinstance(raw, datasets.Dataset):
         try:
             raw = datasets.Dataset.from_list([{k: r.get(k) for k in columns} for r in raw])
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
@@ -193,9 +166,8 @@ def canonicalize(raw, *, source: str = "<data>", fmt: str | None = None,
                             f"({exc}); make each field one type") from exc
     if len(raw) == 0:
         raise DataError(f"{source}: contains no examples")
-    fmt = fmt or detect_format(raw.column_names, source)
-    if fmt not in FORMATS:
-        raise DataError(f"{source}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    report.records = len(raw)
+    fmt = report.format
     id_column = next((c for c in ID_COLUMNS if c in raw.column_names), None)
     consumed = [c for c in raw.column_names if c in set(_REQUIRED[fmt]) | {"input", id_column}]
     out = raw.map(_canonical_batch, batched=True, with_indices=True, num_proc=num_proc,
@@ -203,7 +175,103 @@ def canonicalize(raw, *, source: str = "<data>", fmt: str | None = None,
                   desc="Reading examples")
     if out.features["example_id"] != datasets.Value("string"):  # a numeric id column keeps its type in map
         out = out.cast_column("example_id", datasets.Value("string"))
-    return _unique_ids(out, id_column=id_column, source=source)
+    out = _unique_ids(out, id_column=id_column, source=source)
+    if max_exchanges is not None:
+        out = _cut_dataset(out, max_exchanges, report)
+    report.kept = len(out)
+    return out
+
+
+def _format_or_none(columns) -> str | None:
+    try:
+        return detect_format(columns)
+    except DataError:
+        return None
+
+
+def _dataset_rows(dataset: datasets.Dataset):
+    for batch in dataset.iter(batch_size=1000):
+        keys = list(batch)
+        for j in range(len(batch[keys[0]])):
+            yield {k: batch[k][j] for k in keys}
+
+
+def _sharegpt_dataset(records, *, source: str, strict: bool, report: DataReport, max_examples: int | None = None,
+                      max_exchanges: int | None = None) -> datasets.Dataset:
+    """Stream ShareGPT records through the repair policy into an in-memory Arrow table, in batches.
+
+    The dataset's fingerprint is a hash of the Arrow buffers, computed batch by batch: ``datasets``
+    would otherwise hash the finished table by serialising it (measured: +380 MB peak RSS on the
+    packaged ShareGPT file, whose table is 91 MB).
+    """
+    tables, batch = [], []
+    digest = hashlib.sha1()
+    for example in sharegpt_examples(records, source=source, strict=strict, report=report):
+        if max_exchanges is not None:
+            messages, response, removed = cut_exchanges(example["messages"], example["response"], max_exchanges)
+            example.update(messages=messages, response=response)
+            report.cut += removed > 0
+            report.exchanges_removed += removed
+        batch.append(example)
+        if len(batch) == ARROW_BATCH:
+            tables.append(_arrow_table(batch, source))
+            _digest(digest, tables[-1])
+            batch = []
+        if max_examples is not None and report.kept >= max_examples:
+            report.stopped_at_max_examples = max_examples
+            break
+    if batch:
+        tables.append(_arrow_table(batch, source))
+        _digest(digest, tables[-1])
+    report.dropped = {r: report.dropped[r] for r in DROPS if r in report.dropped}
+    report.trimmed = {r: report.trimmed[r] for r in TRIMS if r in report.trimmed}
+    if not tables:
+        raise DataError(f"{source}: no conversation is left after the repairs ({report.summary()})")
+    try:
+        table = pa.concat_tables(tables, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"{source}: a field holds values of different types in different rows ({exc}); "
+                        "make each field one type") from exc
+    return datasets.Dataset(InMemoryTable(table), fingerprint=digest.hexdigest()[:16])
+
+
+def _digest(digest, table: pa.Table) -> None:
+    for column in table.columns:
+        for chunk in column.chunks:
+            for buffer in chunk.buffers():
+                if buffer is not None:
+                    digest.update(buffer)
+
+
+def _arrow_table(rows: list[dict], source: str) -> pa.Table:
+    columns = {"example_id": pa.array([r["example_id"] for r in rows], pa.string()),
+               "messages": pa.array([r["messages"] for r in rows], _MESSAGES),
+               "response": pa.array([r["response"] for r in rows], pa.string())}
+    for key in dict.fromkeys(k for r in rows for k in r if k not in columns):
+        try:
+            columns[key] = pa.array([r.get(key) for r in rows])
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DataError(f"{source}: field {key!r} holds values of different types in different rows ({exc}); "
+                            "make each field one type") from exc
+    return pa.table(columns)
+
+
+def _cut_dataset(examples: datasets.Dataset, n: int, report: DataReport) -> datasets.Dataset:
+    """Every example cut to its first ``n`` exchanges (see :func:`~sftmix.data.canonical.cut_exchanges`)."""
+    def cut(batch):
+        out = {"messages": [], "response": [], "_exchanges_removed": []}
+        for messages, response in zip(batch["messages"], batch["response"]):
+            messages, response, removed = cut_exchanges(messages, response, n)
+            out["messages"].append(messages)
+            out["response"].append(response)
+            out["_exchanges_removed"].append(removed)
+        return out
+
+    examples = examples.map(cut, batched=True, desc="Cutting to max_exchanges")
+    removed = list(examples["_exchanges_removed"])
+    report.cut += sum(r > 0 for r in removed)
+    report.exchanges_removed += sum(removed)
+    return examples.remove_columns("_exchanges_removed")
 
 
 def _canonical_batch(batch, indices, *, fmt, source, id_column=None):
@@ -212,7 +280,7 @@ def _canonical_batch(batch, indices, *, fmt, source, id_column=None):
     for j, row in enumerate(indices):
         record = {k: batch[k][j] for k in keys}
         if "messages" in record:
-            record["messages"] = _decode_nested(record["messages"])
+            record["messages"] = decode_nested(record["messages"])
         messages, response = _canonical_row(record, fmt, source, row)
         eid = record.get(id_column) if id_column else None
         out["example_id"].append(example_id_for(messages, response) if eid is None else str(eid))
@@ -230,7 +298,7 @@ def _unique_ids(examples: datasets.Dataset, *, id_column: str | None, source: st
     for row, eid in enumerate(ids):
         if eid in seen:
             if id_column:
-                raise DataError(f"{_where(source, row, id_column)}: duplicate id {eid!r}, also at row {seen[eid]}; "
+                raise DataError(f"{locate(source, row, id_column)}: duplicate id {eid!r}, also at row {seen[eid]}; "
                                 "ids must be unique (fix or drop one of the two rows)")
             # Identical content hashes to the same id: number the repeats so ids stay unique.
             k = 2
@@ -243,41 +311,93 @@ def _unique_ids(examples: datasets.Dataset, *, id_column: str | None, source: st
 
 
 def load_examples(source: str = BUILTIN, *, split: str = "train", fmt: str | None = None,
-                  max_examples: int | None = None, **suite_kwargs) -> datasets.Dataset:
+                  max_examples: int | None = None, strict: bool = False, keep_complete_records: bool = False,
+                  max_exchanges: int | None = None, **suite_kwargs) -> datasets.Dataset:
     """Load canonical examples.
 
     Parameters
     ----------
     source : ``"builtin"`` for the task suite (``suite_kwargs`` go to
-        :func:`sftmix.toy.make_task_suite`), a local ``.json``/``.jsonl``/``.parquet``/``.csv``
-        file, or a dataset name on the Hugging Face Hub (needs network access).
+        :func:`sftmix.toy.make_task_suite`), a named offline dataset (``"sharegpt"``, see
+        :mod:`sftmix.offline`), a local ``.json``/``.jsonl``/``.parquet``/``.csv`` file, or a
+        dataset name on the Hugging Face Hub (needs network access).
     split : which split of the suite or Hub dataset.
     fmt : force a format instead of detecting it from the columns.
-    max_examples : keep only the first N examples.
+    max_examples : keep only the first N examples (ShareGPT: the first N the repair policy keeps;
+        reading stops there).
+    strict : ShareGPT: every repair of the default policy is a :class:`DataError` instead.
+    keep_complete_records : a JSON/JSONL file that breaks off keeps the complete records before the
+        break instead of raising (always on for a named dataset known to be cut).
+    max_exchanges : keep only the first N user->assistant exchanges of each conversation.
+
+    The repairs, truncation and cuts are logged as one warning; use
+    :func:`load_examples_with_report` to get them as a :class:`~sftmix.data.report.DataReport`.
     """
+    examples, report = load_examples_with_report(
+        source, split=split, fmt=fmt, max_examples=max_examples, strict=strict,
+        keep_complete_records=keep_complete_records, max_exchanges=max_exchanges, **suite_kwargs)
+    if report.changed:
+        logger.warning("%s", report.summary())
+    return examples
+
+
+def load_examples_with_report(source: str = BUILTIN, *, split: str = "train", fmt: str | None = None,
+                              max_examples: int | None = None, strict: bool = False,
+                              keep_complete_records: bool = False, max_exchanges: int | None = None,
+                              **suite_kwargs) -> tuple[datasets.Dataset, DataReport]:
+    """:func:`load_examples` and the :class:`~sftmix.data.report.DataReport` of what loading did."""
+    if max_exchanges is not None and max_exchanges < 1:
+        raise ValueError(f"max_exchanges must be >= 1, got {max_exchanges}")
+    named = None
     if source == BUILTIN:
-        raw = make_task_suite(**suite_kwargs)[split]
-        name = f"builtin[{split}]"
+        raw, name = make_task_suite(**suite_kwargs)[split], f"builtin[{split}]"
+    elif is_named_dataset(source):
+        # The packaged file is known to be cut mid-record: its complete records are what it holds.
+        named, path = source, dataset_file(source)
+        raw, name = RecordReader(path, keep_complete_records=True), str(path)
     elif os.path.splitext(source)[1] or os.path.exists(source):
-        raw, name = read_records(source), source
+        raw, name = RecordReader(source, keep_complete_records=keep_complete_records), source
     else:  # Hub dataset name: kept for users with network access; never used in tests.
         raw, name = datasets.load_dataset(source, split=split), f"{source}[{split}]"
-    if max_examples is not None:
-        raw = raw.select(range(min(max_examples, len(raw)))) if isinstance(raw, datasets.Dataset) \
-            else raw[:max_examples]
-    return canonicalize(raw, source=name, fmt=fmt)
+    if max_examples is not None and isinstance(raw, datasets.Dataset):
+        raw = raw.select(range(min(max_examples, len(raw))))
+    report = DataReport(source=name, named=named, strict=strict, max_exchanges=max_exchanges)
+    examples = _canonicalize(raw, source=name, fmt=fmt, strict=strict, report=report, max_examples=max_examples,
+                             max_exchanges=max_exchanges)
+    report.kept = len(examples)
+    return examples, report
 
 
 def load_train_eval(data_args) -> tuple[datasets.Dataset, datasets.Dataset | None]:
-    """Canonical training and held-out examples named by ``data_args`` (a :class:`~sftmix.config.DataArguments`)."""
+    """Canonical training and held-out examples named by ``data_args`` (a :class:`~sftmix.config.DataArguments`).
+
+    Repairs, truncation and cuts are logged as warnings; :func:`load_train_eval_with_report` returns them.
+    """
+    train, held_out, reports = load_train_eval_with_report(data_args)
+    for report in reports.values():
+        if report.changed:
+            logger.warning("%s", report.summary())
+    return train, held_out
+
+
+def load_train_eval_with_report(data_args) -> tuple[datasets.Dataset, datasets.Dataset | None, dict[str, DataReport]]:
+    """:func:`load_train_eval` and the reports of each load: ``{"train": ..., "held_out": ...}`` (held_out if any).
+
+    The held-out data goes through the same policy options (``strict``, ``keep_complete_records``,
+    ``max_exchanges``) as the training data.
+    """
+    options = dict(strict=data_args.strict, keep_complete_records=data_args.keep_complete_records,
+                   max_exchanges=data_args.max_exchanges)
     kwargs = data_args.suite_kwargs() if data_args.dataset == BUILTIN else {}
-    train = load_examples(data_args.dataset, split=data_args.dataset_split, fmt=data_args.dataset_format,
-                          max_examples=data_args.max_examples, **kwargs)
+    train, train_report = load_examples_with_report(data_args.dataset, split=data_args.dataset_split,
+                                                    fmt=data_args.dataset_format, max_examples=data_args.max_examples,
+                                                    **options, **kwargs)
+    reports = {"train": train_report}
+    held_out = None
     if data_args.eval_dataset is not None:
         eval_kwargs = data_args.suite_kwargs() if data_args.eval_dataset == BUILTIN else {}
-        held_out = load_examples(data_args.eval_dataset, split=data_args.eval_split, **eval_kwargs)
+        held_out, reports["held_out"] = load_examples_with_report(data_args.eval_dataset, split=data_args.eval_split,
+                                                                  **options, **eval_kwargs)
     elif data_args.dataset == BUILTIN and data_args.n_test > 0:
-        held_out = load_examples(BUILTIN, split="test", **kwargs)
-    else:
-        held_out = None
-    return train, held_out
+        held_out, reports["held_out"] = load_examples_with_report(BUILTIN, split="test", **options, **kwargs)
+    return train, held_out, reports

@@ -40,9 +40,10 @@ import yaml
 from ..analysis.results import build_results, write_results
 from ..config import DataArguments, ModelArguments, SFTMixConfig
 from ..constants import CONFIDENCE_TOKENS, METHODS, SPLIT_METRICS
-from ..data import load_train_eval
+from ..data.prepare import prepare_train_eval
 from ..distributed import Processes
 from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write_json, atomic_write_text, remove_temp_files
+from ..models import load_tokenizer
 from ..train import clean_checkpoints
 from ..viz.figures import make_figures
 from . import stages as st
@@ -245,8 +246,15 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
 
     procs.on_main(prepare, "writing the configuration")
     data_args = config.data_args()
+    tokenizer = load_tokenizer(config.model_args()) if data_args.drop_overlong else None
     with procs.state.main_process_first():  # Hub datasets: one download, the others read the cache
-        train_examples, held_out = load_train_eval(data_args)
+        train_examples, held_out, data_report = prepare_train_eval(data_args, tokenizer, return_report=True)
+    procs.on_main(lambda: _write_data_report(rd.data_report, data_report), "writing the data report")
+    if progress and procs.is_main:
+        for line in data_report.loading_lines() + data_report.lines():
+            print(f"[data] {line}", flush=True)
+        if "sftmix" in config.methods:
+            print(f"[reference] {_reference_note(config)}", flush=True)
     data_key = _hash(dataclasses.asdict(data_args))
     bar = _stage_bar(config, until, held_out is not None) if progress == "stages" and procs.is_main else None
     if progress == "stages":
@@ -365,6 +373,16 @@ def _stage_bar(config: ExperimentConfig, until: str | None, has_held_out: bool):
     return tqdm(total=n, desc=f"{config.name}: stages", unit="stage", leave=True)
 
 
+def _write_data_report(path: Path, prepared) -> None:
+    """``data_report.json``: what loading did per source ("train", "held_out") and what preparing did
+    ("prepare"); rewritten only when it changed (a rerun leaves the run directory as it was)."""
+    steps = {k: v for k, v in dataclasses.asdict(prepared).items() if k != "loading"}
+    report = {**{k: r.to_dict() for k, r in prepared.loading.items()}, "prepare": steps}
+    report = json.loads(json.dumps(report, default=str))
+    if not path.exists() or json.loads(path.read_text()) != report:
+        atomic_write_json(path, report)
+
+
 def _claim_train_dir(out: Path, key: str) -> None:
     """Keep a training folder's checkpoints only if they were made with this configuration.
 
@@ -375,6 +393,19 @@ def _claim_train_dir(out: Path, key: str) -> None:
     if marker.exists() and json.loads(marker.read_text()).get("key") != key:
         clean_checkpoints(out)
     atomic_write_json(marker, {"key": key})
+
+
+def _reference_note(config: ExperimentConfig) -> str:
+    """Whether the NTP run of the first seed is the reference run, and why not when it is not."""
+    if config.reference_is_ntp_run:
+        return f"the NTP run of seed {config.seeds[0]} is the reference run (trained once, as in the paper)"
+    why = [name for name, on in (("reference_model", config.reference_model is not None),
+                                 ("reference_training", bool(config.reference_training)),
+                                 ("dynamics_mode=online", config.dynamics_mode == "online"),
+                                 ("ntp_from_reference=false", not config.ntp_from_reference)) if on]
+    if "ntp" not in config.methods:
+        why.append("no NTP method")
+    return f"trained apart from NTP ({', '.join(why)} set it apart): NTP seed {config.seeds[0]} trains separately"
 
 
 def _reference_outputs(rd: RunDir, stages: Stages, dyn_key: str, dyn_outputs: list[Path],
@@ -397,19 +428,26 @@ def _quiet_libraries() -> None:
     transformers.utils.logging.set_verbosity_error()
 
 
-def demo_config(quick: bool = False, runs_dir: str = "runs", name: str | None = None) -> ExperimentConfig:
+def demo_config(quick: bool | str = False, runs_dir: str = "runs", name: str | None = None, *,
+                real: bool = False) -> ExperimentConfig:
     """The demo on the built-in suite: minutes on 2 CPU cores (``quick``: under a minute).
 
-    Its settings are the package's ``pipeline/configs/demo.yaml`` (``demo_quick.yaml``).
+    ``real``: SmolLM2-135M on real ShareGPT chats instead (needs the real-model artefacts;
+    ~20 minutes, ``quick``: ~5, ``quick="smoke"``: every stage at the smallest size, ~2
+    minutes, for CI). The settings are the package's ``pipeline/configs/demo.yaml``
+    (``demo_quick.yaml``, ``real.yaml``, ``real_quick.yaml``, ``real_smoke.yaml``).
     """
-    config = ExperimentConfig.from_yaml(packaged_config("demo_quick.yaml" if quick else "demo.yaml"),
-                                        runs_dir=runs_dir)
+    if quick == "smoke" and not real:
+        raise ValueError('quick="smoke" is the real-model pipeline at CI size: pass real=True')
+    size = {False: "", True: "_quick", "smoke": "_smoke"}[quick]
+    file = ("real" if real else "demo") + size + ".yaml"
+    config = ExperimentConfig.from_yaml(packaged_config(file), runs_dir=runs_dir)
     return dataclasses.replace(config, name=name) if name else config
 
 
-def run_demo(quick: bool = False, runs_dir: str = "runs", name: str | None = None) -> dict:
+def run_demo(quick: bool = False, runs_dir: str = "runs", name: str | None = None, *, real: bool = False) -> dict:
     start = time.time()
-    config = demo_config(quick, runs_dir, name)
+    config = demo_config(quick, runs_dir, name, real=real)
     results = run_experiment(config)
     print(RunDir(config.run_dir).results_md.read_text())
     print(f"demo finished in {time.time() - start:.0f} s; everything is in {config.run_dir}/")

@@ -1,0 +1,256 @@
+"""The committed results of the real-model experiment: tables, figures and a small data bundle.
+
+:func:`write_real_report` reads a finished run directory of the real experiment
+(``configs/real/sharegpt-smollm2.yaml``: SmolLM2-135M on ShareGPT first exchanges, several
+seeds) and writes into ``out`` (``figures/real/``):
+
+* ``results.md`` / ``results.csv``: per-seed held-out metrics of NTP and SFTMix and the paired
+  SFTMix - NTP differences with exact 95% t-intervals; the noise AUROC beside the toy's; how
+  far the confident and unconfident halves separate beyond topic
+  (:func:`sftmix.analysis.separation.split_separation`); the fit of the reference run; the
+  least and most confident training examples; held-out prompts with both models' answers;
+  wall times, peak memory and the run directory's size;
+* figures (PNG): the dynamics map, confidence by corrupted/clean answer, the fit per
+  checkpoint, and the representation space -- t-SNE as the paper draws it, and UMAP --
+  coloured by confidence and by split;
+* ``data/``: the small files notebook 06 reads (dynamics table, split, projections, fit,
+  results, generations), so it opens in seconds without the run directory.
+
+Everything is as measured; the verdict column says "no clear difference" whenever the
+interval covers zero.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..analysis.noise import noise_auroc
+from ..analysis.projection import project_tsne
+from ..analysis.separation import split_separation
+from ..analysis.stats import format_interval, mean_std, paired_difference
+from ..dynamics import load_dynamics, load_split
+from ..io import GENERATIONS_FILE, RunDir, atomic_write_json, atomic_write_text
+from ..viz.plots import (
+    plot_confidence_hist,
+    plot_dynamics_map,
+    plot_fit,
+    plot_umap_confidence,
+    save_figure,
+)
+
+__all__ = ["METRICS", "write_real_report"]
+
+#: Held-out metrics compared: key in eval.json -> (label, higher is better).
+METRICS = {"nll": ("held-out NLL, trained tokens", False), "content_nll": ("held-out NLL, content tokens", False),
+           "token_accuracy": ("token accuracy", True), "ece": ("ECE", False)}
+
+
+def _short(text: str, width: int = 110) -> str:
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _per_seed(run: RunDir, seeds) -> pd.DataFrame:
+    rows = []
+    for method in ("ntp", "sftmix"):
+        for seed in seeds:
+            path = run.eval_file(method, seed)
+            if path.exists():
+                ev = json.loads(path.read_text())
+                rows.append({"method": method, "seed": seed, **{m: ev.get(m) for m in METRICS},
+                             "n_generations_cut": ev.get("n_generations_cut"), "n_examples": ev.get("n_examples")})
+    return pd.DataFrame(rows)
+
+
+def comparison_table(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """One row per metric: NTP and SFTMix mean and std over seeds, the paired difference and verdict."""
+    rows = []
+    seeds = sorted(set(per_seed.loc[per_seed.method == "ntp", "seed"]) & set(per_seed.loc[per_seed.method ==
+                                                                                        "sftmix", "seed"]))
+    for metric, (label, higher) in METRICS.items():
+        a = [per_seed.query("method == 'ntp' and seed == @s")[metric].item() for s in seeds]
+        b = [per_seed.query("method == 'sftmix' and seed == @s")[metric].item() for s in seeds]
+        diff = paired_difference(a, b, higher_is_better=higher)
+        (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
+        rows.append({"metric": label, "key": metric, "higher_is_better": higher, "ntp_mean": ma, "ntp_std": sa,
+                     "sftmix_mean": mb, "sftmix_std": sb, "diff_mean": diff["mean"],
+                     "ci_low": diff["ci95"][0] if diff["ci95"] else None,
+                     "ci_high": diff["ci95"][1] if diff["ci95"] else None, "p_value": diff["p_value"],
+                     "verdict": diff["verdict"], "interval": format_interval(diff), "seeds": len(seeds)})
+    return pd.DataFrame(rows)
+
+
+def _examples_table(table: pd.DataFrame, train, n: int = 5) -> list[str]:
+    texts = {str(e): (m[-1]["content"], r) for e, m, r in zip(train["example_id"], train["messages"],
+                                                             train["response"])}
+    lines = ["| rank | confidence | swapped | prompt | answer |", "|---|---|---|---|---|"]
+    ordered = table.sort_values("confidence")
+    for name, part in (("least", ordered.head(n)), ("most", ordered.tail(n).iloc[::-1])):
+        for k, row in enumerate(part.itertuples(), start=1):
+            prompt, answer = texts[str(row.example_id)]
+            lines.append(f"| {name} confident {k} | {row.confidence:.2f} | {'yes' if row.noisy else 'no'} | "
+                         f"{_short(prompt, 80)} | {_short(answer)} |")
+    return lines
+
+
+def _side_by_side(run: RunDir, seed: int, n: int = 5) -> list[str]:
+    gens = {m: json.loads((run.train(m, seed) / GENERATIONS_FILE).read_text()) for m in ("ntp", "sftmix")}
+    lines = ["| prompt | reference | NTP | SFTMix |", "|---|---|---|---|"]
+    for a, b in list(zip(gens["ntp"], gens["sftmix"]))[:n]:
+        lines.append(f"| {_short(a['prompt'], 70)} | {_short(a['reference'], 70)} | {_short(a['output'], 90)} | "
+                     f"{_short(b['output'], 90)} |")
+    return lines
+
+
+def _dir_size_mb(path: Path) -> float:
+    seen, total = set(), 0
+    for f in path.rglob("*"):
+        if f.is_file():
+            st = f.stat()
+            if st.st_ino not in seen:  # hard links (the NTP run of seed 0) count once
+                seen.add(st.st_ino)
+                total += st.st_size
+    return total / 2**20
+
+
+def _representation_figure(projections: dict, split: dict):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(12.5, 10), layout="constrained")
+    for row, (method, proj) in enumerate(projections.items()):
+        for col, color in enumerate(("confidence", "split")):
+            plot_umap_confidence(proj, color=color, split=split, ax=axes[row, col], method=method)
+            axes[row, col].set_title(f"{method}, coloured by {color}")
+    fig.suptitle("SmolLM2-135M's representation space of its ShareGPT training answers (last hidden states, "
+                 "mean over response tokens)")
+    plt.close(fig)
+    return fig
+
+
+def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_results=None) -> list[Path]:
+    """Write the committed results of a finished real-model run into ``out`` (see the module docstring)."""
+    from ..data.prepare import prepare_train_eval
+    from .experiment import ExperimentConfig
+
+    run, out = RunDir(run_dir), Path(out)
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    config = ExperimentConfig(**json.loads(run.config_json.read_text()))
+    seeds = list(config.seeds)
+    table, split = load_dynamics(run.dynamics), load_split(run.split)
+    per_seed = _per_seed(run, seeds)
+    comparison = comparison_table(per_seed)
+    auroc = noise_auroc(table)
+    if toy_auroc is None and toy_results is not None and Path(toy_results).exists():
+        text = Path(toy_results).read_text()
+        marker = "AUROC "
+        toy_auroc = float(text.split(marker, 1)[1].split()[0].rstrip(".,")) if marker in text else None
+    # The embeddings' rows are in the order of the projection's example ids (both written by the
+    # embeddings stage), which need not be the dynamics table's.
+    embeddings = np.load(run.embeddings)
+    umap = pd.read_parquet(run.projection)
+    emb_ids = umap["example_id"].astype(str).tolist()
+    confident = np.isin(emb_ids, [str(e) for e in split["confident"]])
+    separation = split_separation(embeddings, confident, k=10, n_topics=8, seed=0)
+    keep = [c for c in ("example_id", "confidence", "confidence_prob", "correctness", "noisy") if c in table]
+    tsne = project_tsne(embeddings, ids=emb_ids, seed=0)
+    tsne = tsne.merge(table[keep], on="example_id", how="left")
+    projections = {"t-SNE": tsne, "UMAP": umap}
+    fit = pd.read_csv(run.fit)
+    written = []
+
+    def figure(name, fig):
+        written.extend(save_figure(fig, out / name))
+
+    figure("dynamics_map.png", plot_dynamics_map(table, split=split))
+    figure("confidence_by_noise.png", plot_confidence_hist(table, split=split, by="noisy", stat="share", log=True,
+                                                           labels={False: "own answer", True: "swapped answer"}))
+    figure("fit.png", plot_fit(fit))
+    figure("representation_space.png", _representation_figure(projections, split))
+
+    train, _ = prepare_train_eval(config.data_args(), _tokenizer(config) if config.data_args().drop_overlong
+                                  else None)
+    stages = {f.stem: json.loads(f.read_text()).get("seconds") for f in run.stages.glob("*.json")}
+    resources = json.loads((run.root / "resources.json").read_text()) if (run.root / "resources.json").exists() \
+        else {}
+    size_mb = _dir_size_mb(run.root)
+    sep = {k: v for k, v in separation.items() if k != "topics"}
+    summary = {"seeds": seeds, "n_train": len(table), "n_noisy": int(table["noisy"].sum()), "noise_auroc": auroc,
+               "toy_noise_auroc": toy_auroc, "separation": sep, "stage_seconds": stages, "resources": resources,
+               "run_dir_mb": round(size_mb, 1), "comparison": comparison.to_dict(orient="records")}
+    per_seed.to_csv(out / "results.csv", index=False)
+    comparison.to_csv(out / "comparison.csv", index=False)
+    atomic_write_json(out / "summary.json", summary)
+    written += [out / "results.csv", out / "comparison.csv", out / "summary.json"]
+    md = _markdown(config, per_seed, comparison, summary, fit, _examples_table(table, train),
+                   _side_by_side(run, seeds[0]))
+    written.append(atomic_write_text(out / "results.md", md))
+    for name, source in (("dynamics.parquet", run.dynamics), ("split.json", run.split), ("fit.csv", run.fit),
+                         ("results.json", run.results_json), ("data_report.json", run.root / "data_report.json")):
+        if Path(source).exists():
+            shutil.copy2(source, out / "data" / name)
+    umap.to_parquet(out / "data" / "umap.parquet")
+    tsne.to_parquet(out / "data" / "tsne.parquet")
+    for method in ("ntp", "sftmix"):
+        shutil.copy2(run.train(method, seeds[0]) / GENERATIONS_FILE, out / "data" / f"generations_{method}.json")
+    written.append(out / "data")
+    return written
+
+
+def _frame_markdown(frame: pd.DataFrame) -> list[str]:
+    def cell(v):
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+    return (["| " + " | ".join(frame.columns) + " |", "|---" * len(frame.columns) + "|"]
+            + ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)])
+
+
+def _tokenizer(config):
+    from ..models import load_tokenizer
+
+    return load_tokenizer(config.model_args())
+
+
+def _markdown(config, per_seed, comparison, summary, fit, examples, side_by_side) -> str:
+    sep, seeds = summary["separation"], summary["seeds"]
+    lines = [f"# Real model, real chats: SmolLM2-135M-Instruct on ShareGPT ({len(seeds)} seeds)", "",
+             f"`python figures/real_model.py` (config `configs/real/sharegpt-smollm2.yaml`, seeds {seeds}). "
+             f"{summary['n_train']} training conversations (first exchanges of <= {config.data['max_length']} "
+             f"ChatML tokens), {summary['n_noisy']} of them with their answer swapped for another conversation's; "
+             f"{per_seed['n_examples'].max()} held out. Reported as measured.", "",
+             "## SFTMix - NTP on held-out conversations", "",
+             "| metric | NTP | SFTMix | SFTMix - NTP (paired, exact 95% t-interval) | p | verdict |",
+             "|---|---|---|---|---|---|"]
+    for row in comparison.itertuples():
+        arrow = "↑" if row.higher_is_better else "↓"
+        p = "–" if row.p_value is None or pd.isna(row.p_value) else f"{row.p_value:.3f}"
+        lines.append(f"| {row.metric} ({arrow}) | {row.ntp_mean:.3f} ± {row.ntp_std:.3f} | "
+                     f"{row.sftmix_mean:.3f} ± {row.sftmix_std:.3f} | {row.interval} | {p} | {row.verdict} |")
+    lines += ["", "Per seed (every cell we ran):", "", *_frame_markdown(per_seed), ""]
+    toy = f" (the toy's: {summary['toy_noise_auroc']:.2f})" if summary.get("toy_noise_auroc") else ""
+    first, last = fit.iloc[0], fit.iloc[-1]
+    lines += ["## What the reference run's confidence finds", "",
+              f"- Swapped answers flagged by low confidence: AUROC **{summary['noise_auroc']:.2f}**{toy}.",
+              f"- Fit of the reference (NTP) run, NLL per content token from step {int(first.step)} to "
+              f"{int(last.step)}: own training answers {first.train_clean:.3f} → {last.train_clean:.3f}, swapped "
+              f"answers {first.train_noisy:.3f} → {last.train_noisy:.3f}, held-out {first.held_out:.3f} → "
+              f"{last.held_out:.3f}.",
+              f"- Separation of the halves in representation space (k = {sep['k']} nearest neighbours, PCA to 50 "
+              f"dims): {sep['observed']:.3f} of an example's neighbours share its half (random halves: "
+              f"{sep['random_mean']:.3f}; halves shuffled within {sep['n_topics']} topic clusters: "
+              f"{sep['topic_mean']:.3f}). Beyond topic: **{sep['beyond_topic']:+.3f}** (permutation p = "
+              f"{sep['p_beyond_topic']:.3f}).", "",
+              "Least and most confident training examples:", "", *examples, "",
+              f"## Held-out prompts, seed {seeds[0]}: both models' greedy answers", "", *side_by_side, "",
+              "## Cost", ""]
+    stages = summary["stage_seconds"]
+    total = sum(v for v in stages.values() if v)
+    lines.append("Stage wall times (s, this 2-core CPU, 1 torch thread): " + ", ".join(
+        f"{k.replace('__', '/')} {v:.0f}" for k, v in sorted(stages.items()) if v) + f"; total {total:.0f} s.")
+    if summary["resources"]:
+        lines.append(f"Peak resident memory of the run: {summary['resources'].get('peak_rss_mb', 0):.0f} MB.")
+    lines.append(f"Run directory: {summary['run_dir_mb']:.0f} MB (hard links counted once).")
+    return "\n".join(lines) + "\n"
