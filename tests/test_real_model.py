@@ -100,3 +100,12 @@ def test_tiny_real_experiment_end_to_end_on_smollm2_and_sharegpt(tmp_path):
     checkpoints = json.loads((run / "reference" / "checkpoints.json").read_text())
     assert [bool(list(Path(c).glob("*.safetensors"))) for c in checkpoints] == [False, True]
     assert (run / "split.json").exists() and (run / "projection.parquet").exists()
+
+
+def test_data_report_names_the_tokenizer_template_and_default_system_prompt(capsys):
+    from sftmix.cli import main
+
+    main(["data", "--model_name_or_path", "smollm2-135m", "--n_train", "8", "--n_test", "0", "--head", "0"])
+    out = capsys.readouterr().out
+    assert "tokenizer: smollm2-135m" in out and "49,152 tokens" in out and "ChatML" in out
+    assert "default system prompt" in out and "SmolLM" in out

@@ -155,3 +155,13 @@ def test_smollm2_tokenizer_masks_like_the_hand_built_one():
     assert tok.decode(row["input_ids"]).endswith("Paris.<|im_end|>\n")  # the newline is there, untrained
     assert tok.pad_token_id == tok.eos_token_id
     assert torch.tensor(row["labels"][-1]) == IGNORE_INDEX
+
+
+def test_a_templates_default_system_prompt_is_found(chatml, tokenizer):
+    from sftmix.data.tokenize import default_system_prompt, tokenizer_summary
+
+    assert default_system_prompt(chatml) == "You are helpful."      # added to every system-less chat
+    assert default_system_prompt(tokenizer) is None                   # the toy template adds none
+    text = tokenizer_summary(chatml, "my-chatml")
+    assert "ChatML" in text and "default system prompt" in text and "You are helpful." in text
+    assert "default system prompt" not in tokenizer_summary(tokenizer, "tiny-llama")

@@ -43,7 +43,7 @@ from ..viz.plots import (
     save_figure,
 )
 
-__all__ = ["METRICS", "write_real_report"]
+__all__ = ["METRICS", "comparison_table", "read_real_results", "write_real_report"]
 
 #: Held-out metrics compared: key in eval.json -> (label, higher is better).
 METRICS = {"nll": ("held-out NLL, trained tokens", False), "content_nll": ("held-out NLL, content tokens", False),
@@ -197,8 +197,36 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
     tsne.to_parquet(out / "data" / "tsne.parquet")
     for method in ("ntp", "sftmix"):
         shutil.copy2(run.train(method, seeds[0]) / GENERATIONS_FILE, out / "data" / f"generations_{method}.json")
+    texts = pd.DataFrame({"example_id": [str(e) for e in train["example_id"]],
+                          "prompt": [m[-1]["content"] for m in train["messages"]], "answer": list(train["response"])})
+    texts.to_json(out / "data" / "train_examples.jsonl", orient="records", lines=True, force_ascii=False)
     written.append(out / "data")
     return written
+
+
+def read_real_results(folder) -> dict:
+    """The committed results of :func:`write_real_report` (``figures/real/``), for notebook 06.
+
+    Keys: ``dynamics`` (table), ``split``, ``umap`` and ``tsne`` (projections with the
+    dynamics columns), ``fit``, ``per_seed``, ``comparison``, ``summary``, ``examples``
+    (training prompts and answers with their confidence and swap flag, least confident
+    first), ``generations`` (held-out prompts with the NTP and SFTMix answers of the first
+    seed, side by side) and ``data_report``.
+    """
+    folder = Path(folder)
+    data = folder / "data"
+    dynamics = load_dynamics(data / "dynamics.parquet")
+    examples = pd.read_json(data / "train_examples.jsonl", lines=True, dtype={"example_id": str})
+    examples = examples.merge(dynamics[["example_id", "confidence", "noisy"]], on="example_id") \
+        .sort_values("confidence").reset_index(drop=True)
+    ntp, sftmix = (pd.DataFrame(json.loads((data / f"generations_{m}.json").read_text())) for m in ("ntp", "sftmix"))
+    generations = ntp.rename(columns={"output": "ntp"}).drop(columns=["cut"]).assign(sftmix=sftmix["output"].values)
+    return {"dynamics": dynamics, "split": load_split(data / "split.json"),
+            "umap": pd.read_parquet(data / "umap.parquet"), "tsne": pd.read_parquet(data / "tsne.parquet"),
+            "fit": pd.read_csv(data / "fit.csv"), "per_seed": pd.read_csv(folder / "results.csv"),
+            "comparison": pd.read_csv(folder / "comparison.csv"),
+            "summary": json.loads((folder / "summary.json").read_text()), "examples": examples,
+            "generations": generations, "data_report": json.loads((data / "data_report.json").read_text())}
 
 
 def _frame_markdown(frame: pd.DataFrame) -> list[str]:
