@@ -34,7 +34,8 @@ import os
 
 FAST = os.environ.get("SFTMIX_FAST") == "1"
 RUNS_DIR = os.environ.get("SFTMIX_RUNS_DIR", "../runs")
-SHIPPED = "../figures/ablation.csv"  # the shipped results (one row per cell and seed)
+FIGURES = os.environ.get("SFTMIX_FIGURES_DIR", "../figures")  # the repository's figures/ folder
+SHIPPED = os.path.join(FIGURES, "ablation.csv")  # the shipped results (one row per cell and seed)
 RERUN = False  # True: run (or resume) the whole sweep into RUNS_DIR (about an hour on one CPU core)
 
 # %%

@@ -36,7 +36,7 @@ FAST = os.environ.get("SFTMIX_FAST") == "1"
 RUNS_DIR = os.environ.get("SFTMIX_RUNS_DIR", "../runs")
 SHRINK = 2 if FAST else 1  # fast mode: 1/2 of the quick demo's examples, so CI runs it in about a minute
 RUN_DIR = None  # e.g. "../runs/paper-llama3-alpaca"; None: the demo's run
-FIGURES = "../figures"  # the shipped multi-seed results
+FIGURES = os.environ.get("SFTMIX_FIGURES_DIR", "../figures")  # the shipped multi-seed results
 PROJECTION = "tsne"  # "tsne" (the paper's), "umap" or "pca" for the representation-space figure
 
 # %%
