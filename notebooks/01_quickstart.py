@@ -75,11 +75,23 @@ train.to_pandas().head(8)
 
 # %% [markdown]
 # ## The recipe in pictures
-# Mixing coefficients come from Beta(α, α); with the paper's α = 0.5 most draws sit near 0 or 1,
-# so a mixed point usually stays close to one of its two parents.
+# SFTMix borrows Mixup (Zhang et al., *mixup: Beyond Empirical Risk Minimization*, ICLR 2018):
+# train on convex combinations of pairs of examples and of their labels. Like Manifold Mixup
+# (Verma et al., *Manifold Mixup*, ICML 2019) it mixes hidden states rather than inputs: the
+# last-layer states of a confident and an unconfident example, `λ·Z_c + (1 − λ)·Z_u`, with the
+# target `λ·y_c + (1 − λ)·y_u`. The mixing weights come from Beta(α, α). At the paper's α = 0.5
+# the *density* is U-shaped — highest near 0 and 1 — but it is not concentrated there: the share
+# of draws that mix substantially, 0.1 < λ < 0.9, is printed below the plot.
 
 # %%
 plot_lambda_distribution(0.5)
+
+# %%
+import numpy as np
+
+draws = np.random.default_rng(0).beta(0.5, 0.5, size=100_000)
+mid = float(((draws > 0.1) & (draws < 0.9)).mean())
+Markdown(f"Beta(0.5, 0.5): **{mid:.0%}** of draws fall in 0.1 < λ < 0.9, {1 - mid:.0%} within 0.1 of 0 or 1.")
 
 # %% [markdown]
 # ## Run it
@@ -119,25 +131,62 @@ sftmix.plot_fit(fit)
 Markdown(results_markdown(results))
 
 # %% [markdown]
+# ## Why it should work: how well each half is fit
+# The paper's argument (Xiao et al., Sec. 1): confident examples invite *overfitting* (they are
+# fit on the training set better than the model generalises from them), unconfident ones are
+# *hard to generalise from* (fit poorly even on the training set); interpolating between the two
+# halves should regularise both. Measured here: each trained model's NLL per response token on the
+# confident and the unconfident half of its training answers (corrupted ones left out), and on
+# held-out examples put in a half the same way — by the reference run's confidence on them against
+# the split's threshold. The gap is held-out minus training.
+
+# %%
+from sftmix.analysis.halves import held_out_halves, score_half_fit
+from sftmix.data import tokenize_examples
+from sftmix.dynamics import load_dynamics, load_split, read_checkpoint_frames
+from sftmix.models import load_tokenizer
+from sftmix.pipeline.stages import load_trained
+from sftmix.viz.plots import plot_half_fit
+
+# %%
+split, table = load_split(run.split), load_dynamics(run.dynamics)
+tokenizer = load_tokenizer(config.model_args())
+max_length = config.data_args().max_length
+tokenized = {name: tokenize_examples(data, tokenizer, max_length=max_length)
+             for name, data in (("train", train), ("held_out", held_out))}
+models = {label: load_trained(run.train(method, config.seeds[0])) for label, method in
+          (("NTP", "ntp"), ("SFTMix", "sftmix"))}
+halves = held_out_halves(read_checkpoint_frames(run.held_out_scores), split)
+
+# %%
+fit_by_half = score_half_fit(models, tokenized["train"], tokenized["held_out"], split=split,
+                             held_halves=halves, table=table)
+plot_half_fit(fit_by_half)
+
+# %%
+fit_by_half.attrs["gap"].round(3)
+
+# %% [markdown]
+# One seed and one run: read the picture as *where* the gaps are, not as a verdict on SFTMix
+# (the regime map in `figures/regime_map.md` compares the methods over 5 seeds).
+
+# %% [markdown]
 # ## What Mixup does to one pair
 # Take one confident and one unconfident training example (drawn at random from the two halves
-# of the split), run the trained SFTMix model on each, and mix their last hidden states at an
-# aligned response position. Move **λ** to see the next-token distribution slide from the
-# unconfident example's (λ = 0) to the confident one's (λ = 1); the Mixup loss asks the mixed
-# state to put λ of its mass on the confident example's next token and 1 − λ on the other's.
-# Move **α** to see how often training draws a λ far from 0 and 1.
+# of the split; the two dropdowns choose another pair), run the trained models on each, and mix
+# their last hidden states at the aligned response positions — with the training code's own
+# alignment, mixing and loss (`sftmix.loss.mixup`). Move **λ** to see the next-token
+# distribution slide from the unconfident example's (λ = 0) to the confident one's (λ = 1); the
+# Mixup loss asks the mixed state to put λ of its mass on the confident example's next token and
+# 1 − λ on the other's. The lower figure draws both probabilities along λ for the NTP and the
+# SFTMix model: the grey lines are what Mixup asks for. Move **α** to see how often training draws
+# a λ far from 0 and 1.
 
 # %%
-from transformers import AutoModelForCausalLM
-
-from sftmix.dynamics import load_split
-from sftmix.models import load_tokenizer
-from sftmix.viz.widgets import lambda_explorer, pick_pair
+from sftmix.viz.widgets import lambda_explorer
 
 # %%
-pair = pick_pair(train, load_split(run.split), seed=0)
-model = AutoModelForCausalLM.from_pretrained(run.train("sftmix", config.seeds[0]))
-explorer = lambda_explorer(model, load_tokenizer(config.model_args()), pair)
+explorer = lambda_explorer(models, tokenizer, examples=train, split=split, seed=0)
 explorer.widget
 
 # %%
@@ -147,6 +196,8 @@ assert all(0.0 <= s["exact_match"]["mean"] <= 1.0 for s in results["summary"].va
 assert any("mixup_loss" in h for h in histories["SFTMix"])
 assert len(fit) == config.n_checkpoints and (fit["held_out"] > 0).all()
 assert float((explorer.probs["confident"] - explorer.probs["unconfident"]).abs().max()) > 0.0
+assert set(fit_by_half["half"]) == {"confident", "unconfident"} and fit_by_half["nll"].notna().all()
+assert 0.5 < mid < 0.7  # most Beta(0.5, 0.5) draws are NOT near 0 or 1
 
 # %%
 # lambda = 1 is the confident example itself; then back to the lambda the reader was shown

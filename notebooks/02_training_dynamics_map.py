@@ -14,13 +14,14 @@
 # ---
 
 # %% [markdown]
-# # 02 · The training-dynamics map: which examples is the model sure about?
+# # 02 · Training dynamics: which examples is the model sure about, and how does that change?
 #
-# Stage 1 of SFTMix trains a *reference* model with plain next-token prediction and scores
-# every training example at C checkpoints by its response perplexity. Stage 2 splits the data
-# at the median of the paper's confidence, `−mean perplexity`, into a confident and an
-# unconfident half. This notebook draws what those numbers look like, in the style of
-# Dataset Cartography (Swayamdipta et al., 2020):
+# Stage 1 of SFTMix (Xiao et al., arXiv:2410.05248) trains a *reference* model with plain
+# next-token prediction and scores every training example at C checkpoints by its response
+# perplexity. Stage 2 splits the data at the median of the paper's confidence,
+# `−mean_c Perp_c(y|x)`, into a confident and an unconfident half. This notebook looks at
+# those numbers as *dynamics* (each example across the checkpoints), in the style of Dataset
+# Cartography (Swayamdipta et al., EMNLP 2020):
 #
 # * **confidence** — the paper's `−mean_c Perp_c(y|x)`; on the map we use its bounded
 #   cousin `confidence_prob`, the mean over checkpoints of the geometric-mean token probability;
@@ -29,7 +30,8 @@
 #
 # To check that confidence means something, the suite corrupts a share of the training
 # answers (`noisy`): a plausible but wrong response. A useful confidence should put those
-# examples in the unconfident half.
+# examples in the unconfident half. We also look at what else the split sorts by: tasks and
+# answer lengths.
 
 # %% tags=["parameters"]
 import os
@@ -45,12 +47,13 @@ import pandas as pd
 from IPython.display import Markdown
 
 import sftmix
+from sftmix.analysis import confounds, trajectories
+from sftmix.analysis.noise import noise_auroc, noise_auroc_by_task
 from sftmix.data import load_train_eval
 from sftmix.dynamics import load_dynamics, load_split, split_by_confidence
 from sftmix.io import RunDir
 from sftmix.pipeline.experiment import demo_config
-from sftmix.viz import widgets
-from sftmix.viz.plots import plot_confidence_by_task
+from sftmix.viz import plots, widgets
 
 pd.set_option("display.max_colwidth", 50)
 
@@ -68,14 +71,14 @@ ran = sftmix.run_experiment(config, until="split", progress="stages")
 run = RunDir(config.run_dir)
 train, _ = load_train_eval(config.data_args())
 table, split = load_dynamics(run.dynamics, train), load_split(run.split)
-table[["example_id", "task", "noisy", "confidence", "confidence_prob", "variability_prob", "correctness"]].head()
+table[["example_id", "task", "noisy", "n_tokens", "confidence", "confidence_prob", "correctness"]].head()
 
 # %% [markdown]
 # ## The map
 # One dot per training example: how sure the reference model was on average (y) against how
 # much that changed across checkpoints (x). Top left: *easy-to-learn* (sure from the start);
 # bottom: *hard-to-learn* (never sure); right: *ambiguous* (the model changed its mind).
-# The colour is correctness: confident examples are mostly the ones the model gets right.
+# The colour is correctness; black crosses are the corrupted answers.
 
 # %%
 sftmix.plot_dynamics_map(table, color="correctness")
@@ -89,16 +92,55 @@ sftmix.plot_dynamics_map(table, color="correctness")
 sftmix.plot_dynamics_map(table, split=split, color="split")
 
 # %% [markdown]
-# The paper's confidence is heavy-tailed (a few examples have a huge perplexity), so its
-# histogram is drawn as log₁₀ of the mean perplexity: confident examples on the left.
+# The paper's confidence is heavy-tailed (a few examples have a huge perplexity): on a linear
+# axis one bar would hold almost every example. So its histogram is drawn as log₁₀ of the
+# mean perplexity — confident examples on the *left* — with the threshold at the median.
 
 # %%
 sftmix.plot_confidence_hist(table, split=split, log=True)
 
 # %%
-Markdown(f"Split at `{split['metric']}` ≥ {split['threshold']:.3f} (ratio {split['ratio']}): "
-         f"**{len(split['confident'])}** confident, **{len(split['unconfident'])}** unconfident "
-         f"of {split['n']} examples.")
+Markdown(f"Split at `{split['metric']}` ≥ {split['threshold']:.3f} (mean perplexity "
+         f"{-split['threshold']:.3f}; ratio {split['ratio']}): **{len(split['confident'])}** confident, "
+         f"**{len(split['unconfident'])}** unconfident of {split['n']} examples.")
+
+# %% [markdown]
+# ## Dynamics as dynamics: examples across the checkpoints
+# The confidence is a *mean over checkpoints*. Here are a few characteristic examples picked
+# by `trajectories.pick_examples`, at every checkpoint, over the spread of all examples (grey).
+# The right panel is a consequence of averaging perplexities: perplexity falls as training goes
+# on, so the *early* checkpoints contribute most of an example's mean, and their ranking decides
+# most of the split (the Spearman correlation of each checkpoint with the mean's ranking).
+
+# %%
+picked = trajectories.pick_examples(table, split=split)
+plots.plot_trajectories(table, picked, split=split)
+
+# %%
+trajectories.checkpoint_shares(table).round(3)
+
+# %% [markdown]
+# **Mean over checkpoints vs the last checkpoint.** A split made on the last checkpoint alone
+# would be the confidence of the *trained* model. The two disagree for the examples the model
+# learnt (or forgot) during the run; black dots change side.
+
+# %%
+sides = trajectories.mean_vs_last(table, ratio=split["ratio"])
+plots.plot_mean_vs_last(sides)
+
+# %%
+moved = sides[sides["changed"]]
+Markdown(f"**{len(moved)} of {len(sides)}** examples ({len(moved) / len(sides):.0%}) are on another side of "
+         f"the split by the last checkpoint; most of them by task: "
+         + ", ".join(f"{t} {n}" for t, n in moved["task"].value_counts().head(4).items()) + ".")
+
+# %% [markdown]
+# Follow any example: pick one from a map region (its most typical examples first) or type an
+# id; the table gives its scores at every checkpoint and the map circles it.
+
+# %%
+explorer = widgets.example_explorer(table, train, split=split, region="ambiguous")
+explorer.widget
 
 # %% [markdown]
 # ## What the regions hold
@@ -115,81 +157,87 @@ regions = pd.DataFrame.from_dict({r: {"examples": m.sum(), "share noisy": table.
 regions.round(3)
 
 # %%
-widgets.select_examples(table, train, region="easy-to-learn", n=4)
-
-# %%
 widgets.select_examples(table, train, region="hard-to-learn", n=4)
-
-# %%
-widgets.select_examples(table, train, region="ambiguous", n=4)
-
-# %% [markdown]
-# Browse any region, task or noise flag interactively:
 
 # %%
 inspector = widgets.example_inspector(table, train, region="hard-to-learn")
 inspector.widget
 
 # %% [markdown]
-# ## Confidence by task
-# Confidence is uneven across task families: this is the unevenness SFTMix exploits.
-# The split therefore also splits tasks unevenly.
-
-# %%
-plot_confidence_by_task(table, metric="confidence_prob")
-
-# %% [markdown]
 # ## Confidence and label noise
-# Noisy examples have a wrong answer the model cannot have learned from the other examples,
-# so it should be less sure of them. We compare medians: the perplexity-based confidence has
-# a long tail, which makes means unreliable.
+# Corrupted answers are wrong in a way the model cannot have learnt from the other examples,
+# so it should be less sure of them. Each group is drawn as a share of its own size (250
+# corrupted answers would be a flat line under 2,000 clean ones on a count axis); the legend
+# says how many of each fall in the unconfident half.
 
 # %%
-sftmix.plot_confidence_hist(table, by="noisy", split=split, log=True)
-
-# %%
-by_noise = table.groupby("noisy")[["confidence", "confidence_prob", "correctness"]].median()
-by_noise.index = by_noise.index.map({False: "clean", True: "noisy"})
-by_noise.round(3)
-
-# %%
-halves = widgets.split_summary(table, split)
-halves
+plots.plot_confidence_hist(table, by="noisy", split=split, log=True, stat="share",
+                           labels={False: "clean answers", True: "corrupted answers"})
 
 # %% [markdown]
-# Per task, the difference in median confidence between noisy and clean examples, beside the
-# token correctness of the clean ones. Noise shows up where the reference model has learned to
-# *compute* the answer from the instruction. Where it has learned only the answer's *format*
-# (a yes/no, a word said n times) a wrong answer is no more surprising than a right one, even
-# when token correctness looks high: a limit worth knowing before trusting a split to find bad data.
+# **Per task**, the AUROC of −confidence for the corrupted flag, computed from this run
+# (0.5 = chance, 1 = every corrupted answer less confident than every clean one). Where the
+# model has learnt to *compute* the answer from the instruction, a wrong answer is surprising;
+# where it has learnt little, a wrong answer is no more surprising than a right one.
 
 # %%
-medians = table.groupby(["task", "noisy"])[["confidence_prob", "correctness"]].median().unstack()
-per_task = pd.DataFrame({"clean correctness": medians["correctness"][False],
-                         "noisy − clean confidence_prob": medians["confidence_prob"][True]
-                         - medians["confidence_prob"][False]})
-per_task.sort_values("clean correctness", ascending=False).round(3)
+by_task_auroc = noise_auroc_by_task(table)
+by_task_auroc.round(3)
+
+# %%
+best, worst = by_task_auroc["auroc"].idxmax(), by_task_auroc["auroc"].idxmin()
+Markdown(f"Overall AUROC **{noise_auroc(table):.3f}**. Highest: `{best}` "
+         f"({by_task_auroc.loc[best, 'auroc']:.3f}); lowest: `{worst}` ({by_task_auroc.loc[worst, 'auroc']:.3f}).")
+
+# %% [markdown]
+# ## What the split also splits: the confounds
+# On a suite of very different tasks, ranking by confidence also ranks *tasks* (a family the
+# model computes well lands almost entirely in the confident half) and *answer lengths*, and it
+# collects the corrupted answers. Mixup then pairs across all of these at once: keep it in mind
+# before reading a difference between the halves as a difference in "confidence" alone.
+
+# %%
+plots.plot_split_composition(table, split)
+
+# %%
+confounds.half_profile(table, split).round(3)
+
+# %%
+confounds.split_by_task(table, split).round(3)
+
+# %% [markdown]
+# ## Confidence by task
+# The same scale as the histogram (log₁₀ mean perplexity, the threshold dashed); crosses are the
+# corrupted answers, and the right margin gives each task's share of the confident half.
+
+# %%
+plots.plot_confidence_by_task(table, split=split, log=True)
 
 # %%
 # checks: noisy examples are less confident and over-represented in the unconfident half
-assert by_noise.loc["noisy", "confidence"] < by_noise.loc["clean", "confidence"]
-assert by_noise.loc["noisy", "confidence_prob"] < by_noise.loc["clean", "confidence_prob"]
-assert halves.loc["unconfident", "share noisy"] > halves.loc["confident", "share noisy"]
+by_noise = table.groupby("noisy")["confidence"].median()
+halves = confounds.half_profile(table, split)
+assert by_noise[True] < by_noise[False]
+assert halves.loc["unconfident", "share_corrupted"] > halves.loc["confident", "share_corrupted"]
 assert len(split["confident"]) + len(split["unconfident"]) == len(table) == config.data["n_train"]
 assert ran["stages"] == ["reference", "dynamics", "split"]  # nothing was trained beyond the split
+assert sides["changed"].sum() == (sides["side_mean"] != sides["side_last"]).sum()
+assert set(picked.values()) <= set(table["example_id"]) and explorer.scores.shape[0] == config.n_checkpoints
 
 # %% [markdown]
 # ## Split explorer
-# Move the ratio: the threshold, the sizes of the halves, the share of noisy examples in each
-# and the colours of the map follow. The paper splits at the median (ratio 0.5).
+# Move the ratio: the threshold, the sizes of the halves, who changes side against the median
+# split, each task's share of the confident half and how many corrupted answers the
+# unconfident half catches (recall) follow. The paper splits at the median (ratio 0.5).
 
 # %%
-explorer = widgets.split_explorer(table, ratio=0.5, log=True)
-explorer.widget
+split_view = widgets.split_explorer(table, ratio=0.5, log=True)
+split_view.widget
 
 # %%
 # checks on a copy (the explorer keeps the ratio the reader set): the explorer's median split
 # is the pipeline's, and a ratio of 0.25 puts a quarter of the examples in the confident half
-assert explorer.split["threshold"] == split["threshold"]
+assert split_view.reference["threshold"] == split["threshold"]
 quarter = split_by_confidence(table, ratio=0.25)
 assert len(quarter["confident"]) == round(0.25 * len(table))
+assert len(confounds.side_changes(table, split, quarter)) == len(split["confident"]) - len(quarter["confident"])

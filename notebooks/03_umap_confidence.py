@@ -67,23 +67,26 @@ Markdown(f"{embeddings.shape[0]} examples, {embeddings.shape[1]}-dimensional sta
 
 # %% [markdown]
 # ## Coloured by confidence, by split, by task
-# Confidence is the paper's `−mean perplexity` (the colour scale is clipped to its 2nd–98th
-# percentiles; the arrows on the colour bar say so).
+# Confidence is the paper's `−mean perplexity`, coloured in *deciles* (each colour holds a tenth
+# of the examples; the colour bar's ticks are the decile edges): red below the split threshold,
+# blue above it, the threshold marked on the bar. A linear colour scale would paint most points
+# alike, because a few examples have huge perplexities. Black crosses are the corrupted answers;
+# each cluster is named by its task.
 
 # %%
-sftmix.plot_umap_confidence(proj, color="confidence", method=METHOD)
+sftmix.plot_umap_confidence(proj, color="confidence", split=split, method=METHOD, label_groups="task")
 
 # %%
-sftmix.plot_umap_confidence(proj, color="split", split=split, method=METHOD)
+sftmix.plot_umap_confidence(proj, color="split", split=split, method=METHOD, label_groups="task")
 
 # %% [markdown]
 # Much of the structure is the task: each family occupies its own region, and families
 # differ in confidence. Each task has its own colour *and* marker shape (fifteen colours alone
-# cannot all be told apart). The last check below asks whether confidence is uneven *within*
-# tasks too.
+# cannot all be told apart), and its name sits on its densest spot. The last check below asks
+# whether confidence is uneven *within* tasks too.
 
 # %%
-sftmix.plot_umap_confidence(proj, color="task", method=METHOD)
+sftmix.plot_umap_confidence(proj, color="task", method=METHOD, label_groups="task")
 
 # %% [markdown]
 # ## How uneven? A number for the picture

@@ -248,6 +248,9 @@ def test_paper_numbers_and_directions():
     assert mine.loc["exact_match (↑)", "direction"] == "worse (within noise)"  # no comparison given
     ours["comparison"]["nll"]["verdict"] = "SFTMix better"
     assert ablation.paper_vs_ours(ours).set_index("metric").loc["nll (↓)", "direction"] == "better"
+    one = {**ours, "seeds": [0], "comparison": {}}  # the demo: one seed, no interval, no direction
+    mine = ablation.paper_vs_ours(one)
+    assert set(mine[mine.source.str.startswith("ours")].direction) == {"no claim (one seed)"}
 
 
 # ------------------------------------------------------------------------ real run
@@ -268,3 +271,34 @@ def test_run_ablation_end_to_end_on_a_tiny_model(tmp_path):
     ratio_cfg = json.loads((base.run_dir / "ablation" / "split_ratio=0.25" / "seed0" / "train_config.json")
                            .read_text())["training"]
     assert ratio_cfg["split_file"].endswith("split_ratio=0.25/split.json")
+
+
+def test_effects_table_adds_ntp_against_the_recipe_and_plot_draws_each_interval():
+    from sftmix.viz.plots import plot_ablation_effects
+
+    results = synthetic_results()
+    effects = ablation.effects_table(results, "exact_match").set_index(["param", "value"])
+    ntp = effects.loc[(ablation.BASELINE, "ntp")]
+    assert ntp["diff"] == pytest.approx(-0.1) and ntp["verdict"] == "worse"  # NTP is 0.1 below the recipe
+    fig = plot_ablation_effects(ablation.effects_table(results, "exact_match"), metric="exact_match")
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "NTP (no Mixup)" and "mixup_alpha = 2" in labels and "mixup_alpha = 0.5" not in labels
+    drawn = {tuple(np.round(line.get_xdata(), 6)) for line in ax.lines if len(line.get_xdata()) == 2}
+    cell = effects.loc[("mixup_alpha", 0.1)]
+    assert (round(cell["ci95_low"], 6), round(cell["ci95_high"], 6)) in drawn
+    # an interval covering zero is grey; one excluding it is coloured
+    grey = [l for l in ax.lines if len(l.get_xdata()) == 2 and l.get_color() == "0.45"]
+    assert len(grey) == 2  # mixup_alpha = 0.1 and pairing = random (zero difference)
+
+
+def test_lesson_config_is_the_demo_with_three_seeds(tmp_path):
+    from sftmix.pipeline import ablation_lesson
+    from sftmix.pipeline.experiment import demo_config
+
+    lesson, demo = ablation_lesson.lesson_config(tmp_path), demo_config(runs_dir=str(tmp_path))
+    assert lesson.data == demo.data and lesson.training == demo.training and lesson.model == demo.model
+    assert lesson.seeds == [0, 1, 2] and not lesson.embeddings and lesson.run_dir.parent == tmp_path
+    assert set(ablation_lesson.LESSON_SWEEP) == set(ablation.SWEEPABLE) == set(ablation_lesson.EXPECTATIONS)
+    for param, values in ablation_lesson.LESSON_SWEEP.items():
+        assert ablation.parse_values(param, values)  # every value is one the recipe accepts

@@ -204,3 +204,18 @@ def test_bad_inputs_raise():
         sample_lambdas(4, 0.0)
     with pytest.raises(ValueError, match="alpha"):
         sample_lambdas(4, -1.0)
+
+
+def test_mix_hidden_literal():
+    """mix_hidden picks each pair's aligned states and mixes them with that pair's lambda."""
+    from sftmix.loss.mixup import mix_hidden
+
+    ha = torch.arange(P * T * 2, dtype=torch.float64).reshape(P, T, 2)
+    hb = -ha
+    lam = torch.tensor([0.25, 1.0, 0.0], dtype=torch.float64)
+    al = align_pairs(LABELS_A, LABELS_B, "response")
+    z = mix_hidden(ha, hb, al, lam)
+    for m, (k, a, b) in enumerate(zip(RESPONSE["pair"], RESPONSE["pos_a"], RESPONSE["pos_b"])):
+        torch.testing.assert_close(z[m], lam[k] * ha[k, a] + (1 - lam[k]) * hb[k, b])
+    torch.testing.assert_close(z[2], ha[1, 0])  # lambda = 1: the confident state itself
+    torch.testing.assert_close(z[4], hb[2, 2])  # lambda = 0: the unconfident one

@@ -120,12 +120,23 @@ def _no_global_changes():
     assert len(plt.get_fignums()) == n_open, "a pyplot figure was left open"
 
 
-def points(ax) -> int:
-    return sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
+def overlay(ax):
+    """The corrupted-answer crosses drawn over a scatter (None if absent)."""
+    found = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_label().startswith("corrupted")]
+    return found[0] if found else None
 
 
 def scatter_groups(ax) -> list:
-    return [c for c in ax.collections if isinstance(c, PathCollection)]
+    """The scatters of the examples themselves (not the corrupted-answer overlay)."""
+    return [c for c in ax.collections if isinstance(c, PathCollection) and c is not overlay(ax)]
+
+
+def points(ax) -> int:
+    return sum(len(c.get_offsets()) for c in scatter_groups(ax))
+
+
+def legend_texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
 
 
 # ------------------------------------------------------------------ dynamics map
@@ -158,23 +169,45 @@ def test_dynamics_map_region_labels_inside_axes(table):
         assert box.x0 <= ext.x0 and ext.x1 <= box.x1 and box.y0 <= ext.y0 and ext.y1 <= box.y1
 
 
-def test_dynamics_map_split_has_two_groups(table):
+def test_dynamics_map_split_colours_every_point_by_its_half_in_random_order(table):
     split = make_split(table)
     fig = plots.plot_dynamics_map(table, split=split, color="split")
     main = next(a for a in fig.axes if "variability" in a.get_xlabel())
-    groups = scatter_groups(main)
-    assert len(groups) == 2
-    assert sorted(len(g.get_offsets()) for g in groups) == [150, 150]
-    assert groups[0].get_label().startswith("confident")
+    (dots,) = scatter_groups(main)  # both halves in one collection: neither is painted over the other
+    xy, colours = dots.get_offsets(), dots.get_facecolors()
+    confident = table["example_id"].isin(split["confident"]).to_numpy()
+    by_x = dict(zip(np.round(table["variability_prob"], 12), confident))
+    drawn_confident = np.array([by_x[round(x, 12)] for x in xy[:, 0]])
+    blue = matplotlib.colors.to_rgb(plots.SPLIT_COLORS["confident"])
+    assert np.allclose(colours[drawn_confident, :3], blue) and not np.allclose(colours[~drawn_confident, :3], blue)
+    # the last fifth drawn holds both halves (a group drawn last would cover the other)
+    assert 0.2 < drawn_confident[-60:].mean() < 0.8
+    legend = [t.get_text() for a in fig.axes if a.get_legend() for t in a.get_legend().get_texts()]
+    assert legend[:2] == ["confident (n=150)", "unconfident (n=150)"]
+
+
+def test_dynamics_map_overlays_the_corrupted_answers(table):
+    fig = plots.plot_dynamics_map(table)
+    main = next(a for a in fig.axes if "variability" in a.get_xlabel())
+    crosses = overlay(main)
+    noisy = table[table["noisy"]]
+    assert crosses is not None and len(crosses.get_offsets()) == len(noisy)
+    assert np.allclose(np.sort(crosses.get_offsets()[:, 0]), np.sort(noisy["variability_prob"]))
+    assert crosses.get_label() == f"corrupted answer (n={len(noisy)})"
+    assert points(main) == len(table)  # every example is drawn once beneath the crosses
+    assert overlay(next(a for a in plots.plot_dynamics_map(table, noisy=False).axes
+                        if "variability" in a.get_xlabel())) is None
 
 
 def test_dynamics_map_categorical_and_errors(table):
     fig = plots.plot_dynamics_map(table, color="task")
     main = next(a for a in fig.axes if "variability" in a.get_xlabel())
-    assert len(scatter_groups(main)) == len(TASKS)
+    legend = [t.get_text() for a in fig.axes if a.get_legend() for t in a.get_legend().get_texts()]
+    assert [t.split(" (")[0] for t in legend[: len(TASKS)]] == TASKS
+    assert points(main) == len(table)
     fig = plots.plot_dynamics_map(table, color="noisy")
     main = next(a for a in fig.axes if "variability" in a.get_xlabel())
-    assert len(scatter_groups(main)) == 2
+    assert overlay(main) is None  # colouring by the flag already shows it
     with pytest.raises(ValueError, match="split"):
         plots.plot_dynamics_map(table, color="split")
     with pytest.raises(ValueError, match="scale"):
@@ -234,8 +267,49 @@ def test_confidence_by_task_sorted_by_median(table):
     ax = fig.axes[0]
     names = [t.get_text() for t in ax.get_yticklabels()]
     medians = table.groupby("task")["confidence"].median()
-    assert names == list(medians.sort_values().index)
-    assert points(ax) == len(table)
+    assert names == list(medians.sort_values(ascending=False).index)  # most confident on top
+    assert points(ax) == (~table["noisy"]).sum() and len(overlay(ax).get_offsets()) == table["noisy"].sum()
+
+
+def test_confidence_by_task_draws_the_threshold_and_each_tasks_share_of_the_confident_half(table):
+    split = make_split(table)
+    fig = plots.plot_confidence_by_task(table, split=split, log=True)
+    ax = fig.axes[0]
+    line = next(l for l in ax.lines if l.get_linestyle() == "--")
+    assert np.allclose(line.get_xdata(), np.log10(-split["threshold"]))
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    shares = table.assign(c=table.example_id.isin(split["confident"])).groupby("task")["c"].mean()
+    printed = {t.get_text() for t in ax.texts}
+    assert {f"{shares[n]:.0%}" for n in names} <= printed
+    assert "perplexity" in ax.get_xlabel()
+
+
+def test_hist_by_noise_as_shares_with_the_unconfident_count_per_group(table):
+    split = make_split(table)
+    fig = plots.plot_confidence_hist(table, by="noisy", split=split, log=True, stat="share",
+                                     labels={False: "clean", True: "corrupted"})
+    ax = fig.axes[0]
+    for patch in ax.patches:  # each group's outline sums to 1: groups of different sizes compare
+        heights = patch.get_path().vertices[:, 1]
+        assert heights.max() <= 1.0
+    noisy = table[table.noisy]
+    k = noisy.example_id.isin(split["unconfident"]).sum()
+    texts = legend_texts(ax)
+    assert any(t.startswith(f"corrupted (n={len(noisy)}): {k} of {len(noisy)}") for t in texts)
+    line = next(l for l in ax.lines if l.get_linestyle() == "--")
+    assert np.allclose(line.get_xdata(), np.log10(-split["threshold"]))
+    assert ax.get_ylabel() == "share of the group's examples"
+    with pytest.raises(ValueError, match="stat"):
+        plots.plot_confidence_hist(table, stat="density")
+
+
+def test_hist_draws_a_long_tail_in_its_last_bar_and_says_so():
+    values = np.r_[np.linspace(1.0, 2.0, 997), [50.0, 90.0, 150.0]]
+    table = pd.DataFrame({"confidence": -values})
+    ax = plots.plot_confidence_hist(table, log=False).axes[0]
+    assert sum(p.get_height() for p in ax.patches) == len(table)  # nobody dropped
+    assert ax.get_xlim()[1] < 40  # the tail does not stretch the axis
+    assert "beyond it" in ax.get_xlabel()
 
 
 # --------------------------------------------------------------------- projection
@@ -246,14 +320,49 @@ def test_umap_plot_continuous_split_task(table):
     assert points(ax) == len(table) and ax.get_xlabel() == "UMAP 1"
     assert any("confidence" in a.get_ylabel() for a in fig.axes[1:])  # colour bar
     fig = plots.plot_umap_confidence(proj, color="split", split=make_split(table))
-    assert len(scatter_groups(fig.axes[0])) == 2
+    assert points(fig.axes[0]) == len(table)
+    assert [t.split(" (")[0] for t in legend_texts(fig.axes[0])][:2] == ["confident", "unconfident"]
     fig = plots.plot_umap_confidence(proj, color="task")
-    assert len(scatter_groups(fig.axes[0])) == len(TASKS)
+    assert [t.split(" (")[0] for t in legend_texts(fig.axes[0])][: len(TASKS)] == TASKS
     proj.attrs["method"] = "PCA"
     assert plots.plot_umap_confidence(proj).axes[0].get_xlabel() == "PCA 1"
     assert plots.plot_umap_confidence(proj, method="t-SNE").axes[0].get_ylabel() == "t-SNE 2"
     with pytest.raises(KeyError, match="variability"):
         plots.plot_umap_confidence(proj, color="variability")
+
+
+def test_umap_confidence_deciles_with_the_threshold_as_a_colour_bar_tick(table):
+    proj = make_projection(table)
+    split = make_split(table)
+    fig = plots.plot_umap_confidence(proj, color="confidence", split=split)
+    ax, cbar_ax = fig.axes
+    ticks = [float(t.get_text().replace("\u2212", "-")) for t in cbar_ax.get_yticklabels()]
+    assert any(np.isclose(t, split["threshold"], rtol=1e-2) for t in ticks)  # the bar is labelled in printed values
+    edges = np.quantile(proj["confidence"], np.linspace(0, 1, 11))
+    assert np.isclose(ticks[0], edges[0], rtol=1e-2) and np.isclose(ticks[-1], edges[-1], rtol=1e-2)
+    (dots,) = scatter_groups(ax)
+    values = np.asarray(dots.get_array())
+    colours = dots.to_rgba(values)
+    blue_side = colours[:, 2] > colours[:, 0]  # blue above the threshold, red below
+    assert (blue_side == (values >= split["threshold"])).all()
+    assert any(np.allclose(l.get_ydata(), split["threshold"]) for l in cbar_ax.lines)  # marked on the bar
+    assert len(overlay(ax).get_offsets()) == table["noisy"].sum()
+
+
+def test_umap_names_each_task_on_one_of_its_points(table):
+    proj = make_projection(table)
+    fig = plots.plot_umap_confidence(proj, color="task", label_groups="task")
+    ax = fig.axes[0]
+    named = {}
+    for text in ax.texts:
+        named.setdefault(text.get_text(), []).append(text.get_position())
+    assert set(named) == set(TASKS)
+    for task, positions in named.items():
+        pts = proj.loc[proj.task == task, ["x", "y"]].to_numpy()
+        for pos in positions:
+            assert np.isclose(pts, pos).all(axis=1).any()
+    with pytest.raises(KeyError, match="cluster"):
+        plots.plot_umap_confidence(proj, label_groups="cluster")
 
 
 # ----------------------------------------------------------------- training curves
@@ -312,9 +421,14 @@ def test_results_bars():
 def test_lambda_distribution():
     fig = plots.plot_lambda_distribution(0.5)
     ax = fig.axes[0]
-    assert len(ax.patches) == 50
+    bars = [p for p in ax.patches if p.get_width() < 0.05]
+    assert len(bars) == 50
     assert ax.get_ylim()[1] < 10  # the diverging density does not squash the histogram
     assert "Beta(0.5, 0.5)" in ax.get_title()
+    draws = np.random.default_rng(0).beta(0.5, 0.5, size=20000)
+    mid = ((draws > 0.1) & (draws < 0.9)).mean()
+    assert 0.55 < mid < 0.65  # most draws are NOT near 0 or 1 at alpha = 0.5
+    assert any(t == f"0.1 < \u03bb < 0.9: {mid:.0%} of draws" for t in legend_texts(ax))
     with pytest.raises(ValueError):
         plots.plot_lambda_distribution(0.0)
 
@@ -381,3 +495,29 @@ def test_every_figure_renders(table, tmp_path):
     for name, fig in all_figures(table).items():
         png, pdf = plots.save_figure(fig, tmp_path / name)
         assert png.stat().st_size > 5000 and pdf.exists(), name
+
+
+def test_make_figures_draws_every_lesson_figure_from_a_run_directory(table, tmp_path):
+    import json
+
+    from sftmix.dynamics import save_dynamics, save_split
+    from sftmix.viz.figures import make_figures, per_task_frame
+
+    run = tmp_path / "run"
+    suite = table.assign(example_id=[f"{t}-1-{i:08x}" for i, t in enumerate(table["task"])],
+                         n_tokens=np.arange(len(table)) % 7 + 1)
+    save_dynamics(suite, run / "dynamics.parquet", fingerprint="f", model_name="m",
+                  checkpoints=[f"{run}/reference/checkpoint-{s}" for s in (10, 20, 30)])
+    save_split(make_split(suite), run / "split.json")
+    make_projection(suite).to_parquet(run / "projection.parquet")
+    for method in ("ntp", "sftmix"):
+        folder = run / method / "seed0"
+        folder.mkdir(parents=True)
+        (folder / "eval.json").write_text(json.dumps({"exact_match_by_task": {t: 0.5 for t in TASKS}}))
+        (folder / "generations.json").write_text(json.dumps(
+            [{"example_id": f"{t}-2-{i:04x}", "output": ""} for i, t in enumerate(TASKS * 20)]))
+    names = {p.stem for p in make_figures(run, tmp_path / "figs") if p.suffix == ".png"}
+    assert {"dynamics_map", "confidence_hist", "confidence_by_task", "confidence_by_noise", "trajectories",
+            "mean_vs_last", "split_composition", "umap_confidence", "umap_split", "umap_task",
+            "per_task_accuracy"} <= names
+    assert per_task_frame(run).attrs["n_examples"] == {t: 20 for t in TASKS}

@@ -173,3 +173,23 @@ def test_real_umap_is_deterministic_and_cached(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "umap", None)
     c = project_umap(X, pca_dims=20, seed=0, cache_dir=tmp_path)
     pd.testing.assert_frame_equal(a, c)
+
+
+# ------------------------------------------------------------------- t-SNE
+def test_tsne_separates_clusters_is_deterministic_and_cached(monkeypatch, tmp_path):
+    pytest.importorskip("sklearn")
+    from sftmix.analysis.projection import project_tsne
+
+    X, label = clustered(n=150, d=20)
+    a = project_tsne(X, pca_dims=10, seed=0, cache_dir=tmp_path, ids=[f"e{i}" for i in range(150)])
+    assert a.attrs["method"] == "t-SNE" and list(a.columns) == ["example_id", "x", "y"]
+    assert knn_agreement(a[["x", "y"]].to_numpy(), label, k=10)["ratio"] < 0.2  # clusters stay apart
+    b = project_tsne(X, pca_dims=10, seed=0)
+    np.testing.assert_allclose(a[["x", "y"]].to_numpy(), b[["x", "y"]].to_numpy(), atol=1e-4)
+    monkeypatch.setitem(sys.modules, "sklearn.manifold", None)  # the cache answers without scikit-learn
+    c = project_tsne(X, pca_dims=10, seed=0, cache_dir=tmp_path, ids=[f"e{i}" for i in range(150)])
+    pd.testing.assert_frame_equal(a, c)
+    with pytest.raises(ImportError, match="pip install scikit-learn"):
+        project_tsne(X[:50], seed=1)
+    with pytest.raises(ValueError, match="at least 4"):
+        project_tsne(X[:3])

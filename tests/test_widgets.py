@@ -62,18 +62,63 @@ def test_lambda_explorer_alpha_slider_redraws_the_distribution(tiny_model, token
 
 
 def test_lambda_explorer_mix_interpolates_between_the_pair(tiny_model, tokenizer):
+    from sftmix.analysis.mixing import mixed_probs
+
     ex = widgets.lambda_explorer(tiny_model, tokenizer, PAIR, lam=0.5, top_k=3)
     html_half = ex.table.value
     ex.lambda_slider.value = 1.0
     assert ex.table.value != html_half
     torch.testing.assert_close(ex.probs["mix"], ex.probs["confident"])
-    y_c, y_u = ex.targets
-    assert ex.mixup_loss == pytest.approx(-float(torch.log(ex.probs["confident"][y_c])), rel=1e-5)
+    states = ex.states["model"]
+    p_c = mixed_probs(states, 1.0)[torch.arange(states.n_aligned), states.aligned.target_a]
+    assert ex.mixup_loss["model"] == pytest.approx(float(-torch.log(p_c).mean()), rel=1e-5)
     ex.set_lambda(0.0)
     assert ex.lambda_slider.value == 0.0
     torch.testing.assert_close(ex.probs["mix"], ex.probs["unconfident"])
-    assert ex.mixup_loss == pytest.approx(-float(torch.log(ex.probs["unconfident"][y_u])), rel=1e-5)
+    p_u = mixed_probs(states, 0.0)[torch.arange(states.n_aligned), states.aligned.target_b]
+    assert ex.mixup_loss["model"] == pytest.approx(float(-torch.log(p_u).mean()), rel=1e-5)
     assert len(ex.top["mix"]) == 3
+
+
+def test_lambda_explorer_loss_is_the_training_loss(tiny_model, tokenizer):
+    """The explorer's Mixup loss equals sftmix.loss.mixup.mixup_loss on the model's own hidden states."""
+    import datasets
+
+    from sftmix.data import tokenize_examples
+    from sftmix.loss.head import forward_hidden, output_head
+    from sftmix.loss.mixup import mixup_loss
+
+    ex = widgets.lambda_explorer(tiny_model, tokenizer, PAIR, lam=0.3)
+    rows = tokenize_examples(datasets.Dataset.from_list(PAIR), tokenizer, max_length=64)
+    tiny_model.eval()
+    with torch.no_grad():
+        h = [forward_hidden(tiny_model, torch.tensor([r["input_ids"]])) for r in rows]
+        out = mixup_loss(h[0], torch.tensor([rows[0]["labels"]]), h[1], torch.tensor([rows[1]["labels"]]),
+                         torch.tensor([0.3]), output_head(tiny_model))
+    assert ex.mixup_loss["model"] == pytest.approx(float(out.loss_sum) / int(out.num_positions), rel=1e-5)
+    curve = ex.curves["model"].set_index("lam")
+    assert curve.loc[0.0, "p_confident"] < 1.0 and list(curve.columns) == ["p_confident", "p_unconfident",
+                                                                          "mixup_loss"]
+
+
+def test_lambda_explorer_compares_models_and_picks_pairs(tiny_model, tokenizer):
+    from sftmix.toy import build_tiny_model
+
+    other = build_tiny_model("llama", tokenizer=tokenizer, hidden_size=32, num_layers=1, num_heads=2, seed=1)
+    table = make_table(30)
+    examples = make_examples(table)
+    split = split_by_confidence(table)
+    ex = widgets.lambda_explorer({"NTP": tiny_model, "SFTMix": other}, tokenizer, examples=examples, split=split)
+    assert set(ex.curves) == {"NTP", "SFTMix"} and set(ex.mixup_loss) == {"NTP", "SFTMix"}
+    assert ex.pair[0] in split["confident"] and ex.pair[1] in split["unconfident"]
+    assert not ex.curves["NTP"].equals(ex.curves["SFTMix"])  # two models, two sets of curves
+    image = ex.curves_image.value
+    new_id = next(v for _, v in ex.confident_dropdown.options if v != ex.pair[0])
+    ex.confident_dropdown.value = new_id
+    assert ex.pair[0] == new_id and ex.curves_image.value != image
+    assert ex.texts[0][1] == examples.set_index("example_id").loc[new_id, "response"]
+    with pytest.raises(ValueError, match="pair"):
+        widgets.lambda_explorer(tiny_model, tokenizer)
 
 
 def test_lambda_explorer_uses_the_first_response_position(tiny_model, tokenizer):
@@ -142,6 +187,57 @@ def test_split_summary_counts_noise_per_half():
     summary = widgets.split_summary(table, split_by_confidence(table))
     assert summary["n"].sum() == len(table)
     assert summary.loc["unconfident", "share noisy"] > summary.loc["confident", "share noisy"]
+
+
+def test_split_explorer_lists_who_changes_side_per_task_composition_and_noise_recall():
+    table = make_table()
+    ex = widgets.split_explorer(table)
+    assert ex.changes.empty and "<b>0</b> examples changed side" in ex.info.value
+    ex.ratio_slider.value = 0.25
+    median = split_by_confidence(table, ratio=0.5)
+    moved = set(median["confident"]) - set(ex.split["confident"])
+    assert set(ex.changes["example_id"]) == moved and len(moved) == 30
+    assert (ex.changes["from"] == "confident").all() and (ex.changes["to"] == "unconfident").all()
+    assert f"<b>{len(moved)}</b> examples changed side" in ex.info.value
+    shares = table.assign(c=table.example_id.isin(ex.split["confident"])).groupby("task")["c"].mean()
+    assert np.allclose(ex.by_task["confident share now"].sort_index(), shares.sort_index())
+    noisy = set(table.loc[table.noisy, "example_id"])
+    caught = len(noisy & set(ex.split["unconfident"]))
+    assert ex.noise["recall"] == pytest.approx(caught / len(noisy))
+    assert ex.noise["precision"] == pytest.approx(caught / 90)
+    assert f"{caught} of {len(noisy)}" in ex.info.value
+    assert ex.changes.iloc[0]["example_id"] in ex.details.value
+
+
+def with_checkpoints(table: pd.DataFrame, checkpoints: int = 3) -> pd.DataFrame:
+    """Per-checkpoint columns whose mean matches the table's confidence."""
+    out = table.copy()
+    rng = np.random.default_rng(1)
+    for c in range(checkpoints):
+        ppl = (-table["confidence"]) * (1 + 0.3 * (1 - c) + rng.normal(0, 0.02, len(table)))
+        out[f"ppl_{c}"], out[f"gprob_{c}"] = ppl, 1 / ppl
+        out[f"prob_{c}"], out[f"acc_{c}"] = 1 / ppl, np.clip(out["correctness"] + 0.1 * (c - 1), 0, 1)
+    out.attrs["checkpoints"] = [f"runs/x/reference/checkpoint-{10 * (c + 1)}" for c in range(checkpoints)]
+    return out
+
+
+def test_example_explorer_shows_one_examples_checkpoints_by_id_or_region():
+    table = with_checkpoints(make_table())
+    examples = make_examples(table)
+    ex = widgets.example_explorer(table, examples, split=split_by_confidence(table), region="hard-to-learn")
+    hardest = table.loc[table.confidence_prob.idxmin(), "example_id"]
+    assert ex.example_id == hardest  # the region's most typical example comes first
+    ex.id_text.value = "ex007"
+    assert ex.example_id == "ex007"
+    row = table.set_index("example_id").loc["ex007"]
+    assert list(ex.scores.index) == [10, 20, 30]  # the checkpoints' steps
+    assert np.allclose(ex.scores["perplexity"], row[["ppl_0", "ppl_1", "ppl_2"]].astype(float))
+    assert "answer 7" in ex.html.value and "half" in ex.html.value
+    before = ex.image.value
+    ex.region_dropdown.value = "easy-to-learn"
+    assert ex.example_id == table.loc[table.confidence_prob.idxmax(), "example_id"] and ex.image.value != before
+    with pytest.raises(KeyError, match="not in the dynamics table"):
+        ex.show("nope")
 
 
 # ---------------------------------------------------------------- example inspector

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["auroc", "noise_auroc"]
+__all__ = ["auroc", "noise_auroc", "noise_auroc_by_task"]
 
 
 def auroc(scores, labels) -> float:
@@ -39,3 +39,18 @@ def noise_auroc(table: pd.DataFrame, *, metric: str = "confidence", flag: str = 
     if flag not in table.columns or metric not in table.columns:
         return float("nan")
     return auroc(-table[metric].to_numpy(dtype=float), table[flag].to_numpy(dtype=bool))
+
+
+def noise_auroc_by_task(table: pd.DataFrame, *, metric: str = "confidence", flag: str = "noisy",
+                        by: str = "task") -> pd.DataFrame:
+    """:func:`noise_auroc` within each group of ``by``: ``auroc``, ``examples``, ``noisy`` per group,
+    sorted by AUROC (highest first); NaN for a group with no noisy or no clean example."""
+    for column in (metric, flag, by):
+        if column not in table.columns:
+            raise KeyError(f"noise_auroc_by_task needs a {column!r} column")
+    rows = []
+    for group, part in table.groupby(by, sort=True):
+        rows.append({by: group, "auroc": noise_auroc(part, metric=metric, flag=flag), "examples": len(part),
+                     "noisy": int(part[flag].astype(bool).sum())})
+    out = pd.DataFrame(rows).set_index(by)
+    return out.sort_values("auroc", ascending=False, na_position="last", kind="stable")

@@ -71,7 +71,7 @@ def paper_vs_ours(results: dict) -> pd.DataFrame:
     it is; the values are not comparable (7-14B models judged by benchmarks vs a tiny
     model on the toy suite), only the sign of the difference is ("direction": whether
     SFTMix moved the metric the good way; ours says "(within noise)" when the paired 95%
-    interval over seeds covers zero).
+    interval over seeds covers zero, and "no claim (one seed)" for a one-seed run).
     """
     rows = []
     for benchmark in ("Alpaca-52K", "MedAlpaca-263K"):
@@ -92,11 +92,14 @@ def paper_vs_ours(results: dict) -> pd.DataFrame:
         diff = mix - ntp
         good = diff > 0 if higher else diff < 0
         verdict = comparison.get(metric, {}).get("verdict", "no clear difference")
+        n_seeds = len(results.get("seeds", []))
         direction = "same" if diff == 0 else "better" if good else "worse"
-        if verdict == "no clear difference" and diff != 0:
+        if n_seeds < 2:
+            direction = "no claim (one seed)"  # one run per method: no spread, so no direction to report
+        elif verdict == "no clear difference" and diff != 0:
             direction += " (within noise)"  # the sign of a difference inside the spread is no finding
         rows.append({"source": "ours (this run)", "setting": f"{results.get('name', 'run')}, built-in suite",
                      "metric": metric + (" (↑)" if higher else " (↓)"), "NTP": ntp, "SFTMix": mix,
-                     "SFTMix − NTP": diff, "direction": direction, "n_seeds": len(results.get("seeds", [])),
+                     "SFTMix − NTP": diff, "direction": direction, "n_seeds": n_seeds,
                      "verdict": verdict})
     return pd.DataFrame(rows)

@@ -2,7 +2,7 @@
 
 The paper's claim is that confident and unconfident examples sit in different regions
 of a model's representation space. This module projects pooled hidden states to 2-D
-(PCA pre-reduction, then UMAP; or PCA alone as a fast fallback) and measures how
+(PCA pre-reduction, then UMAP or t-SNE, the paper's choice; or PCA alone as a fast fallback) and measures how
 strongly a per-example value such as confidence is clustered in a projection
 (:func:`knn_agreement`), so a notebook can state the claim as a number, not only a
 picture.
@@ -97,18 +97,35 @@ def project_pca(embeddings, n_components: int = 2, *, ids: Sequence | None = Non
     return _frame(pca_reduce(embeddings, n_components), ids, "PCA")
 
 
-def _cache_key(X: np.ndarray, params: dict) -> str:
+def _cache_key(X: np.ndarray, params: dict, package: str = "umap-learn") -> str:
     h = hashlib.sha256()
     X = np.ascontiguousarray(X)
     h.update(f"{X.dtype.str}{X.shape}".encode())
     h.update(X.tobytes())
     try:
-        umap_version = metadata.version("umap-learn")  # read without importing umap
+        version = metadata.version(package)  # read without importing the package
     except metadata.PackageNotFoundError:
-        umap_version = "none"
-    h.update(json.dumps({**params, "umap": umap_version, "format": _CACHE_FORMAT},
+        version = "none"
+    # The UMAP key keeps its historical field name, so caches written before t-SNE existed stay valid.
+    name = "umap" if package == "umap-learn" else package
+    h.update(json.dumps({**params, name: version, "format": _CACHE_FORMAT},
                         sort_keys=True).encode())
     return h.hexdigest()[:20]
+
+
+def _read_cached(cache_file: Path | None):
+    if cache_file is not None and cache_file.exists():
+        return pd.read_parquet(cache_file).to_numpy(dtype=np.float32)
+    return None
+
+
+def _write_cached(cache_file: Path | None, coords: np.ndarray) -> None:
+    if cache_file is None:
+        return
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+    _frame(coords, None, "").to_parquet(tmp, index=False)
+    os.replace(tmp, cache_file)  # atomic: a reader never sees a half-written file
 
 
 def _default_numba_cache() -> str:
@@ -143,12 +160,10 @@ def project_umap(embeddings, *, n_components: int = 2, pca_dims: int | None = 50
     X = _as_matrix(embeddings)
     params = dict(n_components=int(n_components), pca_dims=pca_dims,
                   n_neighbors=int(n_neighbors), min_dist=float(min_dist), seed=int(seed))
-    cache_file = None
-    if cache_dir is not None:
-        cache_file = Path(cache_dir) / f"umap-{_cache_key(X, params)}.parquet"
-        if cache_file.exists():
-            coords = pd.read_parquet(cache_file).to_numpy(dtype=np.float32)
-            return _frame(coords, ids, "UMAP")
+    cache_file = None if cache_dir is None else Path(cache_dir) / f"umap-{_cache_key(X, params)}.parquet"
+    cached = _read_cached(cache_file)
+    if cached is not None:
+        return _frame(cached, ids, "UMAP")
 
     # numba reads NUMBA_CACHE_DIR when it is first imported. A persistent folder cuts the
     # import from ~14 s to ~2 s; many UMAP/pynndescent kernels still compile in each new
@@ -169,13 +184,53 @@ def project_umap(embeddings, *, n_components: int = 2, pca_dims: int | None = 50
         warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")
         coords = np.asarray(reducer.fit_transform(reduced), dtype=np.float32)
 
-    df = _frame(coords, None, "UMAP")
-    if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, cache_file)  # atomic: a reader never sees a half-written file
+    _write_cached(cache_file, coords)
     return _frame(coords, ids, "UMAP")
+
+
+def project_tsne(embeddings, *, n_components: int = 2, pca_dims: int | None = 50, perplexity: float = 30.0,
+                 seed: int = 0, cache_dir: str | Path | None = None, ids: Sequence | None = None) -> pd.DataFrame:
+    """t-SNE projection of embeddings (the paper's picture), after a PCA pre-reduction.
+
+    Parameters
+    ----------
+    embeddings : (N, D) array, e.g. pooled last hidden states.
+    n_components : output dimensions (columns ``x``, ``y``, then ``z``, ...).
+    pca_dims : PCA dimensions before t-SNE (``None`` or ``>= D`` skips PCA).
+    perplexity : t-SNE's effective number of neighbours; lowered to ``(N - 1) / 3`` for
+        small inputs, which t-SNE requires.
+    seed : ``random_state`` of scikit-learn's ``TSNE`` (initialised by PCA, so results are
+        stable across runs on one machine).
+    cache_dir : when given, the projection is stored there as parquet, keyed by a hash of
+        the embeddings' bytes, every parameter and the scikit-learn version.
+    ids : example ids, returned as an ``example_id`` column.
+
+    Returns
+    -------
+    DataFrame with ``x``, ``y`` (and ``example_id``); ``df.attrs["method"] == "t-SNE"``.
+    Distances between clusters and cluster sizes in a t-SNE map carry little meaning;
+    neighbourhoods do (:func:`knn_agreement` measures them).
+    """
+    X = _as_matrix(embeddings)
+    if X.shape[0] < 4:
+        raise ValueError(f"t-SNE needs at least 4 examples, got {X.shape[0]}")
+    perplexity = float(min(perplexity, (X.shape[0] - 1) / 3))
+    params = dict(n_components=int(n_components), pca_dims=pca_dims, perplexity=perplexity, seed=int(seed))
+    cache_file = None if cache_dir is None else \
+        Path(cache_dir) / f"tsne-{_cache_key(X, params, 'scikit-learn')}.parquet"
+    cached = _read_cached(cache_file)
+    if cached is not None:
+        return _frame(cached, ids, "t-SNE")
+    try:
+        from sklearn.manifold import TSNE
+    except ImportError as err:
+        raise ImportError("project_tsne needs scikit-learn: pip install scikit-learn") from err
+    reduced = X if pca_dims is None or pca_dims >= X.shape[1] else pca_reduce(X, pca_dims, seed=seed)
+    tsne = TSNE(n_components=n_components, perplexity=perplexity, init="pca", learning_rate="auto",
+                random_state=seed)
+    coords = np.asarray(tsne.fit_transform(np.asarray(reduced, dtype=np.float64)), dtype=np.float32)
+    _write_cached(cache_file, coords)
+    return _frame(coords, ids, "t-SNE")
 
 
 def _neighbours(xy: np.ndarray, k: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats as _scipy_stats
 
 __all__ = ["NO_INTERVAL", "UNDEFINED", "format_interval", "holm_adjust", "mean_std", "paired_difference",
-           "t_quantile"]
+           "t_quantile", "wilson_interval"]
 
 #: Verdicts that make no claim.
 NO_INTERVAL = "one seed: no interval"
@@ -92,3 +92,15 @@ def holm_adjust(pvalues) -> list[float]:
     scaled = p[order] * (m - np.arange(m))
     out[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
     return out.tolist()
+
+
+def wilson_interval(p, n, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``p`` observed on ``n`` trials (e.g. exact match of one
+    run over ``n`` held-out examples): the spread from the examples, not from seeds."""
+    n = float(n)
+    if n <= 0:
+        return float("nan"), float("nan")
+    z = float(_scipy_stats.norm.ppf(0.5 + level / 2))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)

@@ -19,7 +19,7 @@ from ..constants import ALIGNMENTS, IGNORE_INDEX
 from .ce import OutputHead, linear_cross_entropy
 
 __all__ = ["ALIGNMENTS", "IGNORE_INDEX", "AlignedPositions", "MixupOutput", "sample_lambdas",
-           "align_pairs", "count_mixup_positions", "mixup_loss"]
+           "align_pairs", "count_mixup_positions", "mix_hidden", "mixup_loss"]
 
 
 def sample_lambdas(n: int, alpha: float, *, generator: torch.Generator | None = None,
@@ -195,6 +195,25 @@ def count_mixup_positions(labels_a: torch.Tensor, labels_b: torch.Tensor,
     return _seq_keep(labels_a, labels_b).sum()
 
 
+def mix_hidden(hidden_a: torch.Tensor, hidden_b: torch.Tensor, aligned: AlignedPositions,
+               lam: torch.Tensor) -> torch.Tensor:
+    """The mixed last hidden states ``Z~_m = lam_k * Z_a[k, pos_a,m] + (1 - lam_k) * Z_b[k, pos_b,m]``.
+
+    Parameters
+    ----------
+    hidden_a : (P, T_a, D); hidden_b : (P, T_b, D).
+    aligned : the pairs' aligned positions (:func:`align_pairs`), M entries.
+    lam : (P,) float in [0, 1], one coefficient per pair.
+
+    Returns
+    -------
+    (M, D) tensor in the hidden states' dtype (mixed in that dtype, as the model would have
+    produced such a state).
+    """
+    mix_w = lam.detach()[aligned.pair].to(hidden_a.dtype)[:, None]
+    return mix_w * hidden_a[aligned.pair, aligned.pos_a] + (1 - mix_w) * hidden_b[aligned.pair, aligned.pos_b]
+
+
 def mixup_loss(hidden_a: torch.Tensor, labels_a: torch.Tensor, hidden_b: torch.Tensor,
                labels_b: torch.Tensor, lam: torch.Tensor, head: OutputHead, *,
                alignment: str = "response", chunk_size: int = 2048) -> MixupOutput:
@@ -247,9 +266,7 @@ def mixup_loss(hidden_a: torch.Tensor, labels_a: torch.Tensor, hidden_b: torch.T
     al = align_pairs(labels_a, labels_b, alignment)
     lam = lam.detach()
     lam_m = lam[al.pair]
-    # Mix in the hidden dtype, as the model would have produced such a state.
-    mix_w = lam_m.to(hidden_a.dtype)[:, None]
-    z = mix_w * hidden_a[al.pair, al.pos_a] + (1 - mix_w) * hidden_b[al.pair, al.pos_b]
+    z = mix_hidden(hidden_a, hidden_b, al, lam)
     # Fold the per-side weights into (weight, lam) of linear_cross_entropy; see Notes.
     lam_m = lam_m.to(torch.promote_types(lam.dtype, torch.float32))
     c_a = lam_m * al.weight_a.to(lam_m.dtype)

@@ -24,7 +24,7 @@ matches is skipped; a changed base configuration retrains it. The long results t
 A difference between two settings is a finding only when it is larger than the spread
 over seeds; :func:`summarize_ablation` says so per cell with a paired 95% interval.
 
-The paper's own numbers (its role-of-Mixup ablation among them) are in :mod:`sftmix.paper`.
+The paper's own numbers (its role-of-Mixup ablation among them) are in :mod:`sftmix.analysis.paper`.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ DEFAULT_SWEEP = {
     "mixup_weight": [0.05, 0.2, 1.0],
     "split_ratio": [0.3, 0.5, 0.7],
     "pairing": list(PAIRINGS),
+    "loss_variant": list(LOSS_VARIANTS),
 }
 METRIC_COLUMNS = ("exact_match", "nll", "ece", "token_accuracy")
 RESULT_COLUMNS = ("param", "value", "seed", *METRIC_COLUMNS, "centre")
@@ -268,8 +269,10 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def load_ablation(run: str | Path) -> pd.DataFrame:
-    """Read ``<run>/ablation/results.csv`` back (values as numbers where they are numbers)."""
-    frame = pd.read_csv(RunDir(run).ablation / "results.csv")
+    """Read ``<run>/ablation/results.csv`` back, or a results CSV given by its path (such as the
+    shipped ``figures/ablation.csv``); values as numbers where they are numbers."""
+    path = Path(run)
+    frame = pd.read_csv(path if path.suffix == ".csv" else RunDir(run).ablation / "results.csv")
     numeric = pd.to_numeric(frame["value"], errors="coerce")
     frame["value"] = [n if not np.isnan(n) else v for v, n in zip(frame["value"], numeric)]
     frame["value"] = frame["value"].astype(object)
@@ -326,6 +329,26 @@ def summarize_ablation(results: pd.DataFrame, metric: str = "exact_match") -> pd
                                        "ci95_high", "verdict"])
 
 
+def effects_table(results: pd.DataFrame, metric: str = "exact_match") -> pd.DataFrame:
+    """:func:`summarize_ablation` with one more row first: NTP (no Mixup at all) against the recipe,
+    paired by seed (``param`` ``"ntp_baseline"``, ``value`` ``"ntp"``)."""
+    summary = summarize_ablation(results, metric)
+    higher = _HIGHER_IS_BETTER.get(metric, True)
+    centre = results[results["centre"].astype(bool)].drop_duplicates("seed").set_index("seed")[metric]
+    ntp = results[results["param"] == BASELINE].set_index("seed")[metric]
+    seeds = sorted(set(centre.index) & set(ntp.index))
+    if not seeds:
+        return summary
+    d = paired_difference(centre.loc[seeds], ntp.loc[seeds], higher_is_better=higher)
+    ci = d["ci95"] or (float("nan"), float("nan"))
+    verdict = ("no claim (1 seed)" if d["n"] < 2 else "within noise" if d["verdict"] == "no clear difference"
+               else "better" if d["verdict"] == "SFTMix better" else "worse")
+    row = {"param": BASELINE, "value": "ntp", "n_seeds": len(seeds), "mean": float(ntp.loc[seeds].mean()),
+           "std": float(ntp.loc[seeds].std(ddof=1)) if len(seeds) > 1 else 0.0, "diff": d["mean"],
+           "ci95_low": ci[0], "ci95_high": ci[1], "verdict": verdict}
+    return pd.concat([pd.DataFrame([row]), summary], ignore_index=True)
+
+
 def plot_sweep(results: pd.DataFrame, metric: str = "exact_match", *, params: Sequence[str] | None = None,
                error: str = "std"):
     """One :func:`sftmix.viz.plots.plot_ablation` panel per parameter, with the NTP band; a Figure."""
@@ -351,10 +374,10 @@ def plot_sweep(results: pd.DataFrame, metric: str = "exact_match", *, params: Se
 
 
 def summary_markdown(results: pd.DataFrame, metrics: Sequence[str] = ("exact_match", "nll")) -> str:
-    """The summaries of :func:`summarize_ablation` as Markdown tables."""
+    """The summaries of :func:`effects_table` (NTP and every cell against the recipe) as Markdown tables."""
     lines = []
     for metric in metrics:
-        summary = summarize_ablation(results, metric)
+        summary = effects_table(results, metric)
         band = baseline_band(results, metric)
         lines += [f"## {metric} ({'higher' if _HIGHER_IS_BETTER.get(metric, True) else 'lower'} is better)", ""]
         if band:

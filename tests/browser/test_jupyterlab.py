@@ -59,7 +59,9 @@ def lab(tmp_path_factory):
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))  # no pop-up
     port, token = _free_port(), secrets.token_hex(16)
+    # The notebooks run from a copy, away from the repository: point them at its shipped figures/.
     env = {**os.environ, "SFTMIX_FAST": "1", "SFTMIX_RUNS_DIR": str(work / "runs"),
+           "SFTMIX_FIGURES_DIR": str(ROOT / "figures"),
            "JUPYTERLAB_SETTINGS_DIR": str(work / ".settings"), "PYTHONPATH": str(ROOT),
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "HF_HUB_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}

@@ -12,22 +12,37 @@ returned value.
 
 The package's modules, each imported here so ``sftmix.viz.plots.plot_x`` names every figure:
 
-* :mod:`~sftmix.viz.plots.dynamics` - one mark per example: the training-dynamics map,
-  confidence histograms (overall, by group, by task), the projection of the
-  representation space;
+* :mod:`~sftmix.viz.plots.dynamics` - the training-dynamics map (one dot per example);
+* :mod:`~sftmix.viz.plots.confidence` - confidence histograms (overall, by group) and by task,
+  with the split threshold;
+* :mod:`~sftmix.viz.plots.projection` - the representation space in 2-D (UMAP, t-SNE, PCA);
+* :mod:`~sftmix.viz.plots.marks` - colour groups, colour scales and overlays those three share;
+* :mod:`~sftmix.viz.plots.trajectories` - examples across the reference checkpoints, the
+  mean-vs-last-checkpoint split, what the split also splits (tasks, lengths, noise);
 * :mod:`~sftmix.viz.plots.fit` - the reference run's training vs held-out NLL per checkpoint;
+* :mod:`~sftmix.viz.plots.halves` - why it should work: fit per half of the split, and the
+  probabilities of a mixed pair along lambda;
 * :mod:`~sftmix.viz.plots.training` - training runs and their outcomes: loss curves, the
-  Beta(alpha, alpha) distribution of the Mixup weight, ablation sweeps, per-task results;
+  Beta(alpha, alpha) distribution of the Mixup weight, per-task results with intervals;
+* :mod:`~sftmix.viz.plots.ablation` - ablation sweeps and their paired effects;
+* :mod:`~sftmix.viz.plots.regime`, :mod:`~sftmix.viz.plots.claims` - the regime map and the
+  paper's claims measured on the toy;
 * :mod:`~sftmix.viz.plots._style` - colours, axis labels and figure helpers they share, and
   :func:`save_figure`.
 """
 from __future__ import annotations
 
 from ._style import CMAP, OKABE_ITO, SPLIT_COLORS, save_figure
-from .dynamics import plot_confidence_by_task, plot_confidence_hist, plot_dynamics_map, plot_umap_confidence
+from .ablation import plot_ablation, plot_ablation_effects
+from .confidence import plot_confidence_by_task, plot_confidence_hist
+from .dynamics import plot_dynamics_map
 from .fit import plot_fit
-from .training import plot_ablation, plot_lambda_distribution, plot_results, plot_training_curves
+from .halves import plot_half_fit, plot_lambda_curves
+from .projection import plot_umap_confidence
+from .training import plot_lambda_distribution, plot_results, plot_training_curves
+from .trajectories import plot_mean_vs_last, plot_split_composition, plot_trajectories
 
-__all__ = ["CMAP", "OKABE_ITO", "SPLIT_COLORS", "plot_ablation", "plot_confidence_by_task", "plot_confidence_hist",
-           "plot_dynamics_map", "plot_fit", "plot_lambda_distribution", "plot_results", "plot_training_curves",
-           "plot_umap_confidence", "save_figure"]
+__all__ = ["CMAP", "OKABE_ITO", "SPLIT_COLORS", "plot_ablation", "plot_ablation_effects", "plot_confidence_by_task",
+           "plot_confidence_hist", "plot_dynamics_map", "plot_fit", "plot_half_fit", "plot_lambda_curves",
+           "plot_lambda_distribution", "plot_mean_vs_last", "plot_results", "plot_split_composition",
+           "plot_training_curves", "plot_trajectories", "plot_umap_confidence", "save_figure"]

@@ -1,5 +1,5 @@
-"""Figures of training runs and their outcomes: loss curves, the Mixup weight's
-Beta(alpha, alpha) distribution, ablation sweeps and per-task results.
+"""Figures of training runs and their outcomes: loss curves, per-task results with intervals
+and the Mixup weight's Beta(alpha, alpha) distribution.
 """
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
-from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-from matplotlib.ticker import NullFormatter
 
+from ...analysis.stats import t_quantile, wilson_interval
 from ._style import figure_and_axes, new_figure, palette, require_columns
 
 
@@ -94,134 +91,46 @@ def plot_training_curves(histories: Mapping[str, Sequence[Mapping]], *, parts: b
     return fig
 
 
-# -------------------------------------------------------------------------- ablation
-def _mean_err(values: np.ndarray, error: str) -> tuple[float, float]:
-    n = len(values)
-    mean = float(np.mean(values))
-    if n < 2:
-        return mean, 0.0
-    sd = float(np.std(values, ddof=1))
-    if error == "std":
-        return mean, sd
-    try:
-        from scipy.stats import t
-        q = float(t.ppf(0.975, n - 1))
-    except ImportError:  # normal approximation
-        q = 1.96
-    return mean, q * sd / math.sqrt(n)
-
-
-def _baseline_stats(baseline) -> tuple[float, float, str]:
-    if isinstance(baseline, Mapping):
-        return float(baseline["mean"]), float(baseline.get("std", 0.0)), \
-            str(baseline.get("label", "baseline"))
-    if np.ndim(baseline) == 0:
-        return float(baseline), 0.0, "baseline"
-    vals = np.asarray(baseline, dtype=float)
-    return float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0, "baseline"
-
-
-def plot_ablation(results: pd.DataFrame, *, param: str, metric: str, ax=None,
-                  baseline=None, error: str = "std", min_span: float | None = None) -> Figure:
-    """Metric against the swept value of one parameter, mean and spread over seeds.
-
-    Numeric values go on a numeric axis (log-scaled when positive and spanning a factor
-    of 20 or more); strings (e.g. pairing strategies) on a categorical axis in order of
-    first appearance. ``error`` is ``"std"`` or ``"ci95"`` (t-interval). ``baseline`` is
-    a number, a list of per-seed values, or ``{"mean", "std", "label"}``: drawn as a
-    horizontal line with a mean ± std band. ``min_span``: the least height of the y range
-    (default 10% of the metric's level; 0 turns it off), so noise does not look like a trend.
-    The legend sits above the axes, under the title.
-    """
-    if error not in ("std", "ci95"):
-        raise ValueError('error must be "std" or "ci95"')
-    require_columns(results, ["param", "value", metric], "the ablation results")
-    rows = results[results["param"] == param]
-    if rows.empty:
-        raise ValueError(f"no rows for param={param!r}; have {sorted(results['param'].unique())}")
-    numeric = pd.to_numeric(rows["value"], errors="coerce")
-    is_numeric = bool(numeric.notna().all())
-    fig, ax = figure_and_axes(ax, (6.4, 4.2))
-
-    if is_numeric:
-        keys = sorted(numeric.unique())
-        xs = {k: float(k) for k in keys}
-        vals = numeric
-    else:
-        keys = list(dict.fromkeys(rows["value"].astype(str)))
-        xs = {k: float(i) for i, k in enumerate(keys)}
-        vals = rows["value"].astype(str)
-    stats = [_mean_err(rows.loc[vals == k, metric].to_numpy(dtype=float), error) for k in keys]
-    n_seeds = sorted({int((vals == k).sum()) for k in keys})
-    seeds = f"n={n_seeds[0]}" if len(n_seeds) == 1 else f"n={n_seeds[0]}\u2013{n_seeds[-1]}"
-
-    pos = np.array([xs[k] for k in vals])
-    jitter = 0.0 if is_numeric else np.random.default_rng(0).uniform(-0.08, 0.08, len(pos))
-    dots = ax.scatter(pos + jitter, rows[metric].to_numpy(dtype=float), color="#0072B2",
-                      alpha=0.3, s=16, linewidths=0, zorder=2)
-    means = ax.errorbar([xs[k] for k in keys], [m for m, _ in stats],
-                        yerr=[e for _, e in stats], color="#0072B2", marker="o", capsize=4,
-                        linewidth=1.6, zorder=3)
-    handles = [means, dots]
-    labels = [f"mean \u00b1 {'std' if error == 'std' else '95% CI'} ({seeds} seeds)",
-              "individual seeds"]
-    if baseline is not None:
-        b_mean, b_std, b_label = _baseline_stats(baseline)
-        line = ax.axhline(b_mean, color="black", linestyle="--", linewidth=1.2, zorder=1)
-        handles.append(line)
-        labels.append(f"{b_label}: mean" + (" \u00b1 std" if b_std else ""))
-        if b_std:
-            ax.axhspan(b_mean - b_std, b_mean + b_std, color="0.5", alpha=0.18,
-                       linewidth=0, zorder=0)
-            # The legend shows the band (a little darker, it is small) under the line.
-            handles[-1] = (Patch(facecolor="0.5", alpha=0.35, linewidth=0), line)
-    if is_numeric:
-        if keys[0] > 0 and keys[-1] / keys[0] >= 20:
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xticks([xs[k] for k in keys], [f"{k:g}" for k in keys])
-    else:
-        ax.set_xticks(range(len(keys)), keys)
-        if sum(len(str(k)) for k in keys) > 40:  # long names (pairing strategies) would collide
-            ax.tick_params(axis="x", labelrotation=20)
-            for label in ax.get_xticklabels():
-                label.set_horizontalalignment("right")
-        ax.set_xlim(-0.5, len(keys) - 0.5)
-    _min_span(ax, rows[metric].to_numpy(dtype=float), min_span)
-    ax.set_xlabel(param)
-    ax.set_ylabel(metric)
-    # The legend sits between the title and the axes: it never covers a point, and rotated
-    # category labels (added by callers such as plot_sweep) cannot run into it.
-    ax.set_title(f"{metric} vs {param}", pad=22)
-    ax.grid(alpha=0.3)
-    ax.legend(handles, labels, frameon=False, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0),
-              ncols=len(handles), handlelength=1.5, columnspacing=1.0, borderaxespad=0.2)
-    return fig
-
-
-def _min_span(ax, values: np.ndarray, min_span) -> None:
-    """Widen the y range to at least ``min_span`` (default: 10% of the values' level, e.g.
-    ±0.075 around an NLL of 1.5) so that differences of a few thousandths, within the
-    spread over seeds, do not fill the panel and look like a trend."""
-    values = values[np.isfinite(values)]
-    if min_span == 0 or not len(values):
-        return
-    centre = float(np.mean(values))
-    span = float(min_span) if min_span is not None else max(0.1 * abs(centre), 0.02)
-    lo, hi = ax.get_ylim()
-    if hi - lo < span:
-        mid = (lo + hi) / 2
-        ax.set_ylim(mid - span / 2, mid + span / 2)
-        ax.annotate(f"y range widened to {span:.3g}: the differences are smaller than this",
-                    xy=(0.99, 0.98), xycoords="axes fraction", ha="right", va="top", fontsize=7, color="0.35")
-
-
 # --------------------------------------------------------------------------- results
+def _intervals(data: pd.DataFrame, metric: str, n_examples: Mapping | None) -> tuple[pd.DataFrame, str]:
+    """Per (task, method): mean and a 95% interval; and what the interval is, for the title."""
+    rows = []
+    seeds = sorted(data["seed"].unique())
+    for (task, method), part in data.groupby(["task", "method"], sort=False):
+        values = part[metric].to_numpy(dtype=float)
+        mean = float(values.mean())
+        if len(values) > 1:
+            half = t_quantile(len(values) - 1) * float(values.std(ddof=1)) / math.sqrt(len(values))
+            lo, hi = mean - half, mean + half
+        elif n_examples and task in n_examples:
+            lo, hi = wilson_interval(mean, n_examples[task])
+        else:
+            lo = hi = float("nan")
+        rows.append({"task": task, "method": method, "mean": mean, "lo": lo, "hi": hi, "n_seeds": len(values)})
+    stats = pd.DataFrame(rows)
+    if len(seeds) > 1:
+        what = f"mean over {len(seeds)} seeds, 95% t-interval over seeds"
+    elif n_examples:
+        sizes = sorted({int(v) for k, v in n_examples.items() if k != "overall"})
+        size = f"n = {sizes[0]}" if len(sizes) == 1 else f"n = {sizes[0]}–{sizes[-1]}"
+        what = f"one seed; bars: 95% Wilson intervals, {size} held-out examples per task"
+    else:
+        what = "one seed: no interval"
+    return stats, what
+
+
 def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None,
-                 horizontal: bool | None = None) -> Figure:
-    """Grouped bars: one group per task plus "overall", one bar per method, mean ± std
-    over seeds. "overall" averages the tasks within each seed first. ``horizontal``
-    (default: more than 8 groups) puts the tasks on rows, "overall" on top."""
+                 horizontal: bool | None = None, n_examples: Mapping | None = None, label: str | None = None
+                 ) -> Figure:
+    """Grouped bars: one group per task plus "overall", one bar per method, with 95% intervals.
+
+    "overall" averages the tasks within each seed first. The interval is a t-interval over
+    seeds when there are several; with one seed and ``n_examples`` (``{task: held-out
+    examples}``) it is the Wilson interval of the proportion over those examples (the title
+    says which). ``horizontal`` (default: more than 8 groups) puts the tasks on rows,
+    "overall" on top. ``label`` names the metric on the axis and in the title.
+    """
+    label = label or metric
     require_columns(per_task, ["method", "seed", "task", metric], "the per-task results")
     methods = list(dict.fromkeys(per_task["method"]))
     tasks = sorted(per_task["task"].unique(), key=str)
@@ -229,59 +138,52 @@ def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None,
                .reset_index().assign(task="overall"))
     data = pd.concat([per_task[["method", "seed", "task", metric]], overall])
     data["task"] = data["task"].astype(str)
-    stats = data.groupby(["task", "method"])[metric].agg(["mean", "std", "count"])
+    counts = dict(n_examples) if n_examples else None
+    if counts:
+        counts["overall"] = sum(int(counts.get(t, 0)) for t in tasks)
+    stats, what = _intervals(data, metric, counts)
     groups = [str(t) for t in tasks] + ["overall"]
-
     if horizontal is None:
         horizontal = len(groups) > 8  # many tasks: one row each, readable at notebook width
+    order = ["overall"] + groups[:-1] if horizontal else groups
+    size = (6.4, 1.2 + 0.17 * len(order) * max(2, len(methods))) if horizontal else \
+        (max(6.4, 1.1 * len(groups) * max(1, len(methods) / 2)), 4.2)
+    fig, ax = figure_and_axes(ax, size)
+    width = 0.8 / len(methods)
+    for m, (method, colour) in enumerate(zip(methods, palette(len(methods)))):
+        part = stats[stats["method"] == method].set_index("task").reindex(order)
+        pos = np.arange(len(order)) + (m - (len(methods) - 1) / 2) * width
+        err = np.vstack([part["mean"] - part["lo"], part["hi"] - part["mean"]])
+        # (clip rounding: a proportion of 1.0 has an upper Wilson bound of 1.0 minus a few ulps)
+        err = None if np.isnan(err).all() else np.clip(np.nan_to_num(err), 0.0, None)
+        draw = ax.barh if horizontal else ax.bar
+        bars = draw(pos, part["mean"], width * 0.95, color=colour, label=method)
+        if err is not None:
+            kw = dict(xerr=err) if horizontal else dict(yerr=err)
+            ax.errorbar(part["mean"] if horizontal else pos, pos if horizontal else part["mean"], fmt="none",
+                        ecolor="0.2", elinewidth=1, capsize=2.5, **kw)
+        bars.set_label(method)
+    top = float(np.nanmax(np.r_[stats["hi"].to_numpy(dtype=float), stats["mean"].to_numpy(dtype=float)]))
+    limit = min(1.0, top) * 1.12 if top > 0 else 1
     if horizontal:
-        return _results_horizontal(data, stats, groups, methods, metric, ax)
-    fig, ax = figure_and_axes(ax, (max(6.4, 1.1 * len(groups) * max(1, len(methods) / 2)), 4.2))
-    # Mean bars with +-1 std over seeds, one colour per method (seaborn groups and dodges them).
-    sns.barplot(data=data, x="task", y=metric, hue="method", order=groups, hue_order=methods,
-                palette=palette(len(methods)), errorbar="sd", capsize=0.15, err_kws={"linewidth": 1}, legend=False,
-                ax=ax)
-    bars = [c for c in ax.containers if isinstance(c, BarContainer)][-len(methods):]
-    for container, method in zip(bars, methods):  # one container per method, in hue order
-        container.set_label(method)
-    if len(groups) > 1:  # a rule sets "overall" apart from the tasks
-        ax.axvline(len(groups) - 1.5, color="0.7", linewidth=0.8)
-    long_names = max(len(g) for g in groups) > 10 or len(groups) > 8
-    ax.set_xticks(range(len(groups)), groups, rotation=30 if long_names else 0,
-                  ha="right" if long_names else "center")
-    top = float(np.nanmax(stats["mean"] + stats["std"].fillna(0)))
-    ax.set_ylim(0, top * 1.2 if top > 0 else 1)
-    ax.set_ylabel(metric)
-    ax.set_xlabel("task")
-    ax.set_title(_per_task_title(stats, metric))
-    ax.legend(frameon=False, ncols=min(len(methods), 4), loc="upper center", fontsize=9)
-    return fig
-
-
-def _per_task_title(stats, metric: str) -> str:
-    n = sorted(stats["count"].unique())
-    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}\u2013{n[-1]}"
-    return f"{metric} per task (mean \u00b1 std over {seeds} seeds)"
-
-
-def _results_horizontal(data, stats, groups, methods, metric, ax) -> Figure:
-    order = ["overall"] + groups[:-1]
-    fig, ax = figure_and_axes(ax, (6.4, 1.2 + 0.17 * len(order) * max(2, len(methods))))
-    sns.barplot(data=data, y="task", x=metric, hue="method", order=order, hue_order=methods, orient="h",
-                palette=palette(len(methods)), errorbar="sd", capsize=0.15, err_kws={"linewidth": 1}, legend=False,
-                ax=ax)
-    bars = [c for c in ax.containers if isinstance(c, BarContainer)][-len(methods):]
-    for container, method in zip(bars, methods):
-        container.set_label(method)
-    ax.axhline(0.5, color="0.7", linewidth=0.8)  # "overall" apart from the tasks
-    top = float(np.nanmax(stats["mean"] + stats["std"].fillna(0)))
-    ax.set_xlim(0, top * 1.15 if top > 0 else 1)
-    ax.set_xlabel(metric)
-    ax.set_ylabel("")
-    ax.set_title(_per_task_title(stats, metric))
-    ax.legend(frameon=False, ncols=min(len(methods), 4), loc="lower center", bbox_to_anchor=(0.5, 1.04),
-              fontsize=9)
-    ax.grid(axis="x", alpha=0.3)
+        ax.set_yticks(range(len(order)), order)
+        ax.invert_yaxis()  # "overall" on top
+        ax.axhline(0.5, color="0.7", linewidth=0.8)  # "overall" apart from the tasks
+        ax.set_xlim(0, limit)
+        ax.set_xlabel(label)
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(frameon=True, framealpha=0.9, ncols=1, loc="lower right", fontsize=9)
+    else:
+        long_names = max(len(g) for g in groups) > 10 or len(groups) > 8
+        ax.set_xticks(range(len(order)), order, rotation=30 if long_names else 0,
+                      ha="right" if long_names else "center")
+        if len(groups) > 1:  # a rule sets "overall" apart from the tasks
+            ax.axvline(len(groups) - 1.5, color="0.7", linewidth=0.8)
+        ax.set_ylim(0, limit)
+        ax.set_ylabel(label)
+        ax.set_xlabel("task")
+        ax.legend(frameon=False, ncols=min(len(methods), 4), loc="upper center", fontsize=9)
+    ax.set_title(f"{label} per task\n({what})", fontsize=9)
     return fig
 
 
@@ -296,11 +198,14 @@ def _beta_pdf(x: np.ndarray, a: float) -> np.ndarray:
 
 
 def plot_lambda_distribution(alpha: float, *, ax=None, n: int = 20000, seed: int = 0) -> Figure:
-    """Histogram of ``lambda ~ Beta(alpha, alpha)`` draws with the analytic density."""
+    """Histogram of ``lambda ~ Beta(alpha, alpha)`` draws with the analytic density; the shaded
+    band and its legend entry give the share of draws with 0.1 < lambda < 0.9."""
     if alpha <= 0:
         raise ValueError("alpha must be positive")
     lam = np.random.default_rng(seed).beta(alpha, alpha, size=n)
     fig, ax = figure_and_axes(ax, (6.0, 4.0))
+    mid = float(((lam > 0.1) & (lam < 0.9)).mean())
+    ax.axvspan(0.1, 0.9, color="0.92", zorder=0, label=f"0.1 < \u03bb < 0.9: {mid:.0%} of draws")
     heights, _, _ = ax.hist(lam, bins=50, range=(0, 1), density=True, color="#56B4E9",
                             edgecolor="white", linewidth=0.4, label=f"{n:,} draws")
     grid = np.linspace(1e-4, 1 - 1e-4, 1001)
