@@ -56,7 +56,7 @@ def measure(name: str, model, data, batch_size: int, repeats: int, warmup: int) 
 
     from sftmix.loss.head import forward_hidden, output_head
     from sftmix.loss.mixup import count_mixup_positions, mixup_loss
-    from sftmix.train.trainer import pair_rows
+    from sftmix.train.sampler import pair_rows
 
     model.train()
     batch = C.paired_batch(data, batch_size)

@@ -20,15 +20,17 @@ from .constants import __version__
 _EXPORTS = {
     "SFTMixConfig": "config", "ModelArguments": "config", "DataArguments": "config",
     "SFTMixTrainer": "train.trainer",
-    "load_examples": "data", "tokenize_examples": "data", "PadCollator": "data",
+    "load_examples": "data", "load_train_eval": "data", "tokenize_examples": "data", "PadCollator": "data",
     "make_task_suite": "toy", "build_tiny_model": "toy", "build_toy_tokenizer": "toy",
     "score_checkpoints": "dynamics.scoring", "DynamicsRecorder": "train.callbacks", "train_reference": "train.run",
     "compute_dynamics": "dynamics.table", "load_dynamics": "dynamics.table", "save_dynamics": "dynamics.table",
-    "split_by_confidence": "dynamics.split",
+    "split_by_confidence": "dynamics.split", "load_split": "dynamics.split",
     "mixup_loss": "loss.mixup", "linear_cross_entropy": "loss.ce",
     "evaluate_model": "analysis.evaluate",
     "run_experiment": "pipeline.experiment", "ExperimentConfig": "pipeline.experiment",
+    "demo_config": "pipeline.experiment", "RunDir": "io",
     "embed_examples": "analysis.embed", "project_umap": "analysis.projection", "project_pca": "analysis.projection",
+    "project_tsne": "analysis.projection",
     "plot_dynamics_map": "viz.plots", "plot_confidence_hist": "viz.plots", "plot_umap_confidence": "viz.plots",
     "plot_ablation": "viz.plots", "plot_training_curves": "viz.plots", "plot_results": "viz.plots",
     "plot_fit": "viz.plots", "save_figure": "viz.plots",
@@ -37,15 +39,16 @@ _EXPORTS = {
 if TYPE_CHECKING:  # the same names, for editors and type checkers
     from .analysis.embed import embed_examples
     from .analysis.evaluate import evaluate_model
-    from .analysis.projection import project_pca, project_umap
+    from .analysis.projection import project_pca, project_tsne, project_umap
     from .config import DataArguments, ModelArguments, SFTMixConfig
-    from .data import PadCollator, load_examples, tokenize_examples
+    from .data import PadCollator, load_examples, load_train_eval, tokenize_examples
     from .dynamics.scoring import score_checkpoints
-    from .dynamics.split import split_by_confidence
+    from .dynamics.split import load_split, split_by_confidence
     from .dynamics.table import compute_dynamics, load_dynamics, save_dynamics
+    from .io import RunDir
     from .loss.ce import linear_cross_entropy
     from .loss.mixup import mixup_loss
-    from .pipeline.experiment import ExperimentConfig, run_experiment
+    from .pipeline.experiment import ExperimentConfig, demo_config, run_experiment
     from .toy import build_tiny_model, build_toy_tokenizer, make_task_suite
     from .train.callbacks import DynamicsRecorder
     from .train.run import train_reference

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from .constants import ALIGNMENTS, FORMATS, LOSS_VARIANTS, METHODS, PAIRINGS, SPLIT_METRICS
+from .constants import ALIGNMENTS, FORMATS, LOSS_VARIANTS, METHODS, PAIRINGS
 
-__all__ = ["ALIGNMENTS", "LOSS_VARIANTS", "METHODS", "PAIRINGS", "SPLIT_METRICS", "DataArguments",
-           "ModelArguments", "SFTMixConfig"]
+__all__ = ["DataArguments", "ModelArguments", "SFTMixConfig"]
 
 
 def _choice(name: str, value, options) -> None:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ConfigError
+from .io import atomic_write_dir
 
 __all__ = ["cache_dir", "converted_model_dir", "find_gguf", "sha256_of"]
 
@@ -158,9 +158,8 @@ def _convert(gguf: Path, dest: Path, source_sha: str, *, progress: bool) -> None
     plain.tie_weights()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+
+    def write(tmp: Path) -> None:
         plain.save_pretrained(tmp, safe_serialization=True)
         if quantized.generation_config is not None:
             quantized.generation_config.save_pretrained(tmp)
@@ -168,9 +167,7 @@ def _convert(gguf: Path, dest: Path, source_sha: str, *, progress: bool) -> None
         (tmp / CHECKSUM).write_text(f"{sha256_of(tmp / WEIGHTS)}  {WEIGHTS}\n")
         (tmp / SOURCE).write_text(json.dumps({"gguf": str(gguf), "sha256": source_sha,
                                               "converted_seconds": round(time.time() - start, 1)}, indent=2))
-        shutil.rmtree(dest, ignore_errors=True)
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    atomic_write_dir(dest, write)
     if progress:
         print(f"sftmix: converted in {time.time() - start:.0f} s", file=sys.stderr, flush=True)

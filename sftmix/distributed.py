@@ -1,12 +1,23 @@
-"""Process helpers on top of accelerate: one process, or several under ``accelerate launch`` / ``torchrun``."""
+"""Process helpers on top of accelerate: one process, or several under ``accelerate launch`` / ``torchrun``.
+
+The one module that touches process-group state (accelerate's state, its collectives,
+the launcher's environment); ``tests/test_layering.py`` keeps it so.
+"""
 
 from __future__ import annotations
 
+import os
+
 import torch
 from accelerate import PartialState
-from accelerate.utils import broadcast_object_list
+from accelerate.utils import broadcast_object_list, gather_object, reduce
 
-__all__ = ["Processes"]
+__all__ = ["Processes", "launched_processes"]
+
+
+def launched_processes() -> int:
+    """How many processes the launcher started (``WORLD_SIZE``; 1 without a launcher)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 class Processes:
@@ -14,11 +25,17 @@ class Processes:
 
     ``PartialState()`` is looked up afresh on every call: building ``TrainingArguments``
     resets accelerate's shared state (the process group itself survives) and sets it up
-    again as training will use it.
+    again as training will use it. ``Processes(accelerator)`` uses that ``Accelerator`` /
+    ``PartialState`` instead (same attributes).
     """
+
+    def __init__(self, accelerator=None):
+        self._given = accelerator
 
     @property
     def state(self):
+        if self._given is not None:
+            return self._given
         if PartialState._shared_state:
             return PartialState()
         # Not set up yet: as TrainingArguments would with the default use_cpu (without
@@ -32,6 +49,28 @@ class Processes:
     @property
     def is_main(self) -> bool:
         return self.state.is_main_process
+
+    @property
+    def index(self) -> int:
+        return self.state.process_index
+
+    @property
+    def count(self) -> int:
+        return self.state.num_processes
+
+    @property
+    def device(self) -> torch.device:
+        return self.state.device
+
+    def gather(self, items: list) -> list:
+        """Every process's ``items``, concatenated in process order, on every process."""
+        return gather_object(items) if self.many else items
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The element-wise sum of ``tensor`` over the processes (on CPU), on every process."""
+        if not self.many:
+            return tensor
+        return reduce(tensor.to(self.device), reduction="sum").cpu()
 
     def broadcast(self, value):
         """The main process's ``value``, on every process."""

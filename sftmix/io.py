@@ -13,11 +13,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["EVAL_FILE", "GENERATIONS_FILE", "LOG_HISTORY_FILE", "TEMP_GLOB", "RunDir", "atomic_write",
-           "atomic_write_json", "atomic_write_text", "remove_temp_files"]
+__all__ = ["EVAL_FILE", "GENERATIONS_FILE", "LOG_HISTORY_FILE", "ONLINE_DIR", "TEMP_GLOB", "TRAIN_KEY_FILE", "RunDir",
+           "atomic_write", "atomic_write_dir", "atomic_write_json", "atomic_write_text", "remove_temp_files"]
 
 TEMP_GLOB = ".*.tmp"
 
@@ -33,6 +34,24 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     finally:
         if tmp.exists():
             tmp.unlink()
+    return path
+
+
+def atomic_write_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` to fill a temporary folder beside ``path``, then put it in ``path``'s place.
+
+    A folder already at ``path`` is replaced; a failing ``write`` leaves it as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        write(tmp)
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 
@@ -70,6 +89,7 @@ class RunDir:
 
         config.yaml          resolved configuration (also as config.json)
         data_report.json     what loading did to the data: records read, repairs by reason, kept
+        resources.json       memory and time the run used (written by the GPU scripts, when they ran it)
         reference/           reference-run checkpoints (checkpoints.json, scores/, held_out_scores/, online/)
         dynamics.parquet     per-example table
         fit.csv              NLL on clean / corrupted training answers and held-out ones per checkpoint
@@ -77,7 +97,8 @@ class RunDir:
         <method>/seed<k>/    trained weights, log_history.json, eval.json
         embeddings.npy  projection.parquet
         results.json  results.md
-        figures/  stages/  ablation/
+        figures/  stages/  cache/ (projections)
+        ablation/<param>=<value>/seed<k>/  ablation/results.csv
     """
 
     def __init__(self, root: str | os.PathLike):
@@ -92,10 +113,11 @@ class RunDir:
     config = property(lambda self: self.root / "config.yaml")
     config_json = property(lambda self: self.root / "config.json")
     data_report = property(lambda self: self.root / "data_report.json")
+    resources = property(lambda self: self.root / "resources.json")
     reference = property(lambda self: self.root / "reference")
     checkpoints = property(lambda self: self.reference / "checkpoints.json")
     scores = property(lambda self: self.reference / "scores")
-    online = property(lambda self: self.reference / "online")
+    online = property(lambda self: self.reference / ONLINE_DIR)
     held_out_scores = property(lambda self: self.reference / "held_out_scores")
     dynamics = property(lambda self: self.root / "dynamics.parquet")
     fit = property(lambda self: self.root / "fit.csv")
@@ -107,6 +129,8 @@ class RunDir:
     figures = property(lambda self: self.root / "figures")
     stages = property(lambda self: self.root / "stages")
     ablation = property(lambda self: self.root / "ablation")
+    ablation_results = property(lambda self: self.ablation / "results.csv")
+    cache = property(lambda self: self.root / "cache")
 
     def train(self, method: str, seed: int) -> Path:
         """The folder of one trained model: ``<method>/seed<k>/``."""
@@ -115,8 +139,15 @@ class RunDir:
     def eval_file(self, method: str, seed: int) -> Path:
         return self.train(method, seed) / EVAL_FILE
 
+    def ablation_cell(self, label: str, seed: int) -> Path:
+        """The folder of one ablation cell: ``ablation/<label>/seed<k>/`` (label: ``<param>=<value>``)."""
+        return self.ablation / label / f"seed{seed}"
+
 
 #: Files inside a trained model's folder.
 EVAL_FILE = "eval.json"
 GENERATIONS_FILE = "generations.json"
 LOG_HISTORY_FILE = "log_history.json"
+TRAIN_KEY_FILE = "train_key.json"  # the configuration key its checkpoints were made with
+#: Inside a reference run's folder: the online recorder's files.
+ONLINE_DIR = "online"

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from sftmix.analysis.paper import paper_table, paper_vs_ours
 from sftmix.pipeline import ablation
 from sftmix.pipeline.experiment import ExperimentConfig
 
@@ -229,17 +230,17 @@ def test_baseline_band_and_plot_sweep():
 
 
 def test_paper_numbers_and_directions():
-    alpaca = ablation.paper_table("Alpaca-52K")
+    alpaca = paper_table("Alpaca-52K")
     assert alpaca.loc[("Llama-3.1-8B", "SFTMix"), "MT-Bench"] == 4.58
     assert alpaca.loc[("Qwen-2.5-14B", "NTP"), "AlpacaEval-2 LC WR"] == 13.95
-    assert ablation.paper_table("MedAlpaca-263K").loc[("Mistral-7B", "SFTMix"), "average"] == 55.98
+    assert paper_table("MedAlpaca-263K").loc[("Mistral-7B", "SFTMix"), "average"] == 55.98
     with pytest.raises(KeyError):
-        ablation.paper_table("nope")
+        paper_table("nope")
     ours = {"name": "r", "seeds": [0, 1],
             "summary": {"ntp": {"nll": {"mean": 2.0}, "exact_match": {"mean": 0.3}},
                         "sftmix": {"nll": {"mean": 1.9}, "exact_match": {"mean": 0.2}}},
             "comparison": {"nll": {"verdict": "no clear difference"}}}
-    table = ablation.paper_vs_ours(ours)
+    table = paper_vs_ours(ours)
     paper = table[table.source.str.startswith("paper")]
     assert len(paper) == 3 * 3 + 2 * 5 and (paper.direction == "better").all()
     mine = table[table.source.str.startswith("ours")].set_index("metric")
@@ -247,9 +248,9 @@ def test_paper_numbers_and_directions():
     assert mine.loc["nll (↓)", "verdict"] == "no clear difference"
     assert mine.loc["exact_match (↑)", "direction"] == "worse (within noise)"  # no comparison given
     ours["comparison"]["nll"]["verdict"] = "SFTMix better"
-    assert ablation.paper_vs_ours(ours).set_index("metric").loc["nll (↓)", "direction"] == "better"
+    assert paper_vs_ours(ours).set_index("metric").loc["nll (↓)", "direction"] == "better"
     one = {**ours, "seeds": [0], "comparison": {}}  # the demo: one seed, no interval, no direction
-    mine = ablation.paper_vs_ours(one)
+    mine = paper_vs_ours(one)
     assert set(mine[mine.source.str.startswith("ours")].direction) == {"no claim (one seed)"}
 
 

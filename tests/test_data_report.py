@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from sftmix.cli.data import exact_duplicates, head_table, length_summary, plot_lengths, report_text, token_lengths
+from sftmix.cli.data import exact_duplicates, head_table, length_summary, report_text, token_lengths
 from sftmix.data import load_examples
+from sftmix.viz.plots import plot_lengths
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from sftmix.dynamics import (
     summarize_checkpoints,
     write_checkpoint_frame,
 )
-from sftmix.io import atomic_write
+from sftmix.io import atomic_write, atomic_write_dir
 
 
 # ----------------------------------------------------------------------- metrics
@@ -145,6 +145,30 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         atomic_write(path, failing)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_atomic_write_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
+    dest = tmp_path / "model"
+    dest.mkdir()
+    (dest / "old.txt").write_text("old")
+
+    def failing(tmp):
+        tmp.mkdir()
+        (tmp / "half.txt").write_text("half")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        atomic_write_dir(dest, failing)
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary folder left
+    assert [p.name for p in dest.iterdir()] == ["old.txt"]
+
+    def writing(tmp):
+        tmp.mkdir()
+        (tmp / "new.txt").write_text("new")
+
+    atomic_write_dir(dest, writing)
+    assert [p.name for p in dest.iterdir()] == ["new.txt"]  # the old folder's files are gone
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
 
 # ------------------------------------------------------------------------- split

@@ -75,3 +75,33 @@ def test_bad_max_new_tokens_is_one_line(capsys):
         main(["eval", "--model_name_or_path", "tiny-llama", "--max_new_tokens", "0"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == "sftmix: error: sftmix eval: --max_new_tokens must be >= 1, got 0"
+
+
+def test_multiple_choice_accuracy_from_the_command_line(tmp_path, capsys):
+    questions = [("Reverse the word cat", ["tac", "cat"]), ("Say hi", ["hi", "bye"]),
+                 ("Count to three", ["1 2 3", "3 2 1"]), ("Name a colour", ["red", "seven"])]
+    results = []
+    for answer in (0, "B"):  # an index, then a key: each question's other option
+        path = tmp_path / f"mc_{answer}.jsonl"
+        options = [o if answer == 0 else dict(zip("AB", o)) for _, o in questions]
+        path.write_text("\n".join(json.dumps({"question": q, "options": o, "answer": answer})
+                                  for (q, _), o in zip(questions, options)) + "\n")
+        out = tmp_path / f"mc_{answer}.json"
+        results.append(_eval(capsys, "--model_name_or_path", "tiny-llama", *TINY, "--multiple_choice", str(path),
+                             "--out", str(out)))
+        assert json.loads(out.read_text()) == results[-1]
+    assert [r["n_items"] for r in results] == [4, 4]
+    # Two options per question: the model picks one of them, so the two answer keys split the items.
+    assert results[0]["accuracy"] + results[1]["accuracy"] == pytest.approx(1.0)
+    assert results[0]["accuracy_sum"] + results[1]["accuracy_sum"] == pytest.approx(1.0)
+
+
+def test_multiple_choice_file_errors_name_the_row_and_field(tmp_path, capsys):
+    path = tmp_path / "mc.jsonl"
+    path.write_text(json.dumps({"question": "Q?", "options": ["a", "b"], "answer": 1}) + "\n"
+                    + json.dumps({"question": "Q2?", "options": ["a", "b"], "answer": "C"}) + "\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--model_name_or_path", "tiny-llama", *TINY, "--multiple_choice", str(path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{path}, row 1, field 'answer'" in err and "not one of the options" in err

@@ -160,3 +160,184 @@ def test_the_checker_flags_violations():
                                           "sftmix.analysis.selection"]
     with pytest.raises(KeyError):
         layer_of("numpy")
+
+
+# ------------------------------------------------------------------ one home per concept
+#: Calls that move a file into place: only sftmix.io does it (atomic writes, temporary names).
+RENAMES = {"os.replace", "os.rename", "os.renames", "shutil.move"}
+#: Modules that touch process-group state (accelerate's state and collectives, torch.distributed).
+PROCESS_GROUP_MODULES = ("accelerate", "torch.distributed")
+#: The launcher's environment variables, read only by sftmix.distributed.
+LAUNCHER_VARIABLES = {"WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"}
+
+
+def dotted(node) -> str:
+    """``os.path.join`` for the expression ``os.path.join`` (empty for anything else)."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else ""
+
+
+def run_dir_names(io_source: str) -> set[str]:
+    """The names RunDir (and the file-name constants of sftmix.io) give paths inside a run directory."""
+    names = set()
+    for node in ast.walk(ast.parse(io_source)):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.right, ast.Constant):
+            names.add(node.right.value)
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and \
+                all(isinstance(t, ast.Name) and t.id.endswith(("_FILE", "_DIR")) for t in node.targets):
+            names.add(node.value.value)
+    # A model folder's config.json (transformers' file) has the name of the run's config.json.
+    return names - {"config.json"}
+
+
+def stray_file_handling(module: str, source: str, names: set[str]) -> list[str]:
+    """Renames, temporary names and run-directory paths that ``module`` spells out itself."""
+    problems = []
+    for node in ast.walk(ast.parse(source)):
+        where = f"{module}:{getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.Call) and dotted(node.func) in RENAMES:
+            problems.append(f"{where} calls {dotted(node.func)} (use sftmix.io's atomic writes)")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in ("rename", "replace") and len(node.args) == 1 and not node.keywords and \
+                not isinstance(node.args[0], ast.Constant):
+            problems.append(f"{where} moves a path with .{node.func.attr}() (use sftmix.io's atomic writes)")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and ".tmp" in node.value:
+            problems.append(f"{where} names a temporary file {node.value!r} (use sftmix.io's atomic writes)")
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and \
+                isinstance(node.right, ast.Constant) and node.right.value in names:
+            problems.append(f"{where} spells out the run-directory path {node.right.value!r} (use RunDir)")
+        elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant) and \
+                node.values[0].value == "seed" and len(node.values) == 2:
+            problems.append(f"{where} builds a seed folder name (use RunDir.train)")
+    return problems
+
+
+def stray_process_state(module: str, source: str) -> list[str]:
+    """Process-group state touched by ``module`` (imports of accelerate / torch.distributed, launcher variables)."""
+    problems = []
+    for node in ast.walk(ast.parse(source)):
+        where = f"{module}:{getattr(node, 'lineno', '?')}"
+        targets = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        if isinstance(node, ast.ImportFrom) and node.module == "torch":
+            targets += [f"torch.{a.name}" for a in node.names]
+        for t in targets:
+            if any(t == m or t.startswith(m + ".") for m in PROCESS_GROUP_MODULES):
+                problems.append(f"{where} imports {t} (use sftmix.distributed.Processes)")
+        if isinstance(node, ast.Attribute) and dotted(node) == "torch.distributed":
+            problems.append(f"{where} uses torch.distributed (use sftmix.distributed.Processes)")
+        if isinstance(node, ast.Constant) and node.value in LAUNCHER_VARIABLES:
+            problems.append(f"{where} reads the launcher variable {node.value} (use sftmix.distributed)")
+    return problems
+
+
+def stray_pyplot(module: str, source: str) -> list[str]:
+    problems = []
+    for node in ast.walk(ast.parse(source)):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) else []
+        if any(n == "matplotlib.pyplot" or n.startswith("matplotlib.pyplot.") for n in names):
+            problems.append(f"{module}:{node.lineno} imports matplotlib.pyplot (plots live in sftmix.viz)")
+    return problems
+
+
+def stray_errors(module: str, source: str) -> list[str]:
+    """Public exception classes defined outside sftmix.errors (private control-flow ones may stay)."""
+    problems = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_") and any(
+                (dotted(b) or "").rpartition(".")[2].endswith(("Error", "Exception")) for b in node.bases):
+            problems.append(f"{module}:{node.lineno} defines the error {node.name} (user errors live in sftmix.errors)")
+    return problems
+
+
+#: Folders that are not run directories but hold files of the same name (the real-model report's own tables).
+OWN_FILES = {"sftmix.pipeline.real_report": {"results.csv", "results.md"}}
+
+
+def homes_problems(modules: dict[str, tuple[str, bool]]) -> list[str]:
+    names = run_dir_names(modules["sftmix.io"][0])
+    problems = []
+    for module, (source, _) in modules.items():
+        if module != "sftmix.io":
+            problems += stray_file_handling(module, source, names - OWN_FILES.get(module, set()))
+        if module != "sftmix.distributed":
+            problems += stray_process_state(module, source)
+        if layer_of(module) != layer_of("sftmix.viz"):
+            problems += stray_pyplot(module, source)
+        if module != "sftmix.errors":
+            problems += stray_errors(module, source)
+    return problems
+
+
+def test_one_home_for_files_processes_plots_and_errors():
+    """Only io renames files, names temporaries and run-directory paths; only distributed touches
+    process-group state; only viz imports pyplot; only errors defines user errors."""
+    assert homes_problems(package_modules()) == []
+
+
+def test_the_home_checker_flags_strays():
+    io_source = ("class RunDir:\n    split = property(lambda self: self.root / 'split.json')\n"
+                 "EVAL_FILE = 'eval.json'\n")
+    stray = ("import os, shutil\nfrom pathlib import Path\n"
+             "def f(run, tmp, seed):\n"
+             "    os.replace(tmp, run / 'split.json')\n"      # 4: rename + run-dir path
+             "    Path(tmp).rename(run)\n"                     # 5
+             "    name = '.x.tmp'\n"                           # 6
+             "    return run / f'seed{seed}' / 'eval.json'\n"  # 7: seed folder + file
+             "frame.rename('n'); text.replace('a', 'b')\n")   # 8: not moves
+    modules = {"sftmix.io": (io_source, False), "sftmix.analysis.x": (stray, False),
+               "sftmix.train.y": ("import torch.distributed as dist\nfrom accelerate import PartialState\n"
+                                  "from torch import distributed\nimport os\nn = os.environ['WORLD_SIZE']\n"
+                                  "torch.distributed.barrier()\n", False),
+               "sftmix.cli.z": ("import matplotlib.pyplot as plt\nfrom matplotlib import pyplot\n", False),
+               "sftmix.viz.w": ("import matplotlib.pyplot as plt\n", False),
+               "sftmix.data.v": ("class BadRow(ValueError):\n    pass\nclass _Stop(Exception):\n    pass\n", False),
+               "sftmix.distributed": ("from accelerate import PartialState\n", False)}
+    problems = homes_problems(modules)
+    lines = sorted(p.split(" ")[0] for p in problems)
+    assert lines == ["sftmix.analysis.x:4", "sftmix.analysis.x:4", "sftmix.analysis.x:5", "sftmix.analysis.x:6",
+                     "sftmix.analysis.x:7", "sftmix.analysis.x:7", "sftmix.cli.z:1", "sftmix.cli.z:2",
+                     "sftmix.data.v:1", "sftmix.train.y:1", "sftmix.train.y:2", "sftmix.train.y:3", "sftmix.train.y:5",
+                     "sftmix.train.y:6"], problems
+
+
+def test_user_errors_keep_their_old_import_names():
+    import sftmix.errors as errors
+    from sftmix.data import DataError
+    from sftmix.dynamics import DatasetMismatchError, SplitError
+
+    assert (DataError, SplitError, DatasetMismatchError) == (errors.DataError, errors.SplitError,
+                                                             errors.DatasetMismatchError)
+    for cls in (DataError, SplitError, DatasetMismatchError, errors.ConfigError):
+        assert issubclass(cls, errors.SFTMixUserError) and issubclass(cls, ValueError)
+
+
+def test_dotted_references_in_the_package_and_readme_resolve():
+    """Every ``sftmix.a.b`` named in a docstring, comment or the README exists (no stale references)."""
+    import importlib
+    import re
+
+    pattern = re.compile(r"\bsftmix(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+    files = sorted(ROOT.rglob("*.py")) + [ROOT.parent / "README.md"]
+    stale = set()
+    for path in files:
+        for ref in set(pattern.findall(path.read_text(encoding="utf-8"))):
+            parts = ref.split(".")
+            if parts[-1] in ("py", "md", "yaml", "json", "ipynb") or ref == "sftmix.viz.plots.plot_x":
+                continue
+            found, obj = 0, None
+            for i in range(len(parts), 0, -1):
+                try:
+                    obj, found = importlib.import_module(".".join(parts[:i])), i
+                    break
+                except ModuleNotFoundError:
+                    continue
+            for name in parts[found:]:
+                obj = getattr(obj, name, None)
+            if obj is None:
+                stale.add(f"{path.relative_to(ROOT.parent)}: {ref}")
+    assert sorted(stale) == []

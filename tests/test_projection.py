@@ -99,15 +99,6 @@ def test_knn_agreement_excludes_self_and_validates():
         knn_agreement(xy, [1, 2, 3])
 
 
-def test_knn_agreement_without_scipy(monkeypatch):
-    rng = np.random.default_rng(0)
-    xy = rng.normal(size=(500, 2))
-    values = xy[:, 0] + 0.1 * rng.normal(size=500)
-    with_scipy = knn_agreement(xy, values, k=5)
-    monkeypatch.setitem(sys.modules, "scipy.spatial", None)  # forces the numpy path
-    assert knn_agreement(xy, values, k=5) == pytest.approx(with_scipy)
-
-
 # -------------------------------------------------------------- UMAP without umap
 class FakeUMAP:
     """Stands in for umap.UMAP to test the cache logic in milliseconds."""

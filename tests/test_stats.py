@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from sftmix.analysis.results import results_markdown
-from sftmix.analysis.stats import format_interval, holm_adjust, paired_difference, t_quantile
+from sftmix.analysis.stats import format_interval, holm_adjust, paired_difference, t_interval, t_quantile
 
 # Two-sided 95% Student-t quantiles t_{0.975, df} from a printed table.
 TEXTBOOK = {1: 12.706, 2: 4.303, 5: 2.571, 9: 2.262, 10: 2.228, 13: 2.160, 20: 2.086, 29: 2.045}
@@ -16,6 +16,14 @@ TEXTBOOK = {1: 12.706, 2: 4.303, 5: 2.571, 9: 2.262, 10: 2.228, 13: 2.160, 20: 2
 @pytest.mark.parametrize("df, q", sorted(TEXTBOOK.items()))
 def test_t_quantile_matches_the_table(df, q):
     assert t_quantile(df) == pytest.approx(q, abs=5e-4)
+
+
+def test_t_interval_on_literal_values():
+    # mean 2, sd 1, n 3: half width t_{0.975, 2} / sqrt(3) = 4.3027 / 1.7321 = 2.4841
+    mean, lo, hi = t_interval([1.0, 2.0, 3.0])
+    assert (mean, lo, hi) == pytest.approx((2.0, 2.0 - 2.48414, 2.0 + 2.48414), abs=1e-5)
+    mean, lo, hi = t_interval([0.7])  # one value: no interval
+    assert mean == 0.7 and math.isnan(lo) and math.isnan(hi)
 
 
 @pytest.mark.parametrize("n", range(2, 31))

@@ -7,10 +7,12 @@ import torch
 
 from sftmix.config import SFTMixConfig
 from sftmix.data import PadCollator, tokenize_examples
+from sftmix.dynamics.split import SplitError, split_groups
 from sftmix.loss.head import forward_hidden, output_head, verify_output_head
 from sftmix.loss.mixup import mixup_loss
 from sftmix.toy import FAMILIES, build_tiny_model
-from sftmix.train.trainer import PairedSampler, SFTMixTrainer, SplitError, split_groups
+from sftmix.train.sampler import PairedSampler
+from sftmix.train.trainer import SFTMixTrainer
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +69,18 @@ def test_unknown_logit_postprocessing_is_caught(tokenizer):
             verify_output_head(model, x)
     finally:
         head_mod.output_head = orig
+
+
+def test_trainer_checks_the_output_head_before_training(tokenizer, tokenized, tmp_path, monkeypatch):
+    model = build_tiny_model("gemma2", tokenizer=tokenizer, hidden_size=32, num_heads=2)
+    model.config.final_logit_softcapping = 0.5
+    make_trainer(model, tokenizer, tokenized, tmp_path)  # the right head: no error
+    import sftmix.loss.head as head_mod
+    head_cls = type(output_head(model))
+    # A head description that forgets the soft-cap fails when the trainer is built, not after training.
+    monkeypatch.setattr(head_mod, "output_head", lambda m: head_cls(weight=m.get_output_embeddings().weight))
+    with pytest.raises(ValueError, match="post-processing"):
+        make_trainer(model, tokenizer, tokenized, tmp_path)
 
 
 def test_ntp_training_logs_changes_params_and_lowers_nll(tokenizer, suite_examples, tmp_path):

@@ -11,7 +11,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data import canonicalize, render, tokenize_examples
+from ..data import DataError, canonicalize, read_records, render, tokenize_examples
+from ..data.canonical import locate
+from ..data.files import decode_nested
 from ..dynamics.scoring import length_sorted_shard, score_rows
 
 
@@ -221,3 +223,39 @@ def answer_index(item: dict) -> int:
     if isinstance(answer, (int, np.integer)) and 0 <= int(answer) < len(keys):
         return int(answer)
     raise ValueError(f"answer {answer!r} is not one of the options {keys}")
+
+
+def read_multiple_choice(path) -> list[dict]:
+    """Multiple-choice items from a local JSON/JSONL/parquet/CSV file, one per row.
+
+    Each row needs ``question`` (text), ``options`` (at least two: a list, or an object
+    ``{"A": ..., "B": ...}``) and ``answer`` (an option key or a 0-based index). Raises
+    :class:`sftmix.data.DataError` naming the file, row and field of the first bad row.
+    """
+    items = []
+    for row, record in enumerate(read_records(path)):
+        item = {k: decode_nested(record.get(k)) for k in ("question", "options", "answer")}
+        if not isinstance(item["question"], str) or not item["question"].strip():
+            raise DataError(f"{locate(path, row, 'question')}: the question must be non-empty text")
+        if not isinstance(item["options"], (list, dict)) or len(item["options"]) < 2:
+            raise DataError(f"{locate(path, row, 'options')}: needs at least two options, as a list or an "
+                            f"object of key -> text; got {item['options']!r}")
+        try:
+            answer_index(item)
+        except (KeyError, ValueError) as err:
+            raise DataError(f"{locate(path, row, 'answer')}: {err}") from None
+        items.append(item)
+    if not items:
+        raise DataError(f"{path}: no multiple-choice items")
+    return items
+
+
+def evaluate_multiple_choice(model, tokenizer, items: list[dict], *, max_length: int = 512, batch_size: int = 64,
+                             progress: bool = True) -> dict:
+    """Accuracy on multiple-choice ``items`` (see :func:`read_multiple_choice`): the option with the
+    highest mean log-likelihood per token (``accuracy``) or summed log-likelihood (``accuracy_sum``)."""
+    logliks = multiple_choice_loglik(model, tokenizer, items, max_length=max_length, batch_size=batch_size,
+                                     progress=progress)
+    answers = [answer_index(item) for item in items]
+    return {"n_items": len(items), "accuracy": multiple_choice_accuracy(logliks, answers),
+            "accuracy_sum": multiple_choice_accuracy(logliks, answers, normalize=False)}

@@ -23,6 +23,9 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
+
+from ..io import atomic_write
 
 _CACHE_FORMAT = 1  # bump when the cached projection's meaning changes
 
@@ -122,10 +125,7 @@ def _read_cached(cache_file: Path | None):
 def _write_cached(cache_file: Path | None, coords: np.ndarray) -> None:
     if cache_file is None:
         return
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
-    _frame(coords, None, "").to_parquet(tmp, index=False)
-    os.replace(tmp, cache_file)  # atomic: a reader never sees a half-written file
+    atomic_write(cache_file, lambda tmp: _frame(coords, None, "").to_parquet(tmp, index=False))
 
 
 def _default_numba_cache() -> str:
@@ -236,18 +236,7 @@ def project_tsne(embeddings, *, n_components: int = 2, pca_dims: int | None = 50
 def _neighbours(xy: np.ndarray, k: int) -> np.ndarray:
     """Indices (N, k) of each point's k nearest neighbours, the point itself excluded."""
     n = len(xy)
-    try:
-        from scipy.spatial import cKDTree
-        _, idx = cKDTree(xy).query(xy, k=k + 1)
-    except ImportError:
-        idx = np.empty((n, k + 1), dtype=np.int64)
-        sq = (xy ** 2).sum(axis=1)
-        for start in range(0, n, 1024):  # chunks keep memory at 1024 x N distances
-            stop = min(start + 1024, n)
-            d2 = sq[start:stop, None] - 2 * xy[start:stop] @ xy.T + sq[None, :]
-            part = np.argpartition(d2, k, axis=1)[:, : k + 1]
-            order = np.take_along_axis(d2, part, axis=1).argsort(axis=1)
-            idx[start:stop] = np.take_along_axis(part, order, axis=1)
+    _, idx = cKDTree(xy).query(xy, k=k + 1)
     # Drop the point itself; with duplicate points it need not come first.
     is_self = idx == np.arange(n)[:, None]
     drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)

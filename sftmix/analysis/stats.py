@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats as _scipy_stats
 
 __all__ = ["NO_INTERVAL", "UNDEFINED", "format_interval", "holm_adjust", "mean_std", "paired_difference",
-           "t_quantile", "wilson_interval"]
+           "t_half_width", "t_interval", "t_quantile", "wilson_interval"]
 
 #: Verdicts that make no claim.
 NO_INTERVAL = "one seed: no interval"
@@ -26,6 +26,21 @@ def t_quantile(df: int, level: float = 0.95) -> float:
     if df < 1:
         raise ValueError(f"degrees of freedom must be >= 1, got {df}")
     return float(_scipy_stats.t.ppf(0.5 + level / 2, df))
+
+
+def t_half_width(values, level: float = 0.95) -> float:
+    """Half the width of the ``level`` t-interval of the mean of ``values`` (NaN for fewer than two)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return float("nan")
+    return t_quantile(len(v) - 1, level) * float(v.std(ddof=1)) / math.sqrt(len(v))
+
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """``(mean, lo, hi)``: the mean of ``values`` and its ``level`` t-interval (NaN bounds for one value)."""
+    mean = float(np.asarray(values, dtype=float).mean())
+    half = t_half_width(values, level)
+    return mean, mean - half, mean + half
 
 
 def mean_std(values) -> tuple[float, float]:
@@ -49,7 +64,7 @@ def paired_difference(a, b, *, higher_is_better: bool = True) -> dict:
     mean, std = mean_std(d)
     if n < 2:
         return {**out, "mean": mean, "std": std, "verdict": NO_INTERVAL}
-    half = t_quantile(n - 1) * std / math.sqrt(n)
+    half = t_half_width(d)
     lo, hi = mean - half, mean + half
     if std == 0:
         p = 1.0 if mean == 0 else 0.0

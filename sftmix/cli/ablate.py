@@ -36,10 +36,11 @@ def run(args) -> None:
     sweep = {args.param: args.values} if args.param else None
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     results = run_ablation(config, sweep, seeds, include_centre=not args.no_centre, keep_weights=args.keep_weights)
-    out = RunDir(config.run_dir).ablation
+    run_dir = RunDir(config.run_dir)
+    out = run_dir.ablation
     text = summary_markdown(results)
     atomic_write_text(out / "summary.md", text)
     for metric in ("exact_match", "nll"):
         save_figure(plot_sweep(results, metric), out / f"ablation_{metric}")
     print(text)
-    print(f"results: {out / 'results.csv'}; figures and summary.md in {out}/")
+    print(f"results: {run_dir.ablation_results}; figures and summary.md in {out}/")

@@ -19,6 +19,7 @@ import pandas as pd
 from ..constants import BUILTIN, IGNORE_INDEX
 from ..data import SHAREGPT_DROPS, SHAREGPT_TRIMS, load_train_eval_with_report, tokenize_examples
 from ..data.tokenize import tokenizer_summary
+from ..viz.plots.data import plot_lengths
 from .common import (
     OptionParser,
     load_model_for,
@@ -94,27 +95,6 @@ def head_table(examples, n: int, width: int = 48) -> pd.DataFrame:
         if col in rows.column_names:
             table[col] = rows[col]
     return table
-
-
-def plot_lengths(lengths: pd.DataFrame, *, max_length: int | None = None, ax=None):
-    """Histogram of prompt and response lengths in tokens; returns the Figure."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = (plt.subplots(figsize=(6.4, 3.6), layout="constrained") if ax is None else (ax.figure, ax))
-    top = int(max(lengths["prompt"].max(), lengths["response"].max(), 1))
-    bins = np.linspace(0, top + 1, min(50, top + 2))
-    for col, colour in (("prompt", "tab:blue"), ("response", "tab:orange")):
-        ax.hist(lengths[col], bins=bins, alpha=0.6, color=colour,
-                label=f"{col} (median {np.median(lengths[col]):.0f})")
-    total_over = int((lengths["prompt"] + lengths["response"] > max_length).sum()) if max_length else 0
-    if max_length and max_length <= top * 1.5:
-        ax.axvline(max_length, color="black", linestyle="--", linewidth=1,
-                   label=f"max_length {max_length} (on prompt + response: {total_over} truncated)")
-    ax.set_xlabel("tokens per example")
-    ax.set_ylabel("examples")
-    ax.set_title(f"Prompt and response lengths ({len(lengths)} examples)")
-    ax.legend(frameon=False)
-    return fig
 
 
 def loading_text(data_reports: dict) -> str:

@@ -2,7 +2,9 @@
 
 With reference answers it reports held-out NLL, token accuracy, calibration and greedy exact
 match; prompts without references (e.g. an AlpacaEval or MT-Bench question file) are only
-answered, for the judge exports. A LoRA adapter folder is evaluated as that adapter on its base.
+answered, for the judge exports. ``--multiple_choice FILE`` instead scores every option of
+each question in FILE and reports the accuracy (the MedAlpaca configs' benchmarks are of this
+kind). A LoRA adapter folder is evaluated as that adapter on its base.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, generate_responses
+from ..analysis.evaluate import (
+    DEFAULT_MAX_NEW_TOKENS,
+    evaluate_multiple_choice,
+    generate_responses,
+    read_multiple_choice,
+)
 from ..analysis.export import export_alpaca_eval, export_mt_bench
 from ..constants import BUILTIN
 from ..data.prepare import prepare_train_eval
@@ -47,7 +54,19 @@ def _own_options() -> OptionParser:
                     help="Write the generations as an AlpacaEval model-outputs JSON file.")
     ap.add_argument("--export-mt-bench", default=None, metavar="FILE",
                     help="Write the generations as an MT-Bench answer file (single-turn: one turn per example).")
+    ap.add_argument("--multiple_choice", default=None, metavar="FILE",
+                    help="Instead of the held-out evaluation: score every option of each question in FILE "
+                         "(rows of question, options, answer; e.g. MedQA for the MedAlpaca configs) and report "
+                         "the accuracy (options compared by mean log-likelihood per token, and by the sum).")
     return ap
+
+
+def _multiple_choice(known, items, model, tokenizer, max_length: int) -> None:
+    result = {"multiple_choice": str(known.multiple_choice),
+              **evaluate_multiple_choice(model, tokenizer, items, max_length=max_length)}
+    if known.out:
+        atomic_write_json(known.out, result)
+    print(json.dumps(result, indent=2))
 
 
 def _held_out(data_args, tokenizer):
@@ -74,7 +93,10 @@ def run(args) -> None:
         note = " (--use_lora True trains new adapters; it is ignored here)" if model_args.use_lora else ""
         print(f"evaluating the LoRA adapter in {model_args.model_name_or_path} on its base "
               f"{base.model_name_or_path}{note}")
+    items = read_multiple_choice(known.multiple_choice) if known.multiple_choice else None  # bad rows fail first
     model, tokenizer = load_model_for(model_args)
+    if items is not None:
+        return _multiple_choice(known, items, model, tokenizer, data_args.max_length)
     held_out, with_references = _held_out(data_args, tokenizer)
     if with_references:
         result = evaluate_and_save(model, tokenizer, held_out, out_file=known.out, max_length=data_args.max_length,

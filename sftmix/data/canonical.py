@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ..errors import SFTMixUserError
+from ..errors import DataError
 
 __all__ = ["ID_COLUMNS", "ROLES", "DataError", "cut_exchanges", "example_id_for", "locate"]
 
@@ -20,10 +20,6 @@ __all__ = ["ID_COLUMNS", "ROLES", "DataError", "cut_exchanges", "example_id_for"
 ROLES = ("system", "user", "assistant")
 #: Columns read as the example id, first found wins.
 ID_COLUMNS = ("example_id", "id")
-
-
-class DataError(SFTMixUserError, ValueError):
-    """Bad input data; the message names the file, row and field."""
 
 
 def locate(source, row: int | None = None, field_name: str | None = None, *, turn: int | None = None) -> str:

@@ -23,23 +23,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import PartialState
-from accelerate.utils import broadcast_object_list, gather_object
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM
 
 from ..constants import CONFIDENCE_TOKENS, IGNORE_INDEX
 from ..data import PadCollator
+from ..distributed import Processes
 from ..loss.ce import linear_cross_entropy
 from ..loss.head import forward_hidden, output_head
 from .table import checkpoint_frame, dataset_fingerprint, read_checkpoint_frame, write_checkpoint_frame
 
 logger = logging.getLogger(__name__)
-
-
-def process_state(accelerator=None):
-    """The accelerate process state (an ``Accelerator`` works too: same attributes)."""
-    return accelerator if accelerator is not None else PartialState()
 
 
 def response_sums(token_nll: torch.Tensor, token_correct: torch.Tensor, mask: torch.Tensor):
@@ -145,19 +139,17 @@ def score_model(model, tokenized, *, name: str = "model", step: int | None = Non
     if tokens == "content" and "content_labels" not in tokenized.column_names:
         raise ValueError("tokens='content' needs the content_labels column of sftmix.data.tokenize_examples; "
                          "re-tokenize the data, or score tokens='trained'")
-    state = process_state(accelerator)
+    procs = Processes(accelerator)
     ids = [str(e) for e in tokenized["example_id"]]
-    rows = length_sorted_shard(tokenized, state.process_index, state.num_processes)
+    rows = length_sorted_shard(tokenized, procs.index, procs.count)
     was_training = model.training
     model.eval()
     try:
         sums = score_rows(model, tokenized, rows, batch_size=batch_size, chunk_size=chunk_size,
-                          desc=f"Scoring {name}", progress=progress and state.is_main_process)[tokens]
+                          desc=f"Scoring {name}", progress=progress and procs.is_main)[tokens]
     finally:
         model.train(was_training)
-    shards = [(rows, sums)]
-    if state.num_processes > 1:
-        shards = gather_object(shards)
+    shards = procs.gather([(rows, sums)])
     full = np.full((len(ids), 4), np.nan)
     seen = np.zeros(len(ids), dtype=bool)
     n_scored = 0
@@ -234,34 +226,33 @@ def score_checkpoints(checkpoints, tokenized, *, out_dir, batch_size: int = 64, 
     -------
     list of DataFrames, one per checkpoint, for :func:`sftmix.dynamics.compute_dynamics`.
     """
-    state = process_state(accelerator)
+    procs = Processes(accelerator)
     out_dir = Path(out_dir)
     fingerprint = dataset_fingerprint(tokenized["example_id"])
     frames = []
     for name, source in _named(checkpoints):
         path = out_dir / f"{name}.parquet"
-        cached = [None]
-        if state.is_main_process and path.exists():
+        cached = None
+        if procs.is_main and path.exists():
             frame = read_checkpoint_frame(path)
             if frame.attrs.get("fingerprint") == fingerprint and len(frame) == len(tokenized) \
                     and frame.attrs.get("tokens", "trained") == tokens:
-                cached = [frame]
+                cached = frame
             else:
                 logger.info("%s was computed on another dataset; scoring %s again", path, name)
-        if state.num_processes > 1:  # every process must take the same branch
-            broadcast_object_list(cached)
-        if cached[0] is not None:
-            frames.append(cached[0])
+        cached = procs.broadcast(cached)  # every process must take the same branch
+        if cached is not None:
+            frames.append(cached)
             continue
         if isinstance(source, torch.nn.Module):
             model, step = source, None
         else:
-            model, step = _load_checkpoint(source, state.device), checkpoint_step(source)
+            model, step = _load_checkpoint(source, procs.device), checkpoint_step(source)
         frame = score_model(model, tokenized, name=name, step=step, batch_size=batch_size,
-                            chunk_size=chunk_size, progress=progress, accelerator=state, tokens=tokens)
-        if state.is_main_process:
+                            chunk_size=chunk_size, progress=progress, accelerator=accelerator, tokens=tokens)
+        if procs.is_main:
             write_checkpoint_frame(frame, path)
         frames.append(frame)
         del model
-    state.wait_for_everyone()
+    procs.barrier()
     return frames

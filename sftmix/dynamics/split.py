@@ -14,14 +14,10 @@ import numpy as np
 import pandas as pd
 
 from ..constants import SPLIT_METRICS
-from ..errors import SFTMixUserError
+from ..errors import SplitError
 from ..io import atomic_write
 
 __all__ = ["SplitError", "check_split", "load_split", "save_split", "split_by_confidence", "split_groups"]
-
-
-class SplitError(SFTMixUserError, ValueError):
-    """A split that is malformed or does not match the training data."""
 
 
 def split_by_confidence(table: pd.DataFrame, ratio: float = 0.5, metric: str = "confidence") -> dict:

@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import DatasetMismatchError
 from ..io import atomic_write
 
 FORMAT_VERSION = "1"
@@ -46,10 +47,6 @@ SUMMARY_COLUMNS = ("confidence", "confidence_prob", "variability", "variability_
 # Columns of canonical or tokenized examples that are text or tokens, not metadata.
 _NOT_METADATA = {"messages", "prompt", "response", "completion", "instruction", "input", "output",
                  "answer", "input_ids", "labels", "attention_mask", "length", "example_index"}
-
-
-class DatasetMismatchError(ValueError):
-    """A stored table was computed on a different dataset than the one given."""
 
 
 # ------------------------------------------------------------------------ metrics
@@ -190,7 +187,7 @@ def compute_dynamics(per_checkpoint: list[pd.DataFrame], examples=None) -> pd.Da
     Parameters
     ----------
     per_checkpoint : list of C frames in checkpoint order, from
-        :func:`sftmix.dynamics.scoring.score_checkpoints`, :class:`sftmix.dynamics.scoring.DynamicsRecorder`
+        :func:`sftmix.dynamics.scoring.score_checkpoints`, :class:`sftmix.train.callbacks.DynamicsRecorder`
         or :func:`read_checkpoint_frames`. Rows are matched by ``example_id``; an example
         missing from a checkpoint gets NaN there.
     examples : optional ``datasets.Dataset`` or DataFrame with ``example_id``; its

@@ -9,8 +9,9 @@ vocabulary projection then runs in token chunks in :mod:`sftmix.loss.ce`.
 
 Families differ in what happens between hidden states and logits (Gemma-2 soft-caps,
 Cohere scales, Granite divides). :func:`output_head` reads the known knobs from the
-config and :func:`verify_output_head` compares against the model's own logits once, so a
-family with unknown post-processing fails loudly instead of training the wrong loss.
+config and :func:`verify_output_head` compares against the model's own logits once (the
+trainer calls it before training), so a family with unknown post-processing fails loudly
+instead of training the wrong loss.
 """
 
 from __future__ import annotations

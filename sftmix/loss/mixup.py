@@ -18,7 +18,7 @@ import torch
 from ..constants import ALIGNMENTS, IGNORE_INDEX
 from .ce import OutputHead, linear_cross_entropy
 
-__all__ = ["ALIGNMENTS", "IGNORE_INDEX", "AlignedPositions", "MixupOutput", "sample_lambdas",
+__all__ = ["AlignedPositions", "MixupOutput", "sample_lambdas",
            "align_pairs", "count_mixup_positions", "mix_hidden", "mixup_loss"]
 
 

@@ -38,12 +38,9 @@ import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-# The paper's reported numbers lived here once; sftmix.pipeline.ablation.paper_table etc. still work.
-from ..analysis.paper import PAPER_CITATION, PAPER_RESULTS, paper_table, paper_vs_ours  # noqa: F401
 from ..analysis.results import METRICS
 from ..analysis.stats import paired_difference
 from ..config import SFTMixConfig
@@ -51,7 +48,7 @@ from ..constants import LOSS_VARIANTS, PAIRINGS
 from ..data import load_train_eval
 from ..dynamics import load_dynamics, save_split, split_by_confidence
 from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write, atomic_write_json
-from ..viz.plots import plot_ablation
+from ..viz.plots import plot_ablation_sweep
 from . import stages as st
 from .experiment import ExperimentConfig, run_experiment
 
@@ -127,7 +124,7 @@ def _fmt(value) -> str:
 
 def cell_dir(run: str | Path, param: str, value, seed: int) -> Path:
     """``<run>/ablation/<param>=<value>/seed<seed>``."""
-    return RunDir(run).ablation / f"{param}={_fmt(value)}" / f"seed{seed}"
+    return RunDir(run).ablation_cell(f"{param}={_fmt(value)}", seed)
 
 
 def _plan(sweep: Mapping, centre: dict, include_centre: bool) -> dict[str, list]:
@@ -241,7 +238,7 @@ def run_ablation(base, sweep: Mapping[str, Sequence] | None = None, seeds: Seque
                              **_read_eval(out / EVAL_FILE)})
     results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
     results["value"] = results["value"].astype(object)
-    _write_csv(results, rd.ablation / "results.csv")
+    _write_csv(results, rd.ablation_results)
     return results
 
 
@@ -272,7 +269,7 @@ def load_ablation(run: str | Path) -> pd.DataFrame:
     """Read ``<run>/ablation/results.csv`` back, or a results CSV given by its path (such as the
     shipped ``figures/ablation.csv``); values as numbers where they are numbers."""
     path = Path(run)
-    frame = pd.read_csv(path if path.suffix == ".csv" else RunDir(run).ablation / "results.csv")
+    frame = pd.read_csv(path if path.suffix == ".csv" else RunDir(run).ablation_results)
     numeric = pd.to_numeric(frame["value"], errors="coerce")
     frame["value"] = [n if not np.isnan(n) else v for v, n in zip(frame["value"], numeric)]
     frame["value"] = frame["value"].astype(object)
@@ -353,24 +350,8 @@ def plot_sweep(results: pd.DataFrame, metric: str = "exact_match", *, params: Se
                error: str = "std"):
     """One :func:`sftmix.viz.plots.plot_ablation` panel per parameter, with the NTP band; a Figure."""
     params = list(params or [p for p in dict.fromkeys(results["param"]) if p != BASELINE])
-    if not params:
-        raise ValueError("the results table has no swept parameter")
-    ncols = min(2, len(params))
-    nrows = math.ceil(len(params) / ncols)
-    fig = plt.figure(figsize=(6.0 * ncols, 4.0 * nrows), layout="constrained")
-    plt.close(fig)  # returned, not registered with pyplot (as sftmix.viz.plots does)
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    band = baseline_band(results, metric)
-    for ax, param in zip(axes, params):
-        plot_ablation(results, param=param, metric=metric, ax=ax, baseline=band, error=error)
-        if param in CATEGORICAL:  # long category names would overlap
-            ax.tick_params(axis="x", labelrotation=15)
-            for label in ax.get_xticklabels():
-                label.set_horizontalalignment("right")
-    for ax in axes[len(params):]:
-        ax.axis("off")
-    fig.suptitle(f"Ablations around the default recipe: {metric}")
-    return fig
+    return plot_ablation_sweep(results, metric, params=params, baseline=baseline_band(results, metric),
+                               categorical=[p for p in params if p in CATEGORICAL], error=error)
 
 
 def summary_markdown(results: pd.DataFrame, metrics: Sequence[str] = ("exact_match", "nll")) -> str:

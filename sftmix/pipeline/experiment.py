@@ -42,7 +42,15 @@ from ..config import DataArguments, ModelArguments, SFTMixConfig
 from ..constants import CONFIDENCE_TOKENS, METHODS, SPLIT_METRICS
 from ..data.prepare import prepare_train_eval
 from ..distributed import Processes
-from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write_json, atomic_write_text, remove_temp_files
+from ..io import (
+    EVAL_FILE,
+    LOG_HISTORY_FILE,
+    TRAIN_KEY_FILE,
+    RunDir,
+    atomic_write_json,
+    atomic_write_text,
+    remove_temp_files,
+)
 from ..models import load_tokenizer
 from ..train import clean_checkpoints
 from ..viz.figures import make_figures
@@ -394,7 +402,7 @@ def _claim_train_dir(out: Path, key: str) -> None:
     A run killed mid-training leaves ``checkpoint-*`` folders to resume from; if the
     configuration changed since, they belong to another run and are removed.
     """
-    marker = out / "train_key.json"
+    marker = out / TRAIN_KEY_FILE
     if marker.exists() and json.loads(marker.read_text()).get("key") != key:
         clean_checkpoints(out)
     atomic_write_json(marker, {"key": key})

@@ -39,7 +39,7 @@ from ..viz.plots import (
     plot_confidence_hist,
     plot_dynamics_map,
     plot_fit,
-    plot_umap_confidence,
+    plot_projection_grid,
     save_figure,
 )
 
@@ -118,27 +118,14 @@ def _dir_size_mb(path: Path) -> float:
     return total / 2**20
 
 
-def _representation_figure(projections: dict, split: dict):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(12.5, 10), layout="constrained")
-    for row, (method, proj) in enumerate(projections.items()):
-        for col, color in enumerate(("confidence", "split")):
-            plot_umap_confidence(proj, color=color, split=split, ax=axes[row, col], method=method)
-            axes[row, col].set_title(f"{method}, coloured by {color}")
-    fig.suptitle("SmolLM2-135M's representation space of its ShareGPT training answers (last hidden states, "
-                 "mean over response tokens)")
-    plt.close(fig)
-    return fig
-
-
 def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_results=None) -> list[Path]:
     """Write the committed results of a finished real-model run into ``out`` (see the module docstring)."""
     from ..data.prepare import prepare_train_eval
     from .experiment import ExperimentConfig
 
     run, out = RunDir(run_dir), Path(out)
-    (out / "data").mkdir(parents=True, exist_ok=True)
+    data = RunDir(out / "data")  # the run's own files, under their run-directory names
+    data.root.mkdir(parents=True, exist_ok=True)
     config = ExperimentConfig(**json.loads(run.config_json.read_text()))
     seeds = list(config.seeds)
     table, split = load_dynamics(run.dynamics), load_split(run.split)
@@ -170,13 +157,14 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
     figure("confidence_by_noise.png", plot_confidence_hist(table, split=split, by="noisy", stat="share", log=True,
                                                            labels={False: "own answer", True: "swapped answer"}))
     figure("fit.png", plot_fit(fit))
-    figure("representation_space.png", _representation_figure(projections, split))
+    figure("representation_space.png", plot_projection_grid(
+        projections, split=split, title="SmolLM2-135M's representation space of its ShareGPT training answers "
+                                        "(last hidden states, mean over response tokens)"))
 
     train, _ = prepare_train_eval(config.data_args(), _tokenizer(config) if config.data_args().drop_overlong
                                   else None)
     stages = {f.stem: json.loads(f.read_text()).get("seconds") for f in run.stages.glob("*.json")}
-    resources = json.loads((run.root / "resources.json").read_text()) if (run.root / "resources.json").exists() \
-        else {}
+    resources = json.loads(run.resources.read_text()) if run.resources.exists() else {}
     size_mb = _dir_size_mb(run.root)
     sep = {k: v for k, v in separation.items() if k != "topics"}
     summary = {"seeds": seeds, "n_train": len(table), "n_noisy": int(table["noisy"].sum()), "noise_auroc": auroc,
@@ -189,18 +177,17 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
     md = _markdown(config, per_seed, comparison, summary, fit, _examples_table(table, train),
                    _side_by_side(run, seeds[0]))
     written.append(atomic_write_text(out / "results.md", md))
-    for name, source in (("dynamics.parquet", run.dynamics), ("split.json", run.split), ("fit.csv", run.fit),
-                         ("results.json", run.results_json), ("data_report.json", run.root / "data_report.json")):
-        if Path(source).exists():
-            shutil.copy2(source, out / "data" / name)
-    umap.to_parquet(out / "data" / "umap.parquet")
-    tsne.to_parquet(out / "data" / "tsne.parquet")
+    for part in ("dynamics", "split", "fit", "results_json", "data_report"):
+        if getattr(run, part).exists():
+            shutil.copy2(getattr(run, part), getattr(data, part))
+    umap.to_parquet(data.root / "umap.parquet")
+    tsne.to_parquet(data.root / "tsne.parquet")
     for method in ("ntp", "sftmix"):
-        shutil.copy2(run.train(method, seeds[0]) / GENERATIONS_FILE, out / "data" / f"generations_{method}.json")
+        shutil.copy2(run.train(method, seeds[0]) / GENERATIONS_FILE, data.root / f"generations_{method}.json")
     texts = pd.DataFrame({"example_id": [str(e) for e in train["example_id"]],
                           "prompt": [m[-1]["content"] for m in train["messages"]], "answer": list(train["response"])})
-    texts.to_json(out / "data" / "train_examples.jsonl", orient="records", lines=True, force_ascii=False)
-    written.append(out / "data")
+    texts.to_json(data.root / "train_examples.jsonl", orient="records", lines=True, force_ascii=False)
+    written.append(data.root)
     return written
 
 
@@ -214,19 +201,20 @@ def read_real_results(folder) -> dict:
     seed, side by side) and ``data_report``.
     """
     folder = Path(folder)
-    data = folder / "data"
-    dynamics = load_dynamics(data / "dynamics.parquet")
-    examples = pd.read_json(data / "train_examples.jsonl", lines=True, dtype={"example_id": str})
+    data = RunDir(folder / "data")
+    dynamics = load_dynamics(data.dynamics)
+    examples = pd.read_json(data.root / "train_examples.jsonl", lines=True, dtype={"example_id": str})
     examples = examples.merge(dynamics[["example_id", "confidence", "noisy"]], on="example_id") \
         .sort_values("confidence").reset_index(drop=True)
-    ntp, sftmix = (pd.DataFrame(json.loads((data / f"generations_{m}.json").read_text())) for m in ("ntp", "sftmix"))
+    ntp, sftmix = (pd.DataFrame(json.loads((data.root / f"generations_{m}.json").read_text()))
+                   for m in ("ntp", "sftmix"))
     generations = ntp.rename(columns={"output": "ntp"}).drop(columns=["cut"]).assign(sftmix=sftmix["output"].values)
-    return {"dynamics": dynamics, "split": load_split(data / "split.json"),
-            "umap": pd.read_parquet(data / "umap.parquet"), "tsne": pd.read_parquet(data / "tsne.parquet"),
-            "fit": pd.read_csv(data / "fit.csv"), "per_seed": pd.read_csv(folder / "results.csv"),
+    return {"dynamics": dynamics, "split": load_split(data.split),
+            "umap": pd.read_parquet(data.root / "umap.parquet"), "tsne": pd.read_parquet(data.root / "tsne.parquet"),
+            "fit": pd.read_csv(data.fit), "per_seed": pd.read_csv(folder / "results.csv"),
             "comparison": pd.read_csv(folder / "comparison.csv"),
             "summary": json.loads((folder / "summary.json").read_text()), "examples": examples,
-            "generations": generations, "data_report": json.loads((data / "data_report.json").read_text())}
+            "generations": generations, "data_report": json.loads(data.data_report.read_text())}
 
 
 def _frame_markdown(frame: pd.DataFrame) -> list[str]:

@@ -323,7 +323,7 @@ def embeddings_stage(config, train_examples, run: Path, *, progress: bool = True
     atomic_write(run.embeddings, save_npy)
     ids = list(train_examples["example_id"])
     if config.projection == "umap":
-        proj = project_umap(emb, ids=ids, seed=config.seeds[0], cache_dir=run.root / "cache")
+        proj = project_umap(emb, ids=ids, seed=config.seeds[0], cache_dir=run.cache)
     else:
         proj = project_pca(emb, ids=ids)
     table = load_dynamics(run.dynamics)

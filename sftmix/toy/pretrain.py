@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ..io import atomic_write_json
+from ..io import atomic_write, atomic_write_json
 from .model import build_tiny_model
 from .tasks import TASKS
 from .tokenizer import build_toy_tokenizer
@@ -202,7 +201,6 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, p
 def _save(model, tokenizer, optim, record: dict, out: Path, write_json) -> None:
     model.save_pretrained(out)  # safetensors
     tokenizer.save_pretrained(out)
-    tmp = out / ".trainer_state.pt.tmp"
-    torch.save({"model": model.state_dict(), "optim": optim.state_dict(), "record": record}, tmp)
-    os.replace(tmp, out / "trainer_state.pt")
+    state = {"model": model.state_dict(), "optim": optim.state_dict(), "record": record}
+    atomic_write(out / "trainer_state.pt", lambda tmp: torch.save(state, tmp))
     write_json(out / "pretrain.json", record)

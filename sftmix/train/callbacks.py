@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import PartialState
-from accelerate.utils import reduce
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..constants import CONFIDENCE_TOKENS
+from ..distributed import Processes
 from ..dynamics.table import checkpoint_frame, dataset_fingerprint, write_checkpoint_frame
 
 logger = logging.getLogger(__name__)
@@ -138,11 +137,9 @@ class DynamicsRecorder(TrainerCallback):
             self._close(state, f"step-{state.global_step}")
 
     def _close(self, trainer_state, name: str) -> None:
-        process = PartialState()
-        sums = torch.from_numpy(self._sums)
-        if process.num_processes > 1:  # each visit happened on one process: add them up
-            sums = reduce(sums.to(process.device), reduction="sum").cpu()
-        sums = sums.numpy()
+        procs = Processes()
+        # Each visit happened on one process: add them up.
+        sums = procs.sum(torch.from_numpy(self._sums)).numpy()
         if not sums[:, 3].any():
             logger.warning("DynamicsRecorder saw no statistics before %s: it needs SFTMixTrainer, which calls "
                            "observe_batch from its training forward pass", name)
@@ -150,7 +147,7 @@ class DynamicsRecorder(TrainerCallback):
                                  fingerprint=self._fingerprint, source="online")
         frame.attrs["tokens"] = self.tokens
         self.checkpoints.append(frame)
-        if self.out_dir is not None and process.is_main_process:
+        if self.out_dir is not None and procs.is_main:
             write_checkpoint_frame(frame, self.out_dir / f"{name}.parquet")
         self._sums = np.zeros_like(self._sums)
         self._last_close = trainer_state.global_step

@@ -15,12 +15,11 @@ import time
 from pathlib import Path
 
 import datasets
-from accelerate import PartialState
-from accelerate.utils import broadcast_object_list
 
 from ..config import SFTMixConfig
 from ..data import PadCollator
-from ..io import LOG_HISTORY_FILE, atomic_write_json
+from ..distributed import Processes
+from ..io import LOG_HISTORY_FILE, ONLINE_DIR, atomic_write_json
 from ..models import ADAPTER_BASE_FILE
 from .callbacks import CheckpointSchedule, DynamicsRecorder, quiet_progress
 from .trainer import SFTMixTrainer
@@ -40,10 +39,9 @@ def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFT
     (``eval_loss``) during training: the curve that shows when a run starts to overfit.
     """
     if resume is True:
-        state = PartialState()
-        resume = latest_checkpoint(config.output_dir) if state.is_main_process else None
-        if state.num_processes > 1:  # every process must resume from the same checkpoint
-            resume = broadcast_object_list([resume])[0]
+        procs = Processes()
+        # Every process must resume from the same checkpoint.
+        resume = procs.broadcast(latest_checkpoint(config.output_dir) if procs.is_main else None)
     trainer = SFTMixTrainer(model=model, args=config, train_dataset=train_tokenized, eval_dataset=eval_tokenized,
                             data_collator=PadCollator.for_tokenizer(tokenizer), processing_class=tokenizer,
                             callbacks=callbacks, split=split)
@@ -110,7 +108,7 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     schedule = CheckpointSchedule(steps=steps) if steps is not None else CheckpointSchedule(n_checkpoints)
     extra = [schedule, *(callbacks or [])]
     if record_online or config.record_dynamics:
-        extra.append(DynamicsRecorder(Path(out_dir) / "online", example_ids=train_tokenized["example_id"],
+        extra.append(DynamicsRecorder(Path(out_dir) / ONLINE_DIR, example_ids=train_tokenized["example_id"],
                                       tokens=confidence_tokens))
     if eval_tokenized is None:
         args = dataclasses.replace(args, eval_strategy="no")

@@ -32,24 +32,23 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
-import os
 from pathlib import Path
 
 import torch
-from accelerate.utils import gather_object
 from transformers import Trainer
 
 from ..constants import IGNORE_INDEX
+from ..distributed import Processes, launched_processes
 from ..dynamics.scoring import response_sums
-from ..dynamics.split import SplitError, load_split, split_groups
+from ..dynamics.split import load_split, split_groups
 from ..io import atomic_write_json
 from ..loss.ce import linear_cross_entropy
-from ..loss.head import forward_hidden, head_context, output_head
+from ..loss.head import forward_hidden, head_context, output_head, verify_output_head
 from ..loss.mixup import count_mixup_positions, mixup_loss, sample_lambdas
 from .guards import check_setup
 from .sampler import LengthWindowSampler, PairedSampler, pair_rows
 
-__all__ = ["PairedSampler", "SFTMixTrainer", "SplitError", "pair_rows", "split_groups"]
+__all__ = ["SFTMixTrainer"]
 
 
 class SFTMixTrainer(Trainer):
@@ -57,7 +56,7 @@ class SFTMixTrainer(Trainer):
 
     def __init__(self, *args, split: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        launched = int(os.environ.get("WORLD_SIZE", "1"))
+        launched = launched_processes()
         if launched > 1 and self.args.world_size == 1:
             # Each process would train on all the data and write the same files.
             raise RuntimeError(
@@ -65,6 +64,7 @@ class SFTMixTrainer(Trainer):
                 "machine without GPUs pass use_cpu=True (--use_cpu True) so the processes train together "
                 "over gloo.")
         check_setup(self.model, self.args)  # bf16 master weights, toy learning rates: warn before training
+        self._verify_head_once()
         # Losses are normalised by the token count of the accumulated step (see module docstring).
         self.model_accepts_loss_kwargs = True
         self._mixup_items: torch.Tensor | None = None
@@ -85,6 +85,18 @@ class SFTMixTrainer(Trainer):
                                  "per_device_train_batch_size must be a multiple of 4")
 
     # -- data ------------------------------------------------------------------------
+    def _verify_head_once(self) -> None:
+        """Fail before training when ``output_head`` does not reproduce the model's own logits (a family
+        with unknown logit post-processing would otherwise train the wrong loss): one forward pass of
+        the first training example's first 16 tokens, in eval mode (no dropout, so no random numbers
+        drawn). Skipped under FSDP and DeepSpeed, whose parameters are sharded outside the training step."""
+        if self.is_fsdp_enabled or self.is_deepspeed_enabled or self.train_dataset is None or \
+                not hasattr(self.train_dataset, "__getitem__") or len(self.train_dataset) == 0:
+            return
+        device = next(self.model.parameters()).device
+        first = torch.as_tensor(self.train_dataset[0]["input_ids"][:16], device=device)[None]
+        verify_output_head(self.model, first)
+
     def _get_train_sampler(self, train_dataset=None):
         data = train_dataset if train_dataset is not None else self.train_dataset
         lengths = None
@@ -258,8 +270,7 @@ class SFTMixTrainer(Trainer):
         records = [{"step": int(step), "micro_batch": int(k), "process": rank, "loss": float(loss),
                     "example_index": None if index is None else [int(i) for i in index.tolist()]}
                    for step, k, index, loss in self._recent_batches]
-        if self.args.world_size > 1:
-            records = gather_object(records)
+        records = Processes(self.accelerator).gather(records)
         records.sort(key=lambda r: (r["micro_batch"], r["process"]))
         for r in records:
             r["example_ids"] = self._example_ids(r["example_index"])

@@ -19,6 +19,7 @@ The package's modules, each imported here so ``sftmix.viz.plots.plot_x`` names e
 * :mod:`~sftmix.viz.plots.marks` - colour groups, colour scales and overlays those three share;
 * :mod:`~sftmix.viz.plots.trajectories` - examples across the reference checkpoints, the
   mean-vs-last-checkpoint split, what the split also splits (tasks, lengths, noise);
+* :mod:`~sftmix.viz.plots.data` - the data a run trains on: prompt and response lengths in tokens;
 * :mod:`~sftmix.viz.plots.fit` - the reference run's training vs held-out NLL per checkpoint;
 * :mod:`~sftmix.viz.plots.halves` - why it should work: fit per half of the split, and the
   probabilities of a mixed pair along lambda;
@@ -33,16 +34,18 @@ The package's modules, each imported here so ``sftmix.viz.plots.plot_x`` names e
 from __future__ import annotations
 
 from ._style import CMAP, OKABE_ITO, SPLIT_COLORS, save_figure
-from .ablation import plot_ablation, plot_ablation_effects
+from .ablation import plot_ablation, plot_ablation_effects, plot_ablation_sweep
 from .confidence import plot_confidence_by_task, plot_confidence_hist
+from .data import plot_lengths
 from .dynamics import plot_dynamics_map
 from .fit import plot_fit
 from .halves import plot_half_fit, plot_lambda_curves
-from .projection import plot_umap_confidence
+from .projection import plot_projection_grid, plot_umap_confidence
 from .training import plot_lambda_distribution, plot_results, plot_training_curves
 from .trajectories import plot_mean_vs_last, plot_split_composition, plot_trajectories
 
-__all__ = ["CMAP", "OKABE_ITO", "SPLIT_COLORS", "plot_ablation", "plot_ablation_effects", "plot_confidence_by_task",
-           "plot_confidence_hist", "plot_dynamics_map", "plot_fit", "plot_half_fit", "plot_lambda_curves",
-           "plot_lambda_distribution", "plot_mean_vs_last", "plot_results", "plot_split_composition",
-           "plot_training_curves", "plot_trajectories", "plot_umap_confidence", "save_figure"]
+__all__ = ["CMAP", "OKABE_ITO", "SPLIT_COLORS", "plot_ablation", "plot_ablation_effects", "plot_ablation_sweep",
+           "plot_confidence_by_task", "plot_confidence_hist", "plot_dynamics_map", "plot_fit", "plot_half_fit",
+           "plot_lambda_curves", "plot_lambda_distribution", "plot_lengths", "plot_mean_vs_last",
+           "plot_projection_grid", "plot_results", "plot_split_composition", "plot_training_curves",
+           "plot_trajectories", "plot_umap_confidence", "save_figure"]

@@ -4,7 +4,7 @@ cell's paired difference to the recipe with its 95% interval (:func:`plot_ablati
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter
 
-from ...analysis.stats import t_quantile
-from ._style import OKABE_ITO, figure_and_axes, require_columns
+from ...analysis.stats import t_half_width
+from ._style import OKABE_ITO, figure_and_axes, new_figure, require_columns
 
 
 # -------------------------------------------------------------------------- ablation
@@ -25,7 +25,7 @@ def _mean_err(values: np.ndarray, error: str) -> tuple[float, float]:
     sd = float(np.std(values, ddof=1))
     if error == "std":
         return mean, sd
-    return mean, t_quantile(n - 1) * sd / math.sqrt(n)
+    return mean, t_half_width(values)
 
 
 def _baseline_stats(baseline) -> tuple[float, float, str]:
@@ -173,6 +173,29 @@ def plot_ablation_effects(effects: pd.DataFrame, *, metric: str, higher_is_bette
     ax.set_title(title or f"Each setting against the recipe: mean difference and 95% t-interval over {n} seeds",
                  fontsize=10)
     ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def plot_ablation_sweep(results: pd.DataFrame, metric: str, *, params: Sequence[str], baseline=None,
+                        categorical: Sequence[str] = (), error: str = "std") -> Figure:
+    """One :func:`plot_ablation` panel per parameter in ``params`` (two per row), each with the
+    ``baseline`` band; the labels of ``categorical`` parameters are slanted so long names do not overlap."""
+    params = list(params)
+    if not params:
+        raise ValueError("the results table has no swept parameter")
+    ncols = min(2, len(params))
+    nrows = math.ceil(len(params) / ncols)
+    fig = new_figure((6.0 * ncols, 4.0 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, param in zip(axes, params):
+        plot_ablation(results, param=param, metric=metric, ax=ax, baseline=baseline, error=error)
+        if param in categorical:
+            ax.tick_params(axis="x", labelrotation=15)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+    for ax in axes[len(params):]:
+        ax.axis("off")
+    fig.suptitle(f"Ablations around the default recipe: {metric}")
     return fig
 
 

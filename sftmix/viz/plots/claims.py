@@ -8,14 +8,12 @@ interval and the paper's "about 7% lower" drawn as a reference.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ...analysis.paper import PAPER_RESULTS
-from ...analysis.stats import t_quantile
+from ...analysis.stats import t_interval
 from ._style import OKABE_ITO, new_figure, require_columns
 
 #: The paper's role-of-Mixup table (Xiao et al., arXiv:2410.05248).
@@ -25,12 +23,7 @@ PAPER_SPREAD_RATIO = 0.93
 
 
 def _mean_ci(values) -> tuple[float, float, float]:
-    v = np.asarray(values, dtype=float)
-    mean = float(v.mean())
-    if len(v) < 2:
-        return mean, float("nan"), float("nan")
-    half = t_quantile(len(v) - 1) * float(v.std(ddof=1)) / math.sqrt(len(v))
-    return mean, mean - half, mean + half
+    return t_interval(values)
 
 
 def plot_paper_claims(role: pd.DataFrame, spread: pd.DataFrame, *, paper: dict | None = None) -> Figure:

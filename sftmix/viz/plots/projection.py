@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib import patheffects
 from matplotlib.figure import Figure
 
-from ._style import axis_label, figure_and_axes, require_columns
+from ._style import axis_label, figure_and_axes, new_figure, require_columns
 from .marks import colorbar, mark_noisy, marker_size, scatter_by
 
 
@@ -101,4 +101,22 @@ def plot_umap_confidence(projection: pd.DataFrame, *, color: str = "confidence",
     if label_groups is not None:
         title += f"\n(names: the {label_groups} of each cluster)"
     ax.set_title(title, fontsize=10, pad=16 if crosses is not None and mappable is not None else 6)
+    return fig
+
+
+def plot_projection_grid(projections: Mapping[str, pd.DataFrame], *, split: Mapping,
+                         colors: tuple[str, ...] = ("confidence", "split"), title: str | None = None) -> Figure:
+    """One row per projection (``{method: projection}``, e.g. t-SNE and UMAP), one column per colour
+    in ``colors``: the same examples seen through each projection, panels by
+    :func:`plot_umap_confidence`."""
+    if not projections:
+        raise ValueError("projections is empty")
+    fig = new_figure((6.25 * len(colors), 5.0 * len(projections)))
+    axes = fig.subplots(len(projections), len(colors), squeeze=False)
+    for row, (method, proj) in enumerate(projections.items()):
+        for col, color in enumerate(colors):
+            plot_umap_confidence(proj, color=color, split=split, ax=axes[row, col], method=method)
+            axes[row, col].set_title(f"{method}, coloured by {color}")
+    if title:
+        fig.suptitle(title)
     return fig

@@ -3,14 +3,14 @@ and the Mixup weight's Beta(alpha, alpha) distribution.
 """
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from scipy.stats import beta
 
-from ...analysis.stats import t_quantile, wilson_interval
+from ...analysis.stats import t_interval, wilson_interval
 from ._style import figure_and_axes, new_figure, palette, require_columns
 
 
@@ -98,14 +98,9 @@ def _intervals(data: pd.DataFrame, metric: str, n_examples: Mapping | None) -> t
     seeds = sorted(data["seed"].unique())
     for (task, method), part in data.groupby(["task", "method"], sort=False):
         values = part[metric].to_numpy(dtype=float)
-        mean = float(values.mean())
-        if len(values) > 1:
-            half = t_quantile(len(values) - 1) * float(values.std(ddof=1)) / math.sqrt(len(values))
-            lo, hi = mean - half, mean + half
-        elif n_examples and task in n_examples:
+        mean, lo, hi = t_interval(values)  # NaN bounds for one seed
+        if len(values) < 2 and n_examples and task in n_examples:
             lo, hi = wilson_interval(mean, n_examples[task])
-        else:
-            lo = hi = float("nan")
         rows.append({"task": task, "method": method, "mean": mean, "lo": lo, "hi": hi, "n_seeds": len(values)})
     stats = pd.DataFrame(rows)
     if len(seeds) > 1:
@@ -189,12 +184,7 @@ def plot_results(per_task: pd.DataFrame, *, metric: str = "accuracy", ax=None,
 
 # ---------------------------------------------------------------------- mixup lambda
 def _beta_pdf(x: np.ndarray, a: float) -> np.ndarray:
-    try:
-        from scipy.stats import beta
-        return beta.pdf(x, a, a)
-    except ImportError:
-        log_norm = math.lgamma(2 * a) - 2 * math.lgamma(a)
-        return np.exp(log_norm + (a - 1) * (np.log(x) + np.log1p(-x)))
+    return beta.pdf(x, a, a)
 
 
 def plot_lambda_distribution(alpha: float, *, ax=None, n: int = 20000, seed: int = 0) -> Figure:
