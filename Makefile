@@ -14,6 +14,8 @@ export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 # Tiny models gain little from threads, and tests run kernels and workers side by side.
 test: export OMP_NUM_THREADS ?= 1
+# pytest-xdist workers: one per core ("auto"); TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= auto
 
 .PHONY: demo demo-quick test test-browser install clean-venv
 
@@ -37,7 +39,7 @@ demo-quick: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check sftmix tests benchmarks notebooks figures
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The notebooks in a real JupyterLab in headless Chromium (fast mode): run all cells, no error
 # output, every widget control moves its output; screenshots in .browser-screenshots/.

@@ -53,3 +53,34 @@ def test_cli_data_validates_and_summarises(tmp_path):
     out = subprocess.run([sys.executable, "-m", "sftmix.cli", "data", "--dataset", str(bad)],
                          capture_output=True, text=True)
     assert out.returncode != 0 and "row 1, field 'completion': missing" in out.stderr
+
+
+def test_the_public_api_holds_what_notebooks_import_and_every_name_resolves():
+    import ast
+
+    import sftmix
+
+    design = {"SFTMixConfig", "SFTMixTrainer", "load_examples", "tokenize_examples", "make_task_suite",
+              "build_tiny_model", "build_toy_tokenizer", "score_checkpoints", "DynamicsRecorder", "compute_dynamics",
+              "load_dynamics", "split_by_confidence", "mixup_loss", "evaluate_model", "run_experiment",
+              "embed_examples", "project_umap", "plot_dynamics_map", "plot_umap_confidence", "plot_ablation",
+              "plot_training_curves"}  # DESIGN.md's stable names
+    notebooks = {"demo_config", "RunDir", "load_split", "load_train_eval", "project_tsne"}
+    assert design | notebooks <= set(sftmix.__all__)
+    for name in sftmix.__all__:
+        assert getattr(sftmix, name) is not None, name
+    # The TYPE_CHECKING block (for editors) names exactly the lazily served names.
+    tree = ast.parse((ROOT / "sftmix" / "__init__.py").read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    typed = {a.asname or a.name for n in ast.walk(block) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert typed == set(sftmix.__all__)
+
+
+def test_make_test_uses_every_core_and_ci_runs_the_readme_command():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ntest: $(STAMP)\n", 1)[1].split("\n\n", 1)[0]
+    assert "pytest -n $(TEST_WORKERS) --dist loadfile" in recipe and "TEST_WORKERS ?= auto" in makefile
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    assert "pytest-xdist" in {_name(r) for r in dev}
+    assert "make test   #" in (ROOT / "README.md").read_text()
+    assert "\nmake test\n" in (ROOT / ".ci" / "run").read_text()
