@@ -37,7 +37,8 @@ import os
 
 FAST = os.environ.get("SFTMIX_FAST") == "1"
 RUNS_DIR = os.environ.get("SFTMIX_RUNS_DIR", "../runs")
-RESULTS = "../figures/real"
+FIGURES = os.environ.get("SFTMIX_FIGURES_DIR", "../figures")  # the repository's figures/ folder
+RESULTS = f"{FIGURES}/real"  # the committed results of figures/real_model.py
 RUN_FULL = False  # True: run `sftmix demo --real` here (one seed, about 25 minutes on a 2-core CPU)
 
 # %%
