@@ -116,7 +116,9 @@ def plot_projection_grid(projections: Mapping[str, pd.DataFrame], *, split: Mapp
     for row, (method, proj) in enumerate(projections.items()):
         for col, color in enumerate(colors):
             plot_umap_confidence(proj, color=color, split=split, ax=axes[row, col], method=method)
-            axes[row, col].set_title(f"{method}, coloured by {color}")
+            # a confidence panel carries the corrupted-answer key above its axes: keep the title clear of it
+            axes[row, col].set_title(f"{method}, coloured by {color}", fontsize=10,
+                                     pad=16 if color == "confidence" else 6)
     if title:
         fig.suptitle(title)
     return fig
