@@ -69,23 +69,28 @@ class Registry(Generic[T]):
 
 
 # ------------------------------------------------------------------------------ pairing
-def _halves(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    half = labels.shape[0] // 2
+Rows = tuple[torch.Tensor, torch.Tensor]
+
+
+def _halves(batch_size: int, labels: torch.Tensor | None) -> Rows:
+    half = batch_size // 2
     return torch.arange(half), torch.arange(half, 2 * half)
 
 
-def _quarters(start_half: int) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    def rows(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        half = labels.shape[0] // 2
+def _quarters(start_half: int) -> Callable[[int, torch.Tensor | None], Rows]:
+    def rows(batch_size: int, labels: torch.Tensor | None) -> Rows:
+        half = batch_size // 2
         quarter, start = half // 2, start_half * half
         return torch.arange(start, start + quarter), torch.arange(start + quarter, start + 2 * quarter)
     return rows
 
 
-def _length_matched(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _length_matched(batch_size: int, labels: torch.Tensor | None) -> Rows:
     # Sorting both halves by response length and pairing them in order is the one-to-one
     # matching with the smallest total length gap; the stable sort breaks ties by row.
-    half = labels.shape[0] // 2
+    if labels is None:
+        raise ValueError("pairing='length_matched' pairs by response length: pass the batch's labels")
+    half = batch_size // 2
     lengths = (labels[:, 1:] != IGNORE_INDEX).sum(1).cpu()
     a = torch.sort(lengths[:half], stable=True).indices
     b = torch.sort(lengths[half:2 * half], stable=True).indices + half
@@ -97,14 +102,15 @@ class Pairing:
     """How the rows of a training batch are paired for Mixup.
 
     ``pooled``: the sampler draws both halves of a batch from all examples (no split
-    halves). ``rows(labels)``: the (a, b) row indices of the pairs of a batch laid out as
-    [first half, second half], from its (B, T) labels. ``batch_multiple``:
+    halves). ``rows(batch_size, labels)``: the (a, b) row indices of the pairs of a batch
+    laid out as [first half, second half]; ``labels`` (B, T) or None for a pairing that does
+    not look at the examples. ``batch_multiple``:
     ``per_device_train_batch_size`` must be a multiple of it.
     """
 
     name: str
     help: str
-    rows: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    rows: Callable[[int, torch.Tensor | None], Rows]
     pooled: bool = False
     batch_multiple: int = 2
     paper: bool = True

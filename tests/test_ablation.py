@@ -286,6 +286,23 @@ def test_run_ablation_end_to_end_on_a_tiny_model(tmp_path):
     assert ratio_cfg["split_file"].endswith("split_ratio=0.25/split.json")
 
 
+@pytest.mark.slow
+def test_the_new_pairing_and_split_metric_are_swept_on_a_tiny_model(tmp_path):
+    from sftmix.dynamics import load_dynamics, split_by_confidence
+
+    base = tiny_base(tmp_path)
+    results = ablation.run_ablation(base, {"pairing": ["length_matched"], "split_metric": ["confidence_last"]},
+                                    seeds=[0], progress=False)
+    cells = results[~results.centre & (results.param != ablation.BASELINE)]
+    assert sorted(cells.value) == ["confidence_last", "length_matched"] and (cells.nll > 0).all()
+    folder = base.run_dir / "ablation"
+    cfg = json.loads((folder / "pairing=length_matched" / "seed0" / "train_config.json").read_text())["training"]
+    assert cfg["pairing"] == "length_matched"
+    split = json.loads((folder / "split_metric=confidence_last" / "split.json").read_text())
+    assert split == split_by_confidence(load_dynamics(base.run_dir / "dynamics.parquet"), base.split_ratio,
+                                        "confidence_last")
+
+
 def test_effects_table_adds_ntp_against_the_recipe_and_plot_draws_each_interval():
     from sftmix.viz.plots import plot_ablation_effects
 

@@ -53,6 +53,8 @@ def test_length_matched_pairs_halves_in_length_order():
     assert (int(kept), int(fixed)) == (1 + 2 + 3 + 5, 2 + 1 + 3 + 1)
     with pytest.raises(ValueError, match="labels has 6 rows for a batch of 8"):
         pair_rows(8, "length_matched", labels[:6])
+    with pytest.raises(ValueError, match="pass the batch's labels"):
+        pair_rows(8, "length_matched")
 
 
 def test_pairing_entries_say_how_the_sampler_and_batch_size_follow():

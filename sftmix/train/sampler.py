@@ -124,8 +124,6 @@ def pair_rows(batch_size: int, pairing: str, labels: torch.Tensor | None = None)
     ``labels`` (B, T), the batch's labels, is needed by pairings that look at the examples
     (``"length_matched"``); the others only need ``batch_size``.
     """
-    if labels is None:
-        labels = torch.full((batch_size, 0), 0, dtype=torch.long)
-    elif labels.shape[0] != batch_size:
+    if labels is not None and labels.shape[0] != batch_size:
         raise ValueError(f"labels has {labels.shape[0]} rows for a batch of {batch_size}")
-    return PAIRINGS[pairing].rows(labels)
+    return PAIRINGS[pairing].rows(batch_size, labels)
