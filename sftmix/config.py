@@ -58,14 +58,16 @@ class ModelArguments:
 @dataclass
 class DataArguments:
     dataset: str = field(default="builtin", metadata={
-        "help": "'builtin' (the task suite), a local .json/.jsonl/.parquet/.csv file, or a Hub dataset name."})
+        "help": "'builtin' (the task suite), 'sharegpt' (real ShareGPT chats, offline), a local "
+                ".json/.jsonl/.parquet/.csv file, or a Hub dataset name."})
     dataset_split: str = field(default="train", metadata={"help": "Split to train on (builtin/Hub)."})
     eval_dataset: str | None = field(default=None, metadata={
         "help": "Held-out data: a file or Hub name. Defaults to the built-in suite's test split when "
                 "dataset is 'builtin', else none."})
     eval_split: str = field(default="test", metadata={"help": "Split of eval_dataset (builtin/Hub)."})
     dataset_format: str | None = field(default=None, metadata={
-        "help": "alpaca, chat, prompt_completion or prompt_response; detected from columns when omitted."})
+        "help": "alpaca, chat, sharegpt, prompt_completion or prompt_response; detected from columns "
+                "when omitted."})
     max_length: int = field(default=1024, metadata={
         "help": "Maximum tokens per example (template included); longer ones lose their tail, and are dropped "
                 "when no response token remains. The toy configs use 128."})

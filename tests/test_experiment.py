@@ -117,3 +117,50 @@ def test_ntp_run_of_the_first_seed_is_the_reference_run(tmp_path):
     assert all(torch.allclose(trained[k], copied[k], atol=1e-5) for k in copied)
     # A reference run with its own settings is never reused.
     assert not tiny_config(tmp_path).reference_is_ntp_run
+
+
+def test_retrained_reference_is_scored_again_not_read_from_the_old_scores(tmp_path):
+    """A changed reference setting retrains the reference run into the same folder with the same
+    checkpoint names: the dynamics must come from the new checkpoints, as in a fresh directory."""
+    import pandas as pd
+
+    def dynamics(runs_dir, lr):
+        config = tiny_config(runs_dir, methods=["sftmix"], embeddings=False,
+                             reference_training={"num_train_epochs": 1, "learning_rate": lr})
+        run_experiment(config, until="dynamics", progress=False)
+        return pd.read_parquet(config.run_dir / "dynamics.parquet"), config.run_dir
+
+    first, run = dynamics(tmp_path / "reused", 3e-3)
+    (run / "reference" / "checkpoint-999").mkdir()             # a leftover of some other configuration
+    changed, run = dynamics(tmp_path / "reused", 3e-2)
+    fresh, _ = dynamics(tmp_path / "fresh", 3e-2)
+    assert not changed["confidence"].equals(first["confidence"])
+    pd.testing.assert_series_equal(changed["confidence"], fresh["confidence"])
+    assert not (run / "reference" / "checkpoint-999").exists()  # the reference folder holds this run only
+
+
+def test_reference_keeps_only_its_last_weights_and_retrains_when_rescoring_needs_them(tmp_path):
+    """reference_weights="last": once scored, earlier reference checkpoints lose their weights (a
+    real model's checkpoint is its full weights) but keep their scores; a change that needs new
+    scores (confidence_tokens) retrains the reference, giving what a directory that kept every
+    checkpoint's weights gives."""
+    import pandas as pd
+
+    def run(runs_dir, **over):
+        config = tiny_config(runs_dir, methods=["sftmix"], embeddings=False, **over)
+        run_experiment(config, until="dynamics", progress=False)
+        return config.run_dir
+
+    pruned = run(tmp_path / "pruned")
+    checkpoints = [Path(c) for c in json.loads((pruned / "reference" / "checkpoints.json").read_text())]
+    assert len(checkpoints) == 2
+    assert not list(checkpoints[0].glob("*.safetensors"))       # weights gone, scores kept
+    assert (pruned / "reference" / "scores" / f"{checkpoints[0].name}.parquet").exists()
+    assert (checkpoints[-1] / "model.safetensors").exists()       # the last stays (embeddings, NTP)
+    kept = run(tmp_path / "kept", reference_weights="all")
+    assert (Path(json.loads((kept / "reference" / "checkpoints.json").read_text())[0]) / "model.safetensors").exists()
+
+    pruned = run(tmp_path / "pruned", confidence_tokens="trained")
+    kept = run(tmp_path / "kept", reference_weights="all", confidence_tokens="trained")
+    pd.testing.assert_frame_equal(pd.read_parquet(pruned / "dynamics.parquet"),
+                                  pd.read_parquet(kept / "dynamics.parquet"))

@@ -109,3 +109,30 @@ def test_data_report_names_the_tokenizer_template_and_default_system_prompt(caps
     out = capsys.readouterr().out
     assert "tokenizer: smollm2-135m" in out and "49,152 tokens" in out and "ChatML" in out
     assert "default system prompt" in out and "SmolLM" in out
+
+
+def test_cli_train_by_name_on_a_sharegpt_file(tmp_path):
+    """`sftmix train --model_name_or_path smollm2-135m --dataset file.jsonl` (ShareGPT records) trains and saves."""
+    from safetensors.torch import load_file
+
+    from sftmix.cli import main
+
+    records = [{"id": f"c{i}", "conversations": [{"from": "human", "value": f"Name a colour, please ({i})."},
+                                                   {"from": "gpt", "value": ["Red.", "Blue.", "Green."][i % 3]}]}
+               for i in range(6)]
+    data = tmp_path / "chats.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    out = tmp_path / "ntp"
+    main(["train", "--model_name_or_path", "smollm2-135m", "--dataset", str(data), "--n_test", "0",
+          "--max_length", "64", "--max_steps", "1", "--per_device_train_batch_size", "4",
+          "--output_dir", str(out), "--method", "ntp", "--disable_tqdm", "True", "--save_strategy", "no",
+          "--warmup_steps", "0"])
+    history = json.loads((out / "log_history.json").read_text())
+    assert math.isfinite(history[-1]["train_loss"])
+    weights = load_file(out / "model.safetensors")
+    assert weights["model.embed_tokens.weight"].shape == (49152, 576)
+    from sftmix.models import resolve_model_path
+
+    base = load_file(Path(resolve_model_path("smollm2-135m", progress=False)) / "model.safetensors")
+    name = "model.layers.0.self_attn.q_proj.weight"
+    assert not (weights[name] == base[name]).all()      # one step at the default rate moved the weights

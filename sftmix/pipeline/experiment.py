@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,7 +301,8 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
         fits = held_out is not None and config.dynamics_mode != "online"
         dyn_outputs = [rd.dynamics] + ([rd.fit] if fits else [])
         stage("reference", ref_key, _reference_outputs(rd, stages, dyn_key, dyn_outputs, wanted("dynamics")),
-              lambda: st.reference_stage(config, train_examples, run, held_out), everywhere=True)
+              lambda: st.reference_stage(config, train_examples, run, held_out), everywhere=True,
+              before=lambda: _clear_reference_dir(rd))
         reached.append("reference")
         if wanted("dynamics"):
             stage("dynamics", dyn_key, dyn_outputs,
@@ -387,6 +389,17 @@ def _write_data_report(path: Path, prepared) -> None:
     report = json.loads(json.dumps(report, default=str))
     if not path.exists() or json.loads(path.read_text()) != report:
         atomic_write_json(path, report)
+
+
+def _clear_reference_dir(rd: RunDir) -> None:
+    """Empty the reference folder before the reference run trains (again).
+
+    Its checkpoints are named by step, and the dynamics stage reads a checkpoint's scores from
+    ``scores/`` when they exist (an interrupted scoring resumes): scores or checkpoints left by a
+    reference run of another configuration would be read as this one's.
+    """
+    if rd.reference.exists():
+        shutil.rmtree(rd.reference)
 
 
 def _claim_train_dir(out: Path, key: str) -> None:

@@ -50,8 +50,15 @@ METRICS = {"nll": ("held-out NLL, trained tokens", False), "content_nll": ("held
            "token_accuracy": ("token accuracy", True), "ece": ("ECE", False)}
 
 
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff "  # zero-width characters (and the space joining them)
+
+
 def _short(text: str, width: int = 110) -> str:
+    """One table cell: whitespace collapsed, pipes escaped; an answer of only invisible
+    characters (ShareGPT has answers that are a lone zero-width space) is named, not left blank."""
     text = " ".join(str(text).split()).replace("|", "\\|")
+    if text and not text.strip(INVISIBLE):
+        return "(only " + ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(text)) + ")"
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -88,7 +95,7 @@ def comparison_table(per_seed: pd.DataFrame) -> pd.DataFrame:
 def _examples_table(table: pd.DataFrame, train, n: int = 5) -> list[str]:
     texts = {str(e): (m[-1]["content"], r) for e, m, r in zip(train["example_id"], train["messages"],
                                                              train["response"])}
-    lines = ["| rank | confidence | swapped | prompt | answer |", "|---|---|---|---|---|"]
+    lines = ["| rank | confidence (\u2212mean perplexity) | swapped | prompt | answer |", "|---|---|---|---|---|"]
     ordered = table.sort_values("confidence")
     for name, part in (("least", ordered.head(n)), ("most", ordered.tail(n).iloc[::-1])):
         for k, row in enumerate(part.itertuples(), start=1):
@@ -125,7 +132,9 @@ def _representation_figure(projections: dict, split: dict):
     for row, (method, proj) in enumerate(projections.items()):
         for col, color in enumerate(("confidence", "split")):
             plot_umap_confidence(proj, color=color, split=split, ax=axes[row, col], method=method)
-            axes[row, col].set_title(f"{method}, coloured by {color}")
+            # the confidence panels carry the corrupted-answer key above the axes: keep the title clear of it
+            axes[row, col].set_title(f"{method}, coloured by {color}", fontsize=10,
+                                     pad=16 if color == "confidence" else 6)
     fig.suptitle("SmolLM2-135M's representation space of its ShareGPT training answers (last hidden states, "
                  "mean over response tokens)")
     plt.close(fig)
@@ -167,8 +176,10 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
         written.extend(save_figure(fig, out / name))
 
     figure("dynamics_map.png", plot_dynamics_map(table, split=split))
-    figure("confidence_by_noise.png", plot_confidence_hist(table, split=split, by="noisy", stat="share", log=True,
-                                                           labels={False: "own answer", True: "swapped answer"}))
+    by_noise = plot_confidence_hist(table, split=split, by="noisy", stat="share", log=True,
+                                    labels={False: "own answer", True: "swapped answer"})
+    by_noise.axes[0].set_title("Reference run's mean perplexity: own vs swapped answers")
+    figure("confidence_by_noise.png", by_noise)
     figure("fit.png", plot_fit(fit))
     figure("representation_space.png", _representation_figure(projections, split))
 
