@@ -43,8 +43,8 @@ def split_by_confidence(table: pd.DataFrame, ratio: float = 0.5, metric: str = "
     Returns
     -------
     dict with ``confident`` and ``unconfident`` (lists of example ids, most confident
-    first), ``threshold`` (the lowest metric value in the confident set), ``ratio``,
-    ``metric`` and ``n``.
+    first), ``threshold`` (the least confident metric value in the confident set: the
+    lowest for a higher-is-confident metric), ``ratio``, ``metric`` and ``n``.
     """
     if metric not in SPLIT_METRICS:
         raise ValueError(f"unknown split metric {metric!r}; choose one of {', '.join(SPLIT_METRICS)}")

@@ -234,15 +234,7 @@ def run_ablation(base, sweep: Mapping[str, Sequence] | None = None, seeds: Seque
                         say(f"[ablation {param}={_fmt(value)} seed{seed}] training")
                         cfg = dataclasses.replace(base, training=training, split_ratio=ratio, split_metric=metric,
                                                   seeds=[seed])
-                        split_path = rd.split
-                        if param in _SPLIT_KNOBS:
-                            split_path = out.parent / rd.split.name
-                            table = load_dynamics(rd.dynamics)
-                            save_split(split_by_confidence(table, ratio=ratio, metric=metric), split_path)
-                        st.train_stage(cfg, "sftmix", seed, train_examples, out, split_path)
-                        st.eval_stage(cfg, out, held_out, progress=False)
-                        if not keep_weights:
-                            _drop_weights(out)
+                        _train_cell(cfg, param in _SPLIT_KNOBS, out, train_examples, held_out, keep_weights)
                     atomic_write_json(out / "cell.json", {"key": key, "param": param, "value": value, "seed": seed,
                                                     "centre": is_centre, "seconds": round(time.time() - start, 2)})
                 rows.append({"param": param, "value": value, "seed": seed, "centre": is_centre,
@@ -251,6 +243,20 @@ def run_ablation(base, sweep: Mapping[str, Sequence] | None = None, seeds: Seque
     results["value"] = results["value"].astype(object)
     _write_csv(results, rd.ablation / "results.csv")
     return results
+
+
+def _train_cell(cfg, own_split: bool, out: Path, train_examples, held_out, keep_weights: bool) -> None:
+    """Train and evaluate one cell (one seed); with ``own_split`` on a split re-cut from the shared table."""
+    rd = RunDir(cfg.run_dir)
+    split_path = rd.split
+    if own_split:
+        split_path = out.parent / rd.split.name
+        table = load_dynamics(rd.dynamics)
+        save_split(split_by_confidence(table, ratio=cfg.split_ratio, metric=cfg.split_metric), split_path)
+    st.train_stage(cfg, "sftmix", cfg.seeds[0], train_examples, out, split_path)
+    st.eval_stage(cfg, out, held_out, progress=False)
+    if not keep_weights:
+        _drop_weights(out)
 
 
 def _cell_done(out: Path, key: str) -> bool:
