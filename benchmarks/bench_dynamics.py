@@ -99,15 +99,14 @@ def recording(name, model, data, batch_size: int, rounds: int) -> dict:
 
     def host():
         sums = response_sums(nll, correct, mask)
-        rec.observe_batch(example_index=idx, nll_sum=sums[0], prob_sum=sums[1], correct_sum=sums[2],
-                          n_tokens=sums[3])
+        rec.observe_batch(example_index=idx, **sums.as_dict())
     host()
     t0 = time.perf_counter()
     for _ in range(50):
         host()
     return {"setting": name, "batch_size": batch_size, **s, "overhead_pct": 100 * (s["ratio_median_paired"] - 1),
             "host_side_ms": 1e3 * (time.perf_counter() - t0) / 50,
-            "recorded_examples": int((rec._sums[:, 3] > 0).sum())}
+            "recorded_examples": int((rec._sums.n_tokens > 0).sum())}
 
 
 def main():

@@ -26,8 +26,8 @@ def measure(name: str, examples, model, tok, max_length: int) -> dict:
     data = tokenize_examples(examples, tok, max_length=max_length)
     rows = length_sorted_shard(data, 0, 1)
     sums = score_rows(model, data, rows, batch_size=8, progress=True, desc=f"Scoring {name}")
-    conf = {k: -np.exp(sums[k][:, 0] / sums[k][:, 3]) for k in ("content", "trained")}
-    n_content, n_trained = sums["content"][:, 3], sums["trained"][:, 3]
+    conf = {k: -np.exp(sums[k].nll_sum / sums[k].n_tokens) for k in ("content", "trained")}
+    n_content, n_trained = sums["content"].n_tokens, sums["trained"].n_tokens
     halves = {k: v >= np.median(v) for k, v in conf.items()}
     return {"dataset": name, "n_examples": len(data),
             "template_share_of_trained_tokens": float(1 - n_content.sum() / n_trained.sum()),

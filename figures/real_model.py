@@ -48,7 +48,9 @@ def main() -> None:
         print(usage)
     from sftmix.pipeline.real_report import write_real_report
 
-    for path in write_real_report(config.run_dir, OUT, toy_results=ROOT / "figures" / "demo_results.md"):
+    for path in write_real_report(config.run_dir, OUT, toy_results=ROOT / "figures" / "demo_results.md",
+                                  made_by="`python figures/real_model.py` (config "
+                                          "`configs/real/sharegpt-smollm2.yaml`)"):
         print("wrote", path)
 
 

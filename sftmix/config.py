@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from .constants import ALIGNMENTS, FORMATS, LOSS_VARIANTS, METHODS, PAIRINGS
+from .constants import FORMATS, METHODS
+from .recipe import ALIGNMENTS, LOSS_VARIANTS, PAIRINGS
 
 __all__ = ["DataArguments", "ModelArguments", "SFTMixConfig"]
 
@@ -133,18 +134,16 @@ class SFTMixConfig(TrainingArguments):
         "help": "Mixing coefficients are drawn from Beta(alpha, alpha); the paper uses 0.5."})
     mixup_weight: float = field(default=0.2, metadata={
         "help": "mu in loss = NTP + mu * Mixup; the paper uses 0.2."})
-    loss_variant: str = field(default="ntp_plus_mixup", metadata={
-        "help": "The paper's role-of-Mixup variants: 'ntp_plus_mixup' (NTP + mu*Mixup), 'equal' "
-                "(0.5*NTP + 0.5*Mixup) or 'mixup_only'."})
+    loss_variant: str = field(default=LOSS_VARIANTS.names()[0], metadata={
+        "help": "How the NTP and Mixup losses are combined (the paper's role-of-Mixup variants): "
+                + LOSS_VARIANTS.help() + "."})
     split_file: str | None = field(default=None, metadata={
         "aliases": ["--split"],
         "help": "split.json with the confident/unconfident example ids (needed for method='sftmix')."})
-    pairing: str = field(default="confident_unconfident", metadata={
-        "help": "Which halves are mixed: 'confident_unconfident' (the paper), or the ablations 'random', "
-                "'confident_confident', 'unconfident_unconfident'."})
-    mixup_alignment: str = field(default="response", metadata={
-        "help": "'response': response tokens aligned from their first token, cut to the shorter response "
-                "(default); 'sequence': absolute positions (ablation)."})
+    pairing: str = field(default=PAIRINGS.names()[0], metadata={
+        "help": "Which examples are mixed: " + PAIRINGS.help() + "."})
+    mixup_alignment: str = field(default=ALIGNMENTS.names()[0], metadata={
+        "help": "How the positions of a pair are aligned: " + ALIGNMENTS.help() + "."})
     ce_chunk_size: int = field(default=4096, metadata={
         "help": "Tokens per chunk in the fused output-head cross-entropy (bounds peak memory)."})
     length_window: int = field(default=8, metadata={
@@ -179,9 +178,9 @@ class SFTMixConfig(TrainingArguments):
                 raise ValueError(f"warmup_ratio must be a fraction in [0, 1), got {self.warmup_ratio}")
             self.warmup_steps = self.warmup_ratio
         _choice("method", self.method, METHODS)
-        _choice("loss_variant", self.loss_variant, LOSS_VARIANTS)
-        _choice("pairing", self.pairing, PAIRINGS)
-        _choice("mixup_alignment", self.mixup_alignment, ALIGNMENTS)
+        for registry, value in ((LOSS_VARIANTS, self.loss_variant), (PAIRINGS, self.pairing),
+                                (ALIGNMENTS, self.mixup_alignment)):
+            registry[value]  # raises ValueError naming the choices
         if not self.mixup_alpha > 0:
             raise ValueError(f"mixup_alpha must be > 0 (Beta(alpha, alpha)), got {self.mixup_alpha}")
         if not self.mixup_weight >= 0:

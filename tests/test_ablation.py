@@ -55,7 +55,7 @@ def test_parse_values_types_and_validation():
 def test_plan_adds_the_centre_once(tmp_path):
     centre = ablation.centre_values(tiny_base(tmp_path))
     assert centre == {"mixup_alpha": 0.5, "mixup_weight": 0.2, "pairing": "confident_unconfident",
-                      "split_ratio": 0.5, "loss_variant": "ntp_plus_mixup"}
+                      "split_ratio": 0.5, "loss_variant": "ntp_plus_mixup", "split_metric": "confidence"}
     plan = ablation._plan({"mixup_alpha": [2.0, 0.1], "pairing": ["random"], "split_ratio": [0.5, 0.3]},
                           centre, include_centre=True)
     assert plan == {"mixup_alpha": [0.1, 0.5, 2.0], "pairing": ["confident_unconfident", "random"],
@@ -146,6 +146,19 @@ def test_run_ablation_table_cells_and_cache(tmp_path, fake_stages):
     again = ablation.run_ablation(base, sweep, seeds=[0, 1], progress=False)
     assert fake_stages == []  # every cell (and the base run) is cached
     pd.testing.assert_frame_equal(again, results)
+
+
+def test_split_metric_cells_train_on_a_split_by_that_metric(tmp_path, fake_stages):
+    base = tiny_base(tmp_path)
+    results = ablation.run_ablation(base, {"split_metric": ["correctness"]}, seeds=[0], progress=False)
+    assert results[results.param == "split_metric"].value.tolist() == ["confidence", "correctness"]
+    split = json.loads((base.run_dir / "ablation" / "split_metric=correctness" / "split.json").read_text())
+    assert split["metric"] == "correctness" and split["ratio"] == base.split_ratio
+    assert [c for c in fake_stages if is_cell(c)] == [
+        ("sftmix", str(base.run_dir / "ablation" / "split_metric=correctness" / "seed0"), base.split_ratio)]
+    fake_stages.clear()
+    ablation.run_ablation(base, {"split_metric": ["correctness"]}, seeds=[0], progress=False)
+    assert fake_stages == []  # cached
 
 
 def test_changed_base_config_invalidates_cells(tmp_path, fake_stages):
@@ -274,6 +287,23 @@ def test_run_ablation_end_to_end_on_a_tiny_model(tmp_path):
     assert ratio_cfg["split_file"].endswith("split_ratio=0.25/split.json")
 
 
+@pytest.mark.slow
+def test_the_new_pairing_and_split_metric_are_swept_on_a_tiny_model(tmp_path):
+    from sftmix.dynamics import load_dynamics, split_by_confidence
+
+    base = tiny_base(tmp_path)
+    results = ablation.run_ablation(base, {"pairing": ["length_matched"], "split_metric": ["confidence_last"]},
+                                    seeds=[0], progress=False)
+    cells = results[~results.centre & (results.param != ablation.BASELINE)]
+    assert sorted(cells.value) == ["confidence_last", "length_matched"] and (cells.nll > 0).all()
+    folder = base.run_dir / "ablation"
+    cfg = json.loads((folder / "pairing=length_matched" / "seed0" / "train_config.json").read_text())["training"]
+    assert cfg["pairing"] == "length_matched"
+    split = json.loads((folder / "split_metric=confidence_last" / "split.json").read_text())
+    assert split == split_by_confidence(load_dynamics(base.run_dir / "dynamics.parquet"), base.split_ratio,
+                                        "confidence_last")
+
+
 def test_effects_table_adds_ntp_against_the_recipe_and_plot_draws_each_interval():
     from sftmix.viz.plots import plot_ablation_effects
 
@@ -300,6 +330,7 @@ def test_lesson_config_is_the_demo_with_three_seeds(tmp_path):
     lesson, demo = ablation_lesson.lesson_config(tmp_path), demo_config(runs_dir=str(tmp_path))
     assert lesson.data == demo.data and lesson.training == demo.training and lesson.model == demo.model
     assert lesson.seeds == [0, 1, 2] and not lesson.embeddings and lesson.run_dir.parent == tmp_path
-    assert set(ablation_lesson.LESSON_SWEEP) == set(ablation.SWEEPABLE) == set(ablation_lesson.EXPECTATIONS)
+    assert set(ablation_lesson.LESSON_SWEEP) == set(ablation.DEFAULT_SWEEP)  # the paper's knobs
+    assert set(ablation.SWEEPABLE) == set(ablation_lesson.EXPECTATIONS)
     for param, values in ablation_lesson.LESSON_SWEEP.items():
         assert ablation.parse_values(param, values)  # every value is one the recipe accepts

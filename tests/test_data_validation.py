@@ -75,12 +75,12 @@ def test_mixup_alignment_and_scoring_use_all_assistant_tokens_in_order(tmp_path,
 
     model = build_tiny_model("llama", tokenizer=tokenizer, hidden_size=32, num_layers=1, num_heads=2, seed=0)
     sums = score_rows(model, tokenized, np.array([0]), batch_size=1, progress=False)["trained"]
-    assert sums[0, 3] == 6  # the trained-token NLL averages over all six assistant tokens
+    assert sums.n_tokens[0] == 6  # the trained-token NLL averages over all six assistant tokens
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([tokenized[0]["input_ids"]])).logits[0, :-1]
     targets = torch.tensor(tokenized[0]["labels"][1:])
     nll = torch.nn.functional.cross_entropy(logits.double(), targets, ignore_index=X, reduction="sum")
-    assert sums[0, 0] == pytest.approx(nll.item(), rel=1e-4)
+    assert sums.nll_sum[0] == pytest.approx(nll.item(), rel=1e-4)
 
 
 @pytest.mark.parametrize("role", ["wizard", "tool", "User"])

@@ -123,7 +123,7 @@ def test_save_and_load_dynamics(tmp_path):
                          model_name="tiny-llama", checkpoints=[1, 2])
     back = load_dynamics(path, dataset=["c", "b", "a"])
     pd.testing.assert_frame_equal(back, table, check_like=True)
-    assert back.attrs["format_version"] == "1"
+    assert back.attrs["format_version"] == "2"
     assert back.attrs["model_name"] == "tiny-llama" and back.attrs["checkpoints"] == [1, 2]
     assert back.attrs["fingerprint"] == dataset_fingerprint(ids)
     with pytest.raises(DatasetMismatchError, match="dynamics.parquet was computed on another dataset"):

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1] / "sftmix"
 
 #: Lowest first. A module belongs to the first entry that is it or a package above it.
 LAYERS = [
-    ["sftmix.constants", "sftmix.errors", "sftmix.io", "sftmix.distributed", "sftmix.offline", "sftmix.convert"],
+    ["sftmix.constants", "sftmix.recipe", "sftmix.errors", "sftmix.io", "sftmix.distributed", "sftmix.offline",
+     "sftmix.convert"],
     ["sftmix.config"],
     ["sftmix.toy"],
     ["sftmix.data"],

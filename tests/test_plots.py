@@ -299,6 +299,7 @@ def test_hist_by_noise_as_shares_with_the_unconfident_count_per_group(table):
     line = next(l for l in ax.lines if l.get_linestyle() == "--")
     assert np.allclose(line.get_xdata(), np.log10(-split["threshold"]))
     assert ax.get_ylabel() == "share of the group's examples"
+    assert ax.get_title().endswith(": clean vs corrupted")   # the groups' words, as in the legend
     with pytest.raises(ValueError, match="stat"):
         plots.plot_confidence_hist(table, stat="density")
 

@@ -101,6 +101,20 @@ def test_tiny_real_experiment_end_to_end_on_smollm2_and_sharegpt(tmp_path):
     assert [bool(list(Path(c).glob("*.safetensors"))) for c in checkpoints] == [False, True]
     assert (run / "split.json").exists() and (run / "projection.parquet").exists()
 
+    # The committed-results writer (figures/real/) on this run, and the reader notebook 06 uses.
+    from sftmix.pipeline.real_report import read_real_results, write_real_report
+
+    out = tmp_path / "report"
+    written = {Path(p).name for p in write_real_report(run, out, toy_auroc=0.85)}
+    assert {"results.md", "comparison.csv", "summary.json", "representation_space.png",
+            "confidence_by_noise.png", "dynamics_map.png", "fit.png"} <= written
+    real = read_real_results(out)
+    assert len(real["dynamics"]) == 16 and len(real["examples"]) == 16 and len(real["generations"]) == 4
+    assert real["summary"]["toy_noise_auroc"] == 0.85 and real["summary"]["n_noisy"] == 2
+    assert set(real["tsne"]["example_id"]) == set(table["example_id"])
+    md = (out / "results.md").read_text()
+    assert "one seed: no interval" in md and "better" not in md and "worse" not in md  # no verdict from one seed
+
 
 def test_data_report_names_the_tokenizer_template_and_default_system_prompt(capsys):
     from sftmix.cli import main

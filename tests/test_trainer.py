@@ -271,7 +271,7 @@ def test_bad_settings_raise_clear_errors(tokenizer, tokenized, tmp_path):
         split_groups({"confident": ids[:32] + ["ghost"], "unconfident": ids[32:]}, ids)
 
 
-@pytest.mark.parametrize("pairing", ["random", "confident_confident", "unconfident_unconfident"])
+@pytest.mark.parametrize("pairing", ["random", "confident_confident", "unconfident_unconfident", "length_matched"])
 def test_pairing_ablations_train(tokenizer, tokenized, tmp_path, pairing):
     trainer = make_trainer(build_tiny_model("llama", tokenizer=tokenizer, hidden_size=32, num_heads=2),
                            tokenizer, tokenized, tmp_path, split=half_split(tokenized["example_id"]),

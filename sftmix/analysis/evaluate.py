@@ -73,7 +73,7 @@ def token_statistics(model, tokenized, *, batch_size: int = 64, chunk_size: int 
     for tokens, prefix in (("trained", ""), ("content", "content_")):
         if tokens in sums:
             nll_sum, count = np.zeros(len(tokenized)), np.zeros(len(tokenized))
-            nll_sum[rows], count[rows] = sums[tokens][:, 0], sums[tokens][:, 3]
+            nll_sum[rows], count[rows] = sums[tokens].nll_sum, sums[tokens].n_tokens
             out[f"{prefix}nll_sum"], out[f"{prefix}count"] = nll_sum, count
     return out
 

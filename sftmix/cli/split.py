@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..constants import SPLIT_METRICS
 from ..io import RunDir
 from ..pipeline.stages import split_dynamics
+from ..recipe import SPLIT_METRICS
 
 HELP = "Split training examples into confident / unconfident halves (writes split.json)."
 

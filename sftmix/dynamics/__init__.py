@@ -2,10 +2,12 @@
 
 from .scoring import response_sums, score_checkpoints, score_model, score_rows
 from .split import SplitError, check_split, load_split, save_split, split_by_confidence, split_groups
+from .sums import STATISTICS, TokenSums
 from .table import (
                     CHECKPOINT_METRICS,
                     FORMAT_VERSION,
                     SUMMARY_COLUMNS,
+                    TABLE_FORMAT_VERSION,
                     DatasetMismatchError,
                     checkpoint_frame,
                     compute_dynamics,
@@ -19,7 +21,8 @@ from .table import (
                     write_checkpoint_frame,
 )
 
-__all__ = ["CHECKPOINT_METRICS", "FORMAT_VERSION", "SUMMARY_COLUMNS", "DatasetMismatchError", "SplitError",
+__all__ = ["CHECKPOINT_METRICS", "FORMAT_VERSION", "STATISTICS", "SUMMARY_COLUMNS", "TABLE_FORMAT_VERSION",
+           "DatasetMismatchError", "SplitError", "TokenSums",
            "check_split", "checkpoint_frame", "compute_dynamics", "dataset_fingerprint", "load_dynamics", "load_split",
            "per_example_metrics", "read_checkpoint_frame", "read_checkpoint_frames", "response_sums", "save_dynamics",
            "save_split", "score_checkpoints", "score_model", "score_rows", "split_by_confidence", "split_groups",

@@ -31,13 +31,14 @@ from ..data import PadCollator
 from ..distributed import Processes
 from ..loss.ce import linear_cross_entropy
 from ..loss.head import forward_hidden, output_head
+from .sums import TokenSums
 from .table import checkpoint_frame, dataset_fingerprint, read_checkpoint_frame, write_checkpoint_frame
 
 logger = logging.getLogger(__name__)
 
 
-def response_sums(token_nll: torch.Tensor, token_correct: torch.Tensor, mask: torch.Tensor):
-    """Per-example sums over response tokens, as float64 CPU tensors of shape (B,).
+def response_sums(token_nll: torch.Tensor, token_correct: torch.Tensor, mask: torch.Tensor) -> TokenSums:
+    """Per-example sums over response tokens, float64 arrays of shape (B,).
 
     Parameters
     ----------
@@ -47,14 +48,14 @@ def response_sums(token_nll: torch.Tensor, token_correct: torch.Tensor, mask: to
 
     Returns
     -------
-    (nll_sum, prob_sum, correct_sum, n_tokens), ``prob_sum`` summing ``exp(-nll)``.
+    TokenSums: ``nll_sum``, ``prob_sum`` (summing ``exp(-nll)``), ``correct_sum``, ``n_tokens``.
     """
     rows = mask.nonzero()[:, 0].cpu()
     nll = token_nll.detach().cpu().double()
     out = torch.zeros(3, mask.shape[0], dtype=torch.float64)
     for k, values in enumerate((nll, torch.exp(-nll), token_correct.detach().cpu().double())):
         out[k].index_add_(0, rows, values)
-    return out[0], out[1], out[2], mask.sum(1).cpu().double()
+    return TokenSums(out[0].numpy(), out[1].numpy(), out[2].numpy(), mask.sum(1).cpu().double().numpy())
 
 
 def length_sorted_shard(tokenized, process_index: int, num_processes: int) -> np.ndarray:
@@ -84,8 +85,9 @@ def score_rows(model, tokenized, rows: np.ndarray, *, batch_size: int, chunk_siz
 
     Returns
     -------
-    dict: ``"trained"`` (and ``"content"``) -> array (len(rows), 4): sums over each example's
-    tokens of (NLL, gold-token probability, argmax correctness) and the token count. With
+    dict: ``"trained"`` (and ``"content"``) -> :class:`~sftmix.dynamics.sums.TokenSums` of
+    len(rows) examples: sums over each example's tokens of the NLL, gold-token probability
+    and argmax correctness, and the token count. With
     ``token_confidence`` also ``"max_prob"``, ``"correct"``: arrays over every trained token
     (in no particular order) of the largest softmax probability and whether it is the gold
     token, for calibration.
@@ -95,7 +97,7 @@ def score_rows(model, tokenized, rows: np.ndarray, *, batch_size: int, chunk_siz
     head = output_head(model)
     has_content = "content_labels" in tokenized.column_names
     columns = tokenized.select_columns(["input_ids", "labels"] + (["content_labels"] if has_content else []))
-    out = {name: np.zeros((len(rows), 4)) for name in (("trained", "content") if has_content else ("trained",))}
+    out = {name: TokenSums.full(len(rows)) for name in (("trained", "content") if has_content else ("trained",))}
     max_prob, correct = [], []
     for start in tqdm(range(0, len(rows), batch_size), desc=desc, disable=not progress, leave=False):
         chunk = columns[[int(i) for i in rows[start:start + batch_size]]]
@@ -106,12 +108,11 @@ def score_rows(model, tokenized, rows: np.ndarray, *, batch_size: int, chunk_siz
         ce = linear_cross_entropy(hidden[:, :-1][mask], head, targets[mask], chunk_size=chunk_size,
                                   return_stats=True)
         done = slice(start, start + len(chunk["labels"]))
-        out["trained"][done] = torch.stack(response_sums(ce.token_nll, ce.token_correct, mask), dim=1).numpy()
+        out["trained"].put(done, response_sums(ce.token_nll, ce.token_correct, mask))
         if has_content:
             content = batch["content_labels"][:, 1:].to(device) != IGNORE_INDEX
             keep = content[mask]  # the content tokens among the trained ones, in mask order
-            out["content"][done] = torch.stack(
-                response_sums(ce.token_nll[keep], ce.token_correct[keep], content & mask), dim=1).numpy()
+            out["content"].put(done, response_sums(ce.token_nll[keep], ce.token_correct[keep], content & mask))
         if token_confidence:
             max_prob.append(ce.token_max_prob.float().cpu().numpy())
             correct.append(ce.token_correct.cpu().numpy())
@@ -150,17 +151,17 @@ def score_model(model, tokenized, *, name: str = "model", step: int | None = Non
     finally:
         model.train(was_training)
     shards = procs.gather([(rows, sums)])
-    full = np.full((len(ids), 4), np.nan)
+    full = TokenSums.full(len(ids), np.nan)
     seen = np.zeros(len(ids), dtype=bool)
     n_scored = 0
     for shard_rows, shard_sums in shards:
         n_scored += len(shard_rows)
         fresh = ~seen[shard_rows]  # de-duplicate by example (a padded shard would repeat some)
-        full[shard_rows[fresh]] = shard_sums[fresh]
+        full.put(shard_rows[fresh], shard_sums.take(fresh))
         seen[shard_rows] = True
     if not seen.all():
         raise RuntimeError(f"{int((~seen).sum())} examples were not scored by any process")
-    frame = checkpoint_frame(ids, *full.T, name=name, step=step, fingerprint=dataset_fingerprint(ids),
+    frame = checkpoint_frame(ids, **full.as_dict(), name=name, step=step, fingerprint=dataset_fingerprint(ids),
                              source="scoring")
     frame.attrs["n_scored"] = n_scored
     frame.attrs["tokens"] = tokens

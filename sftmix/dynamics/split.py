@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..constants import SPLIT_METRICS
 from ..errors import SplitError
 from ..io import atomic_write
+from ..recipe import SPLIT_METRICS, SUMMARIES
 
 __all__ = ["SplitError", "check_split", "load_split", "save_split", "split_by_confidence", "split_groups"]
 
@@ -31,14 +31,16 @@ def split_by_confidence(table: pd.DataFrame, ratio: float = 0.5, metric: str = "
     ----------
     table : dynamics table with ``example_id`` and ``metric``.
     ratio : fraction of examples in the confident set, in (0, 1). The paper uses 0.5.
-    metric : ``"confidence"`` (the paper), ``"confidence_prob"`` or ``"correctness"``;
-        higher means more confident for each.
+    metric : a summary of :data:`sftmix.recipe.SUMMARIES` that ranks confidence (one of
+        :data:`sftmix.recipe.SPLIT_METRICS`): ``"confidence"`` (the paper),
+        ``"confidence_prob"``, ``"correctness"`` or ``"confidence_last"``; its ``direction``
+        says whether higher or lower values are the confident ones.
 
     Returns
     -------
     dict with ``confident`` and ``unconfident`` (lists of example ids, most confident
-    first), ``threshold`` (the lowest metric value in the confident set), ``ratio``,
-    ``metric`` and ``n``.
+    first), ``threshold`` (the least confident metric value in the confident set: the
+    lowest for a higher-is-confident metric), ``ratio``, ``metric`` and ``n``.
     """
     if metric not in SPLIT_METRICS:
         raise ValueError(f"unknown split metric {metric!r}; choose one of {', '.join(SPLIT_METRICS)}")
@@ -54,11 +56,12 @@ def split_by_confidence(table: pd.DataFrame, ratio: float = 0.5, metric: str = "
     if len(set(ids)) != n:
         raise ValueError("the dynamics table has duplicate example ids")
     values = table[metric].to_numpy(dtype=np.float64)
+    direction = SUMMARIES[metric].direction
     if np.isnan(values).any():
         raise ValueError(f"{int(np.isnan(values).sum())} examples have no {metric} value (NaN), e.g. "
                          f"{list(ids[np.isnan(values)][:3])}; score them or drop them first")
     k = min(max(int(np.floor(ratio * n + 0.5)), 1), n - 1)
-    order = np.lexsort((ids, -values))  # last key first: metric descending, then id ascending
+    order = np.lexsort((ids, -direction * values))  # last key first: most confident first, then id ascending
     return {"confident": ids[order[:k]].tolist(), "unconfident": ids[order[k:]].tolist(),
             "threshold": float(values[order[k - 1]]), "ratio": float(ratio), "metric": metric, "n": n}
 

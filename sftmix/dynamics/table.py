@@ -20,6 +20,9 @@ key ``b"sftmix"``:
   ``"online"``). NaN rows: examples without statistics (not seen by an online window).
 * ``dynamics.parquet``: the table of :func:`compute_dynamics`; metadata
   ``format_version``, ``fingerprint``, ``model_name``, ``checkpoints``, ``n_examples``.
+  Version ``"2"`` has one column per summary of :data:`sftmix.recipe.SUMMARIES` (version
+  ``"1"`` lacked ``confidence_last``; :func:`load_dynamics` reads it and computes the
+  missing summaries from the per-checkpoint columns).
 * ``split.json``: the dict of :func:`sftmix.dynamics.split.split_by_confidence`.
 """
 
@@ -38,12 +41,18 @@ import pyarrow.parquet as pq
 
 from ..errors import DatasetMismatchError
 from ..io import atomic_write
+from ..recipe import SUMMARIES
 
+#: Format version of the per-checkpoint files.
 FORMAT_VERSION = "1"
+#: Format version of ``dynamics.parquet``, and the older versions :func:`load_dynamics` reads.
+TABLE_FORMAT_VERSION = "2"
+_TABLE_VERSIONS = ("1", "2")
 META_KEY = b"sftmix"
 #: Per-checkpoint metrics (columns of a per-checkpoint file, ``<m>_<c>`` in the table).
 CHECKPOINT_METRICS = ("ppl", "prob", "gprob", "acc")
-SUMMARY_COLUMNS = ("confidence", "confidence_prob", "variability", "variability_prob", "correctness")
+#: Summary columns of the table: one per entry of :data:`sftmix.recipe.SUMMARIES`.
+SUMMARY_COLUMNS = tuple(SUMMARIES)
 # Columns of canonical or tokenized examples that are text or tokens, not metadata.
 _NOT_METADATA = {"messages", "prompt", "response", "completion", "instruction", "input", "output",
                  "answer", "input_ids", "labels", "attention_mask", "length", "example_index"}
@@ -93,10 +102,12 @@ def summarize_checkpoints(ppl, gprob, acc) -> dict[str, np.ndarray]:
 
     Returns
     -------
-    dict of arrays (N,): ``confidence = -mean_c ppl`` (the paper's definition, higher is
-    more confident), ``confidence_prob = mean_c gprob``, ``variability = std_c ppl``,
+    dict of arrays (N,), one per summary of :data:`sftmix.recipe.SUMMARIES`:
+    ``confidence = -mean_c ppl`` (the paper's definition, higher is more confident),
+    ``confidence_prob = mean_c gprob``, ``variability = std_c ppl``,
     ``variability_prob = std_c gprob`` (population std, ddof=0, as in Dataset
-    Cartography) and ``correctness = mean_c acc``. NaN for an example with no values.
+    Cartography), ``correctness = mean_c acc`` and ``confidence_last = -ppl`` at the last
+    checkpoint with a value. NaN for an example with no values.
     """
     ppl, gprob, acc = (np.asarray(x, dtype=np.float64) for x in (ppl, gprob, acc))
     if ppl.ndim != 2 or ppl.shape != gprob.shape or ppl.shape != acc.shape:
@@ -104,21 +115,20 @@ def summarize_checkpoints(ppl, gprob, acc) -> dict[str, np.ndarray]:
                          f"{ppl.shape}, {gprob.shape}, {acc.shape}")
     with warnings.catch_warnings():  # all-NaN rows give NaN, which is the answer we want
         warnings.simplefilter("ignore", RuntimeWarning)
-        return {"confidence": -np.nanmean(ppl, axis=1), "confidence_prob": np.nanmean(gprob, axis=1),
-                "variability": np.nanstd(ppl, axis=1), "variability_prob": np.nanstd(gprob, axis=1),
-                "correctness": np.nanmean(acc, axis=1)}
+        metrics = {"ppl": ppl, "gprob": gprob, "acc": acc}
+        return {name: SUMMARIES[name].compute(metrics) for name in SUMMARIES}
 
 
 # --------------------------------------------------------------------- file IO
-def _write_parquet(frame: pd.DataFrame, path, meta: dict) -> Path:
+def _write_parquet(frame: pd.DataFrame, path, meta: dict, version: str = FORMAT_VERSION) -> Path:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     schema_meta = dict(table.schema.metadata or {})
-    schema_meta[META_KEY] = json.dumps({"format_version": FORMAT_VERSION, **meta}).encode("utf-8")
+    schema_meta[META_KEY] = json.dumps({"format_version": version, **meta}).encode("utf-8")
     table = table.replace_schema_metadata(schema_meta)
     return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def _read_parquet(path) -> tuple[pd.DataFrame, dict]:
+def _read_parquet(path, versions: Sequence[str] = (FORMAT_VERSION,)) -> tuple[pd.DataFrame, dict]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
@@ -127,9 +137,9 @@ def _read_parquet(path) -> tuple[pd.DataFrame, dict]:
     if raw is None:
         raise ValueError(f"{path}: not an sftmix file (no {META_KEY.decode()!r} schema metadata)")
     meta = json.loads(raw)
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in versions:
         raise ValueError(f"{path}: format version {meta.get('format_version')!r}; this sftmix reads "
-                         f"version {FORMAT_VERSION!r}")
+                         f"version {' or '.join(map(repr, versions))}")
     frame = table.to_pandas()
     frame.attrs.update(meta)
     return frame, meta
@@ -237,7 +247,26 @@ def save_dynamics(table: pd.DataFrame, path, *, fingerprint: str, model_name: st
     meta = {"fingerprint": str(fingerprint), "model_name": str(model_name),
             "checkpoints": [c if isinstance(c, (int, type(None))) else str(c) for c in checkpoints],
             "n_examples": int(len(table))}
-    return _write_parquet(table, path, meta)
+    return _write_parquet(table, path, meta, TABLE_FORMAT_VERSION)
+
+
+def _fill_summaries(table: pd.DataFrame) -> pd.DataFrame:
+    """Add the registered summaries a table lacks (an older format) from its per-checkpoint columns."""
+    missing = [name for name in SUMMARIES if name not in table.columns]
+    n_checkpoints = 0
+    while f"ppl_{n_checkpoints}" in table.columns:
+        n_checkpoints += 1
+    if not missing or n_checkpoints == 0:
+        return table
+    stacked = {m: table[[f"{m}_{c}" for c in range(n_checkpoints)]].to_numpy(dtype=np.float64)
+               for m in ("ppl", "gprob", "acc")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        values = {name: SUMMARIES[name].compute(stacked) for name in missing}
+    attrs = dict(table.attrs)
+    table = pd.concat([table, pd.DataFrame(values, index=table.index)], axis=1)
+    table.attrs.update(attrs)
+    return table
 
 
 def _ids_of(dataset) -> list:
@@ -252,7 +281,8 @@ def load_dynamics(path, dataset=None) -> pd.DataFrame:
     With ``dataset`` (a Dataset/DataFrame with ``example_id``, or a list of ids), raise
     :class:`DatasetMismatchError` when the table was computed on other examples.
     """
-    table, meta = _read_parquet(path)
+    table, meta = _read_parquet(path, _TABLE_VERSIONS)
+    table = _fill_summaries(table)
     if dataset is not None:
         ids = _ids_of(dataset)
         expected = dataset_fingerprint(ids)

@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 import torch
 
-from ..constants import ALIGNMENTS, IGNORE_INDEX
+from ..constants import IGNORE_INDEX
+from ..recipe import ALIGNMENTS
 from .ce import OutputHead, linear_cross_entropy
 
 __all__ = ["AlignedPositions", "MixupOutput", "sample_lambdas",
@@ -103,7 +104,7 @@ class MixupOutput(NamedTuple):
 
 
 def _check_labels(labels_a, labels_b, alignment):
-    if alignment not in ALIGNMENTS:
+    if alignment not in ALIGNMENTS or alignment not in _KERNELS:
         raise ValueError(f"unknown alignment {alignment!r}; options: {', '.join(ALIGNMENTS)}")
     for name, x in (("labels_a", labels_a), ("labels_b", labels_b)):
         if x.dim() != 2 or x.dtype != torch.long:
@@ -161,24 +162,43 @@ def align_pairs(labels_a: torch.Tensor, labels_b: torch.Tensor,
     AlignedPositions with M entries.
     """
     _check_labels(labels_a, labels_b, alignment)
-    if alignment == "response":
-        ta, ra = _next_targets(labels_a)
-        tb, rb = _next_targets(labels_b)
-        # Rank of each response token within its row; keep ranks below the shorter count.
-        m = torch.minimum(ra.sum(1), rb.sum(1))[:, None]
-        keep_a = ra & (ra.cumsum(1) <= m)
-        keep_b = rb & (rb.cumsum(1) <= m)
-        # nonzero() is row-major, so both lists run (pair, rank) in the same order.
-        pair, pos_a = keep_a.nonzero(as_tuple=True)
-        pos_b = keep_b.nonzero(as_tuple=True)[1]
-        target_a, target_b = ta[pair, pos_a], tb[pair, pos_b]
-        ones = torch.ones(pair.shape[0], dtype=torch.float32, device=pair.device)
-        return AlignedPositions(pair, pos_a, pos_b, target_a, target_b, ones, ones.clone())
+    return _KERNELS[alignment][0](labels_a, labels_b)
+
+
+def _align_response(labels_a, labels_b) -> AlignedPositions:
+    ta, ra = _next_targets(labels_a)
+    tb, rb = _next_targets(labels_b)
+    # Rank of each response token within its row; keep ranks below the shorter count.
+    m = torch.minimum(ra.sum(1), rb.sum(1))[:, None]
+    keep_a = ra & (ra.cumsum(1) <= m)
+    keep_b = rb & (rb.cumsum(1) <= m)
+    # nonzero() is row-major, so both lists run (pair, rank) in the same order.
+    pair, pos_a = keep_a.nonzero(as_tuple=True)
+    pos_b = keep_b.nonzero(as_tuple=True)[1]
+    target_a, target_b = ta[pair, pos_a], tb[pair, pos_b]
+    ones = torch.ones(pair.shape[0], dtype=torch.float32, device=pair.device)
+    return AlignedPositions(pair, pos_a, pos_b, target_a, target_b, ones, ones.clone())
+
+
+def _align_sequence(labels_a, labels_b) -> AlignedPositions:
     pair, pos = _seq_keep(labels_a, labels_b).nonzero(as_tuple=True)
     ya, yb = labels_a[pair, pos + 1], labels_b[pair, pos + 1]
     has_a, has_b = ya != IGNORE_INDEX, yb != IGNORE_INDEX
     return AlignedPositions(pair, pos, pos.clone(), ya.where(has_a, 0), yb.where(has_b, 0),
                             has_a.float(), has_b.float())
+
+
+def _count_response(labels_a, labels_b) -> torch.Tensor:
+    ra, rb = _next_targets(labels_a)[1], _next_targets(labels_b)[1]
+    return torch.minimum(ra.sum(1), rb.sum(1)).sum()
+
+
+def _count_sequence(labels_a, labels_b) -> torch.Tensor:
+    return _seq_keep(labels_a, labels_b).sum()
+
+
+#: (align, count) kernels of each alignment registered in :data:`sftmix.recipe.ALIGNMENTS`.
+_KERNELS = {"response": (_align_response, _count_response), "sequence": (_align_sequence, _count_sequence)}
 
 
 def count_mixup_positions(labels_a: torch.Tensor, labels_b: torch.Tensor,
@@ -189,10 +209,7 @@ def count_mixup_positions(labels_a: torch.Tensor, labels_b: torch.Tensor,
     whole gradient-accumulation step before running it.
     """
     _check_labels(labels_a, labels_b, alignment)
-    if alignment == "response":
-        ra, rb = _next_targets(labels_a)[1], _next_targets(labels_b)[1]
-        return torch.minimum(ra.sum(1), rb.sum(1)).sum()
-    return _seq_keep(labels_a, labels_b).sum()
+    return _KERNELS[alignment][1](labels_a, labels_b)
 
 
 def mix_hidden(hidden_a: torch.Tensor, hidden_b: torch.Tensor, aligned: AlignedPositions,

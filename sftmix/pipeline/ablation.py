@@ -5,8 +5,8 @@ paper's recipe: alpha = 0.5, mu = 0.2, split at the median, confident x unconfid
 pairs). :func:`run_ablation` first runs (or resumes) the base experiment, which gives
 
 * ONE reference run, dynamics table and split, shared by every cell: the training
-  dynamics do not depend on the Mixup settings, and only ``split_ratio`` changes the
-  split (re-cut from the same table, no new scoring);
+  dynamics do not depend on the Mixup settings, and only ``split_ratio`` and
+  ``split_metric`` change the split (re-cut from the same table, no new scoring);
 * the NTP baseline and the SFTMix centre for every seed: the centre value of each
   parameter is read from there instead of being trained again.
 
@@ -44,25 +44,29 @@ import pandas as pd
 from ..analysis.results import METRICS
 from ..analysis.stats import paired_difference
 from ..config import SFTMixConfig
-from ..constants import LOSS_VARIANTS, PAIRINGS
 from ..data import load_train_eval
 from ..dynamics import load_dynamics, save_split, split_by_confidence
 from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write, atomic_write_json
+from ..recipe import LOSS_VARIANTS, PAIRINGS, SPLIT_METRICS
 from ..viz.plots import plot_ablation_sweep
 from . import stages as st
 from .experiment import ExperimentConfig, run_experiment
 
-#: The knobs :func:`run_ablation` can vary; the first three are training settings.
-SWEEPABLE = ("mixup_alpha", "mixup_weight", "split_ratio", "pairing", "loss_variant")
-#: Knobs whose values are names, not numbers.
-CATEGORICAL = {"pairing": PAIRINGS, "loss_variant": LOSS_VARIANTS}
-#: The sweep ``sftmix ablate`` runs when no ``--param`` is given (the centre is added).
+#: The knobs :func:`run_ablation` can vary; ``split_ratio`` and ``split_metric`` re-cut the split.
+SWEEPABLE = ("mixup_alpha", "mixup_weight", "split_ratio", "pairing", "loss_variant", "split_metric")
+#: Knobs whose values are names, not numbers: the registries of :mod:`sftmix.recipe`.
+CATEGORICAL = {"pairing": PAIRINGS.names(), "loss_variant": LOSS_VARIANTS.names(),
+               "split_metric": SPLIT_METRICS}
+#: The knobs that re-cut the split from the shared dynamics table instead of changing training.
+_SPLIT_KNOBS = ("split_ratio", "split_metric")
+#: The sweep ``sftmix ablate`` runs when no ``--param`` is given (the centre is added): the
+#: paper's knobs and choices (``paper=True`` in the registries); the others on request.
 DEFAULT_SWEEP = {
     "mixup_alpha": [0.1, 0.5, 2.0],
     "mixup_weight": [0.05, 0.2, 1.0],
     "split_ratio": [0.3, 0.5, 0.7],
-    "pairing": list(PAIRINGS),
-    "loss_variant": list(LOSS_VARIANTS),
+    "pairing": list(PAIRINGS.names(paper=True)),
+    "loss_variant": list(LOSS_VARIANTS.names(paper=True)),
 }
 METRIC_COLUMNS = ("exact_match", "nll", "ece", "token_accuracy")
 RESULT_COLUMNS = ("param", "value", "seed", *METRIC_COLUMNS, "centre")
@@ -78,11 +82,12 @@ def centre_values(base) -> dict:
     centre = {p: base.training.get(p, defaults[p]) for p in ("mixup_alpha", "mixup_weight", "pairing",
                                                               "loss_variant")}
     centre["split_ratio"] = base.split_ratio
+    centre["split_metric"] = base.split_metric
     return centre
 
 
 def parse_values(param: str, values) -> list:
-    """Values of ``param`` as the sweep uses them: floats for numeric knobs, names for pairing and loss_variant.
+    """Values of ``param`` as the sweep uses them: floats for numeric knobs, registered names for the others.
 
     ``values`` is a list or a comma-separated string (``"0.1,0.5,1"``). Raises
     ``ValueError`` for an unknown parameter or a value the recipe rejects.
@@ -210,9 +215,12 @@ def run_ablation(base, sweep: Mapping[str, Sequence] | None = None, seeds: Seque
             is_centre = _same(value, centre[param])
             for seed in seeds:
                 out = cell_dir(run, param, value, seed)
-                training = dict(base.training) if param == "split_ratio" else {**base.training, param: value}
+                training = dict(base.training) if param in _SPLIT_KNOBS else {**base.training, param: value}
                 ratio = value if param == "split_ratio" else base.split_ratio
-                key = _hash(common, training, ratio, seed, "centre" if is_centre else "cell")
+                metric = value if param == "split_metric" else base.split_metric
+                # The metric joins the key only on its own axis, so the other cells keep their keys.
+                extra = (metric,) if param == "split_metric" else ()
+                key = _hash(common, training, ratio, seed, "centre" if is_centre else "cell", *extra)
                 if not _cell_done(out, key):
                     start = time.time()
                     if out.exists():
@@ -221,17 +229,9 @@ def run_ablation(base, sweep: Mapping[str, Sequence] | None = None, seeds: Seque
                         _copy_centre(rd.train("sftmix", seed), out)
                     else:
                         say(f"[ablation {param}={_fmt(value)} seed{seed}] training")
-                        cfg = dataclasses.replace(base, training=training, split_ratio=ratio, seeds=[seed])
-                        split_path = rd.split
-                        if param == "split_ratio":
-                            split_path = out.parent / rd.split.name
-                            table = load_dynamics(rd.dynamics)
-                            save_split(split_by_confidence(table, ratio=ratio, metric=base.split_metric),
-                                       split_path)
-                        st.train_stage(cfg, "sftmix", seed, train_examples, out, split_path)
-                        st.eval_stage(cfg, out, held_out, progress=False)
-                        if not keep_weights:
-                            _drop_weights(out)
+                        cfg = dataclasses.replace(base, training=training, split_ratio=ratio, split_metric=metric,
+                                                  seeds=[seed])
+                        _train_cell(cfg, param in _SPLIT_KNOBS, out, train_examples, held_out, keep_weights)
                     atomic_write_json(out / "cell.json", {"key": key, "param": param, "value": value, "seed": seed,
                                                     "centre": is_centre, "seconds": round(time.time() - start, 2)})
                 rows.append({"param": param, "value": value, "seed": seed, "centre": is_centre,
@@ -240,6 +240,20 @@ def run_ablation(base, sweep: Mapping[str, Sequence] | None = None, seeds: Seque
     results["value"] = results["value"].astype(object)
     _write_csv(results, rd.ablation_results)
     return results
+
+
+def _train_cell(cfg, own_split: bool, out: Path, train_examples, held_out, keep_weights: bool) -> None:
+    """Train and evaluate one cell (one seed); with ``own_split`` on a split re-cut from the shared table."""
+    rd = RunDir(cfg.run_dir)
+    split_path = rd.split
+    if own_split:
+        split_path = out.parent / rd.split.name
+        table = load_dynamics(rd.dynamics)
+        save_split(split_by_confidence(table, ratio=cfg.split_ratio, metric=cfg.split_metric), split_path)
+    st.train_stage(cfg, "sftmix", cfg.seeds[0], train_examples, out, split_path)
+    st.eval_stage(cfg, out, held_out, progress=False)
+    if not keep_weights:
+        _drop_weights(out)
 
 
 def _cell_done(out: Path, key: str) -> bool:

@@ -40,7 +40,7 @@ import yaml
 
 from ..analysis.results import build_results, write_results
 from ..config import DataArguments, ModelArguments, SFTMixConfig
-from ..constants import CONFIDENCE_TOKENS, METHODS, SPLIT_METRICS
+from ..constants import CONFIDENCE_TOKENS, METHODS
 from ..data.prepare import prepare_train_eval
 from ..distributed import Processes
 from ..io import (
@@ -53,6 +53,7 @@ from ..io import (
     remove_temp_files,
 )
 from ..models import load_tokenizer
+from ..recipe import SPLIT_METRICS
 from ..train import clean_checkpoints
 from ..viz.figures import make_figures
 from . import stages as st

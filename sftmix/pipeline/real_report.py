@@ -125,8 +125,12 @@ def _dir_size_mb(path: Path) -> float:
     return total / 2**20
 
 
-def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_results=None) -> list[Path]:
-    """Write the committed results of a finished real-model run into ``out`` (see the module docstring)."""
+def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_results=None,
+                      made_by: str | None = None) -> list[Path]:
+    """Write the committed results of a finished real-model run into ``out`` (see the module docstring).
+
+    ``made_by`` names the command that made the run in results.md (default: the experiment's name).
+    """
     from ..data.prepare import prepare_train_eval
     from .experiment import ExperimentConfig
 
@@ -163,7 +167,9 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
     figure("dynamics_map.png", plot_dynamics_map(table, split=split))
     by_noise = plot_confidence_hist(table, split=split, by="noisy", stat="share", log=True,
                                     labels={False: "own answer", True: "swapped answer"})
-    by_noise.axes[0].set_title("Reference run's mean perplexity: own vs swapped answers")
+    by_noise.axes[0].set_title("Own vs swapped answers, each drawn as a share of its own group\n"
+                               f"AUROC of \u2212confidence for the swapped ones: {auroc:.2f} "
+                               "(0.5 = chance, 1 = perfect)", fontsize=10)
     figure("confidence_by_noise.png", by_noise)
     figure("fit.png", plot_fit(fit))
     figure("representation_space.png", plot_projection_grid(
@@ -183,7 +189,8 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
     comparison.to_csv(out / "comparison.csv", index=False)
     atomic_write_json(out / "summary.json", summary)
     written += [out / "results.csv", out / "comparison.csv", out / "summary.json"]
-    md = _markdown(config, per_seed, comparison, summary, fit, _examples_table(table, train),
+    made_by = made_by or f"`sftmix experiment` (run `{config.name}`)"
+    md = _markdown(config, made_by, per_seed, comparison, summary, fit, _examples_table(table, train),
                    _side_by_side(run, seeds[0]))
     written.append(atomic_write_text(out / "results.md", md))
     for part in ("dynamics", "split", "fit", "results_json", "data_report"):
@@ -239,10 +246,11 @@ def _tokenizer(config):
     return load_tokenizer(config.model_args())
 
 
-def _markdown(config, per_seed, comparison, summary, fit, examples, side_by_side) -> str:
+def _markdown(config, made_by, per_seed, comparison, summary, fit, examples, side_by_side) -> str:
     sep, seeds = summary["separation"], summary["seeds"]
-    lines = [f"# Real model, real chats: SmolLM2-135M-Instruct on ShareGPT ({len(seeds)} seeds)", "",
-             f"`python figures/real_model.py` (config `configs/real/sharegpt-smollm2.yaml`, seeds {seeds}). "
+    model = Path(str(config.model.get("model_name_or_path", "the model"))).name
+    lines = [f"# Real model, real chats: {model} on ShareGPT ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})",
+             "", f"{made_by}, seeds {seeds}. "
              f"{summary['n_train']} training conversations (first exchanges of <= {config.data['max_length']} "
              f"ChatML tokens), {summary['n_noisy']} of them with their answer swapped for another conversation's; "
              f"{per_seed['n_examples'].max()} held out. Reported as measured.", "",

@@ -21,6 +21,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..constants import CONFIDENCE_TOKENS
 from ..distributed import Processes
+from ..dynamics.sums import TokenSums
 from ..dynamics.table import checkpoint_frame, dataset_fingerprint, write_checkpoint_frame
 
 logger = logging.getLogger(__name__)
@@ -115,15 +116,16 @@ class DynamicsRecorder(TrainerCallback):
                 raise ValueError("DynamicsRecorder needs example_ids= (the training dataset's example_id column)")
             self.example_ids = [str(e) for e in dataset["example_id"]]
         self._fingerprint = dataset_fingerprint(self.example_ids)
-        self._sums = np.zeros((len(self.example_ids), 4))
+        self._sums = TokenSums.full(len(self.example_ids))
         self._last_close = state.global_step
 
     def observe_batch(self, *, example_index, nll_sum, prob_sum, correct_sum, n_tokens, state=None):
-        """Add one micro-batch's per-example sums (tensors of shape (B,))."""
+        """Add one micro-batch's per-example sums (tensors or arrays of shape (B,))."""
         if example_index is None:
             raise ValueError("the batch has no example_index column (keep it: remove_unused_columns=False)")
-        values = torch.stack([x.detach().cpu().double() for x in (nll_sum, prob_sum, correct_sum, n_tokens)], 1)
-        np.add.at(self._sums, example_index.cpu().numpy(), values.numpy())
+        batch = TokenSums(*(torch.as_tensor(x).detach().cpu().double().numpy()
+                            for x in (nll_sum, prob_sum, correct_sum, n_tokens)))
+        self._sums.add_at(example_index.cpu().numpy(), batch)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.interval is not None and state.global_step % self.interval == 0:
@@ -139,18 +141,19 @@ class DynamicsRecorder(TrainerCallback):
 
     def _close(self, trainer_state, name: str) -> None:
         procs = Processes()
-        # Each visit happened on one process: add them up.
-        sums = procs.sum(torch.from_numpy(self._sums)).numpy()
-        if not sums[:, 3].any():
+        sums = self._sums
+        if procs.many:  # each visit happened on one process: add them up
+            sums = TokenSums.from_stacked(procs.sum(torch.from_numpy(sums.stacked())).numpy())
+        if not sums.n_tokens.any():
             logger.warning("DynamicsRecorder saw no statistics before %s: it needs SFTMixTrainer, which calls "
                            "observe_batch from its training forward pass", name)
-        frame = checkpoint_frame(self.example_ids, *sums.T, name=name, step=trainer_state.global_step,
+        frame = checkpoint_frame(self.example_ids, **sums.as_dict(), name=name, step=trainer_state.global_step,
                                  fingerprint=self._fingerprint, source="online")
         frame.attrs["tokens"] = self.tokens
         self.checkpoints.append(frame)
         if self.out_dir is not None and procs.is_main:
             write_checkpoint_frame(frame, self.out_dir / f"{name}.parquet")
-        self._sums = np.zeros_like(self._sums)
+        self._sums = TokenSums.full(len(self.example_ids))
         self._last_close = trainer_state.global_step
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Sampler
 
+from ..recipe import PAIRINGS
+
 __all__ = ["LengthWindowSampler", "PairedSampler", "pair_rows"]
 
 
@@ -116,11 +118,12 @@ def _shuffled(rows: list[int], gen: torch.Generator) -> list[int]:
     return [rows[i] for i in torch.randperm(len(rows), generator=gen).tolist()]
 
 
-def pair_rows(batch_size: int, pairing: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows (a, b) of a paired batch that are mixed, for a pairing strategy."""
-    half = batch_size // 2
-    if pairing in ("confident_unconfident", "random"):
-        return torch.arange(half), torch.arange(half, 2 * half)
-    quarter = half // 2
-    start = 0 if pairing == "confident_confident" else half
-    return torch.arange(start, start + quarter), torch.arange(start + quarter, start + 2 * quarter)
+def pair_rows(batch_size: int, pairing: str, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows (a, b) of a paired batch that are mixed, for a pairing of :data:`sftmix.recipe.PAIRINGS`.
+
+    ``labels`` (B, T), the batch's labels, is needed by pairings that look at the examples
+    (``"length_matched"``); the others only need ``batch_size``.
+    """
+    if labels is not None and labels.shape[0] != batch_size:
+        raise ValueError(f"labels has {labels.shape[0]} rows for a batch of {batch_size}")
+    return PAIRINGS[pairing].rows(batch_size, labels)

@@ -45,6 +45,7 @@ from ..io import atomic_write_json
 from ..loss.ce import linear_cross_entropy
 from ..loss.head import forward_hidden, head_context, output_head, verify_output_head
 from ..loss.mixup import count_mixup_positions, mixup_loss, sample_lambdas
+from ..recipe import LOSS_VARIANTS, PAIRINGS
 from .guards import check_setup
 from .sampler import LengthWindowSampler, PairedSampler, pair_rows
 
@@ -79,10 +80,10 @@ class SFTMixTrainer(Trainer):
             split = split if split is not None else load_split(self.args.split_file)
             ids = [str(e) for e in self.train_dataset["example_id"]]
             self.groups = split_groups(split, ids, source=self.args.split_file or "split")
-            if self.args.pairing in ("confident_confident", "unconfident_unconfident") \
-                    and self.args.per_device_train_batch_size % 4:
-                raise ValueError(f"pairing={self.args.pairing!r} mixes within one half of the batch: "
-                                 "per_device_train_batch_size must be a multiple of 4")
+            multiple = PAIRINGS[self.args.pairing].batch_multiple
+            if self.args.per_device_train_batch_size % multiple:
+                raise ValueError(f"pairing={self.args.pairing!r} needs per_device_train_batch_size to be a "
+                                 f"multiple of {multiple}, got {self.args.per_device_train_batch_size}")
 
     # -- data ------------------------------------------------------------------------
     def _verify_head_once(self) -> None:
@@ -110,7 +111,7 @@ class SFTMixTrainer(Trainer):
                 return super()._get_train_sampler(train_dataset)
             return LengthWindowSampler(lengths, bs, window=window, seed=seed)
         conf, unconf = self.groups
-        if self.args.pairing == "random":
+        if PAIRINGS[self.args.pairing].pooled:  # both halves from all examples
             return PairedSampler(conf + unconf, None, bs, seed=seed, lengths=lengths, window=window)
         return PairedSampler(conf, unconf, bs, seed=seed, lengths=lengths, window=window)
 
@@ -126,7 +127,7 @@ class SFTMixTrainer(Trainer):
         return batches, num_items
 
     def _count_mixup(self, labels: torch.Tensor) -> int:
-        a, b = pair_rows(labels.shape[0], self.args.pairing)
+        a, b = pair_rows(labels.shape[0], self.args.pairing, labels)
         return int(count_mixup_positions(labels[a], labels[b], self.args.mixup_alignment))
 
     # -- loss ------------------------------------------------------------------------
@@ -167,7 +168,7 @@ class SFTMixTrainer(Trainer):
         self._add_part("ntp", ntp.loss_sum, n_tokens)
 
         if self.groups is not None and model.training:
-            a, b = pair_rows(labels.shape[0], self.args.pairing)
+            a, b = pair_rows(labels.shape[0], self.args.pairing, labels)
             lam = self.mixup_lambdas(index.cpu() if index is not None else None, a, b).to(hidden.device)
             mix = mixup_loss(hidden[a], labels[a], hidden[b], labels[b], lam, head,
                              alignment=self.args.mixup_alignment, chunk_size=self.args.ce_chunk_size)
@@ -175,13 +176,7 @@ class SFTMixTrainer(Trainer):
                 else mix.num_positions.clamp(min=1)
             mixup = mix.loss_sum / denom
             self._add_part("mixup", mix.loss_sum, mix.num_positions)
-            variant = self.args.loss_variant
-            if variant == "ntp_plus_mixup":
-                loss = ntp_loss + self.args.mixup_weight * mixup
-            elif variant == "equal":
-                loss = 0.5 * ntp_loss + 0.5 * mixup
-            else:  # mixup_only
-                loss = mixup
+            loss = LOSS_VARIANTS[self.args.loss_variant].combine(ntp_loss, mixup, self.args.mixup_weight)
         if model.training:
             self._micro_step += 1
 
@@ -211,9 +206,7 @@ class SFTMixTrainer(Trainer):
                     sums[tokens] = response_sums(token_nll[keep], token_correct[keep], content_mask & mask)
                 else:
                     sums[tokens] = response_sums(token_nll, token_correct, mask)
-            nll, prob, correct, count = sums[tokens]
-            cb.observe_batch(example_index=index, nll_sum=nll, prob_sum=prob, correct_sum=correct,
-                             n_tokens=count, state=self.state)
+            cb.observe_batch(example_index=index, **sums[tokens].as_dict(), state=self.state)
 
     # -- non-finite losses ------------------------------------------------------------
     def training_step(self, model, inputs, num_items_in_batch=None):

@@ -166,7 +166,8 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
     ax.set_xlabel(label)
     ax.set_ylabel(ylabel)
     short = _SHORT_LOG if log_view else axis_label(metric)  # the axis says the rest
-    ax.set_title(f"Distribution of {short}" + (f" by {by}" if by else ""))
+    named = " vs ".join(str(v) for v in labels.values()) if (by and labels) else None
+    ax.set_title(f"Distribution of {short}" + (f": {named}" if named else f" by {by}" if by else ""))
     if groups:
         ax.legend(frameon=False, fontsize=8 if on_split else 9, loc="upper left" if t is None else "center right")
     return fig

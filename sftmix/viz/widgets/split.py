@@ -15,8 +15,8 @@ import pandas as pd
 
 from ...analysis.confounds import noise_precision_recall, side_changes, split_by_task
 from ...analysis.selection import split_summary
-from ...constants import SPLIT_METRICS
 from ...dynamics.split import split_by_confidence
+from ...recipe import SPLIT_METRICS
 from ..plots import plot_confidence_hist, plot_dynamics_map, plot_umap_confidence
 from .base import image, new_figure, observe, png, set_quietly, widgets_module
 
