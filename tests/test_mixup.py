@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from sftmix.constants import ALIGNMENTS
 from sftmix.loss.ce import OutputHead
 from sftmix.loss.mixup import align_pairs, count_mixup_positions, mixup_loss, sample_lambdas
+from sftmix.recipe import ALIGNMENTS
 
 X = -100
 # Three pairs, T = 8, with different prompt and response lengths (unshifted labels).
