@@ -12,7 +12,7 @@ def add_parser(subparsers):
     ap.add_argument("--quick", action="store_true", help="Smaller data and shorter training (under a minute; with "
                     "--real about 5 minutes).")
     ap.add_argument("--real", action="store_true", help="A real LLM on real chats instead: SmolLM2-135M on ShareGPT "
-                    "(offline; about 20 minutes on 2 CPU cores).")
+                    "(offline; about 13 minutes on 2 idle CPU cores).")
     ap.add_argument("--runs-dir", default="runs", help="Where the run directory is created (default: runs).")
     ap.add_argument("--name", default=None, help="Run name (default: demo or demo-quick).")
     return ap

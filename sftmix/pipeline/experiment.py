@@ -460,7 +460,7 @@ def demo_config(quick: bool | str = False, runs_dir: str = "runs", name: str | N
     """The demo on the built-in suite: minutes on 2 CPU cores (``quick``: under a minute).
 
     ``real``: SmolLM2-135M on real ShareGPT chats instead (needs the real-model artefacts;
-    ~20 minutes, ``quick``: ~5, ``quick="smoke"``: every stage at the smallest size, ~2
+    ~13 minutes, ``quick``: ~5, ``quick="smoke"``: every stage at the smallest size, ~2
     minutes, for CI). The settings are the package's ``pipeline/configs/demo.yaml``
     (``demo_quick.yaml``, ``real.yaml``, ``real_quick.yaml``, ``real_smoke.yaml``).
     """
