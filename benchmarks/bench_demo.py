@@ -20,7 +20,8 @@ import _common as C
 
 
 def smoke_child(runs_dir: str) -> None:
-    from sftmix.pipeline.experiment import ExperimentConfig, run_experiment
+    from sftmix.pipeline.experiment import run_experiment
+    from sftmix.pipeline.experiment_config import ExperimentConfig
 
     config = ExperimentConfig(
         name="demo-smoke", runs_dir=runs_dir, seeds=[0], methods=["ntp", "sftmix"],

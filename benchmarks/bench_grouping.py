@@ -12,7 +12,6 @@ Speed and padding of the same settings: ``bench_throughput.py``.
 """
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import tempfile
 
@@ -32,18 +31,17 @@ def main():
     runs_dir = args.runs_dir or (tempfile.mkdtemp() if args.smoke else str(C.ROOT / "runs" / "bench-grouping"))
     base = demo_config(quick=args.smoke, runs_dir=runs_dir)
     if args.smoke:
-        base = dataclasses.replace(base, data={**base.data, "n_train": 64, "n_test": 15},
-                                   training={**base.training, "num_train_epochs": 1})
+        base = base.override({"data.n_train": 64, "data.n_test": 15, "training.num_train_epochs": 1})
         args.seeds, args.windows = args.seeds[:1], args.windows[:1]
     settings = [("random", None)] + [("group_by_length", w) for w in args.windows]
     results, rows = [], []
     for strategy, window in settings:
         name = "ntp-random" if window is None else f"ntp-window{window}"
-        training = {**base.training, "train_sampling_strategy": strategy}
+        changes = {"training.train_sampling_strategy": strategy}
         if window is not None:
-            training["length_window"] = window
-        config = dataclasses.replace(base, name=("smoke-" if args.smoke else "") + name, seeds=args.seeds,
-                                     methods=["ntp"], training=training, embeddings=False, figures=False)
+            changes["training.length_window"] = window
+        config = base.override({**changes, "name": ("smoke-" if args.smoke else "") + name, "seeds": args.seeds,
+                                "methods": ["ntp"], "embeddings": False, "figures": False})
         out = run_experiment(config, progress=False)
         per_seed = out["per_seed"]["ntp"]
         em = [per_seed[str(s)]["exact_match"] for s in args.seeds]

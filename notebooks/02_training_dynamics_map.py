@@ -41,7 +41,6 @@ RUNS_DIR = os.environ.get("SFTMIX_RUNS_DIR", "../runs")
 NOISE = 0.3  # share of training answers replaced by a wrong one (the demo's own setting may be lower)
 
 # %%
-import dataclasses
 
 import pandas as pd
 from IPython.display import Markdown
@@ -64,7 +63,7 @@ pd.set_option("display.max_colwidth", 50)
 
 # %%
 config = demo_config(quick=FAST, runs_dir=RUNS_DIR, name="nb02-fast" if FAST else "nb02")
-config = dataclasses.replace(config, methods=["sftmix"], data={**config.data, "noise": NOISE})
+config = config.override({"methods": ["sftmix"], "data.noise": NOISE})
 ran = sftmix.run_experiment(config, until="split", progress="stages")
 
 # %%

@@ -35,7 +35,6 @@ RUNS_DIR = os.environ.get("SFTMIX_RUNS_DIR", "../runs")
 K = 10  # neighbours in knn_agreement
 
 # %%
-import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -55,7 +54,7 @@ from sftmix.pipeline.experiment import demo_config
 
 # %%
 config = demo_config(quick=FAST, runs_dir=RUNS_DIR, name="nb03-fast" if FAST else "nb03")
-config = dataclasses.replace(config, methods=["sftmix"], embeddings=True)
+config = config.override({"methods": ["sftmix"], "embeddings": True})
 ran = sftmix.run_experiment(config, until="embeddings", progress="stages")
 
 # %%

@@ -40,7 +40,6 @@ FIGURES = os.environ.get("SFTMIX_FIGURES_DIR", "../figures")  # the shipped mult
 PROJECTION = "tsne"  # "tsne" (the paper's), "umap" or "pca" for the representation-space figure
 
 # %%
-import dataclasses
 import json
 from pathlib import Path
 
@@ -64,8 +63,7 @@ from sftmix.viz.plots.regime import plot_regime_map
 # %%
 if RUN_DIR is None:
     config = demo_config(quick=FAST, runs_dir=RUNS_DIR, name="nb05-fast" if FAST else None)
-    sizes = {key: config.data[key] // SHRINK for key in ("n_train", "n_test")}
-    config = dataclasses.replace(config, data={**config.data, **sizes})
+    config = config.override({f"data.{key}": config.data[key] // SHRINK for key in ("n_train", "n_test")})
     sftmix.run_experiment(config, progress="stages")
     RUN_DIR = config.run_dir
 run, figures = RunDir(RUN_DIR), Path(FIGURES)

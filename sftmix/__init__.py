@@ -27,7 +27,7 @@ _EXPORTS = {
     "split_by_confidence": "dynamics.split", "load_split": "dynamics.split",
     "mixup_loss": "loss.mixup", "linear_cross_entropy": "loss.ce",
     "evaluate_model": "analysis.evaluate",
-    "run_experiment": "pipeline.experiment", "ExperimentConfig": "pipeline.experiment",
+    "run_experiment": "pipeline.experiment", "ExperimentConfig": "pipeline.experiment_config",
     "demo_config": "pipeline.experiment", "RunDir": "io",
     "embed_examples": "analysis.embed", "project_umap": "analysis.projection", "project_pca": "analysis.projection",
     "project_tsne": "analysis.projection",
@@ -48,7 +48,8 @@ if TYPE_CHECKING:  # the same names, for editors and type checkers
     from .io import RunDir
     from .loss.ce import linear_cross_entropy
     from .loss.mixup import mixup_loss
-    from .pipeline.experiment import ExperimentConfig, demo_config, run_experiment
+    from .pipeline.experiment import demo_config, run_experiment
+    from .pipeline.experiment_config import ExperimentConfig
     from .toy import build_tiny_model, build_toy_tokenizer, make_task_suite
     from .train.callbacks import DynamicsRecorder
     from .train.run import train_reference

@@ -3,7 +3,8 @@
 Three dataclasses, all parsed by ``HfArgumentParser`` from YAML files or the command
 line: :class:`ModelArguments` (which model), :class:`DataArguments` (which data) and
 :class:`SFTMixConfig` (how to train). Defaults that differ from ``TrainingArguments``
-are set openly below; bad values raise ``ValueError`` in ``__post_init__``.
+are set openly below; bad values raise :class:`~sftmix.errors.ConfigError` (a ``ValueError``)
+in ``__post_init__``, where they are found.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from .constants import FORMATS, METHODS
+from .errors import ConfigError
 from .recipe import ALIGNMENTS, LOSS_VARIANTS, PAIRINGS
 
 __all__ = ["DataArguments", "ModelArguments", "SFTMixConfig"]
@@ -20,7 +22,7 @@ __all__ = ["DataArguments", "ModelArguments", "SFTMixConfig"]
 
 def _choice(name: str, value, options) -> None:
     if value not in options:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(map(str, options))}")
+        raise ConfigError(f"{name}={value!r} is not valid; choose one of {', '.join(map(str, options))}")
 
 
 @dataclass
@@ -48,10 +50,10 @@ class ModelArguments:
 
     def __post_init__(self):
         if self.torch_dtype not in ("float32", "bfloat16", "float16", "auto"):
-            raise ValueError(f"torch_dtype={self.torch_dtype!r}; choose float32, bfloat16, float16 or auto")
+            raise ConfigError(f"torch_dtype={self.torch_dtype!r}; choose float32, bfloat16, float16 or auto")
         for name in ("tiny_hidden_size", "tiny_layers", "tiny_heads", "lora_r"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -109,15 +111,15 @@ class DataArguments:
         if self.dataset_format is not None:
             _choice("dataset_format", self.dataset_format, FORMATS)
         if self.held_out_size < 0 or (self.train_size is not None and self.train_size < 1):
-            raise ValueError("held_out_size must be >= 0 and train_size >= 1")
+            raise ConfigError("held_out_size must be >= 0 and train_size >= 1")
         if self.max_length < 2:
-            raise ValueError(f"max_length must be >= 2, got {self.max_length}")
+            raise ConfigError(f"max_length must be >= 2, got {self.max_length}")
         if not 0.0 <= self.noise < 1.0:
-            raise ValueError(f"noise must be in [0, 1), got {self.noise}")
+            raise ConfigError(f"noise must be in [0, 1), got {self.noise}")
         if self.n_train < 1 or self.n_test < 0:
-            raise ValueError("n_train must be >= 1 and n_test >= 0")
+            raise ConfigError("n_train must be >= 1 and n_test >= 0")
         if self.max_exchanges is not None and self.max_exchanges < 1:
-            raise ValueError(f"max_exchanges must be >= 1 (or unset), got {self.max_exchanges}")
+            raise ConfigError(f"max_exchanges must be >= 1 (or unset), got {self.max_exchanges}")
 
     def suite_kwargs(self) -> dict:
         tasks = [t.strip() for t in self.tasks.split(",")] if self.tasks else None
@@ -139,7 +141,8 @@ class SFTMixConfig(TrainingArguments):
                 + LOSS_VARIANTS.help() + "."})
     split_file: str | None = field(default=None, metadata={
         "aliases": ["--split"],
-        "help": "split.json with the confident/unconfident example ids (needed for method='sftmix')."})
+        "help": "split.json with the confident/unconfident example ids: method='sftmix' needs it, unless the "
+                "split is passed in memory (SFTMixTrainer(split=...), train_model(split=...))."})
     pairing: str = field(default=PAIRINGS.names()[0], metadata={
         "help": "Which examples are mixed: " + PAIRINGS.help() + "."})
     mixup_alignment: str = field(default=ALIGNMENTS.names()[0], metadata={
@@ -175,27 +178,26 @@ class SFTMixConfig(TrainingArguments):
     def __post_init__(self):
         if self.warmup_ratio is not None:
             if not 0.0 <= self.warmup_ratio < 1.0:
-                raise ValueError(f"warmup_ratio must be a fraction in [0, 1), got {self.warmup_ratio}")
+                raise ConfigError(f"warmup_ratio must be a fraction in [0, 1), got {self.warmup_ratio}")
             self.warmup_steps = self.warmup_ratio
         _choice("method", self.method, METHODS)
         for registry, value in ((LOSS_VARIANTS, self.loss_variant), (PAIRINGS, self.pairing),
                                 (ALIGNMENTS, self.mixup_alignment)):
             registry[value]  # raises ValueError naming the choices
         if not self.mixup_alpha > 0:
-            raise ValueError(f"mixup_alpha must be > 0 (Beta(alpha, alpha)), got {self.mixup_alpha}")
+            raise ConfigError(f"mixup_alpha must be > 0 (Beta(alpha, alpha)), got {self.mixup_alpha}")
         if not self.mixup_weight >= 0:
-            raise ValueError(f"mixup_weight must be >= 0, got {self.mixup_weight}")
+            raise ConfigError(f"mixup_weight must be >= 0, got {self.mixup_weight}")
         if self.length_window < 1:
-            raise ValueError(f"length_window must be >= 1 batch, got {self.length_window}")
+            raise ConfigError(f"length_window must be >= 1 batch, got {self.length_window}")
         if self.ce_chunk_size < 1:
-            raise ValueError(f"ce_chunk_size must be >= 1, got {self.ce_chunk_size}")
-        if self.method == "sftmix":
-            if self.split_file is None:
-                raise ValueError("method='sftmix' needs split_file (run `sftmix split` first)")
-            if self.per_device_train_batch_size % 2:
-                raise ValueError("method='sftmix' pairs examples within a batch: per_device_train_batch_size "
-                                 f"must be even, got {self.per_device_train_batch_size}")
+            raise ConfigError(f"ce_chunk_size must be >= 1, got {self.ce_chunk_size}")
+        # method='sftmix' needs a split: split_file here, or one passed in memory to the trainer
+        # (SFTMixTrainer(split=...)), which checks that one of the two is there.
+        if self.method == "sftmix" and self.per_device_train_batch_size % 2:
+            raise ConfigError("method='sftmix' pairs examples within a batch: per_device_train_batch_size "
+                              f"must be even, got {self.per_device_train_batch_size}")
         if self.train_sampling_strategy not in ("random", "group_by_length"):
-            raise ValueError("sftmix draws its own batches: train_sampling_strategy must be 'random' or "
+            raise ConfigError("sftmix draws its own batches: train_sampling_strategy must be 'random' or "
                              f"'group_by_length', got {self.train_sampling_strategy!r}")
         super().__post_init__()

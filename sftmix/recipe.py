@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .constants import IGNORE_INDEX
+from .errors import ConfigError
 
 __all__ = ["ALIGNMENTS", "LOSS_VARIANTS", "PAIRINGS", "SUMMARIES", "Alignment", "LossVariant", "Pairing",
            "Registry", "SPLIT_METRICS", "Summary"]
@@ -48,7 +49,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except (KeyError, TypeError):
-            raise ValueError(f"{self.what}={name!r} is not valid; choose one of {', '.join(self._entries)}") from None
+            raise ConfigError(f"{self.what}={name!r} is not valid; choose one of {', '.join(self._entries)}") from None
 
     def __contains__(self, name) -> bool:
         return name in self._entries

@@ -42,7 +42,7 @@ def train_sftmix(out: Path, rank: int) -> None:
     ids = list(data["example_id"])
     split = {"confident": ids[: N_TRAIN // 2], "unconfident": ids[N_TRAIN // 2:]}
     model = build_tiny_model("llama", tokenizer=tok, hidden_size=32, num_heads=2, seed=0)
-    config = SFTMixConfig(output_dir=str(out / "train"), method="sftmix", split_file="<in memory>",
+    config = SFTMixConfig(output_dir=str(out / "train"), method="sftmix",
                           per_device_train_batch_size=BATCH, num_train_epochs=4, learning_rate=3e-3,
                           warmup_ratio=0.0, logging_steps=2, disable_tqdm=True, use_cpu=True, seed=0,
                           ddp_backend="gloo", report_to=[])

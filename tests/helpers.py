@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sftmix.pipeline.experiment import ExperimentConfig
+from sftmix.pipeline.experiment_config import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

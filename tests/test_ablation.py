@@ -13,7 +13,7 @@ import yaml
 
 from sftmix.analysis.paper import paper_table, paper_vs_ours
 from sftmix.pipeline import ablation
-from sftmix.pipeline.experiment import ExperimentConfig
+from sftmix.pipeline.experiment_config import ExperimentConfig
 
 
 def is_cell(call) -> bool:
@@ -177,7 +177,7 @@ def test_cli_ablate_writes_summary_and_figures(tmp_path, fake_stages, capsys):
     from sftmix.cli import main
 
     base = tiny_base(tmp_path)
-    cfg = {k: v for k, v in vars(base).items()}
+    cfg = dataclasses.asdict(base)
     path = tmp_path / "abl.yaml"
     path.write_text(yaml.safe_dump(cfg))
     main(["ablate", str(path), "--param", "mixup_weight", "--values", "0.5,1", "--seeds", "0,1"])
@@ -272,7 +272,7 @@ def test_paper_numbers_and_directions():
 def test_run_ablation_end_to_end_on_a_tiny_model(tmp_path):
     base = tiny_base(tmp_path)
     # The demo logs a held-out curve during training; ablation cells train without one.
-    base = dataclasses.replace(base, training={**base.training, "eval_strategy": "epoch"})
+    base = base.override({"training.eval_strategy": "epoch"})
     results = ablation.run_ablation(base, {"mixup_alpha": [2.0], "split_ratio": [0.25]}, seeds=[0],
                                     progress=False)
     assert len(results) == 1 + 2 + 2

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sftmix.pipeline.experiment import ExperimentConfig, demo_config
+from sftmix.pipeline.experiment import demo_config
+from sftmix.pipeline.experiment_config import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "accelerate" not in p.parts)

@@ -14,7 +14,7 @@ from sftmix.dynamics import TokenSums, compute_dynamics, load_dynamics, save_dyn
 from sftmix.dynamics.table import checkpoint_frame, dataset_fingerprint, summarize_checkpoints
 from sftmix.loss import mixup
 from sftmix.pipeline import ablation
-from sftmix.pipeline.experiment import ExperimentConfig
+from sftmix.pipeline.experiment_config import ExperimentConfig
 from sftmix.recipe import ALIGNMENTS, LOSS_VARIANTS, PAIRINGS, SPLIT_METRICS, SUMMARIES
 from sftmix.train.sampler import pair_rows
 
@@ -145,7 +145,7 @@ def test_token_sums_by_name():
 # ------------------------------------------------------------- from YAML and the ablation
 def test_new_choices_from_yaml_and_in_the_ablation(tmp_path):
     path = tmp_path / "x.yaml"
-    path.write_text("split_metric: confidence_last\ntraining:\n  method: sftmix\n  pairing: length_matched\n")
+    path.write_text("split_metric: confidence_last\ntraining:\n  pairing: length_matched\n")
     config = ExperimentConfig.from_yaml(path)
     assert config.split_metric == "confidence_last" and config.training["pairing"] == "length_matched"
     with pytest.raises(ValueError, match="split_metric='mean'"):

@@ -22,7 +22,8 @@ import torch
 
 from sftmix.config import ModelArguments, SFTMixConfig
 from sftmix.data import load_examples, tokenize_examples
-from sftmix.pipeline.experiment import ExperimentConfig, run_experiment
+from sftmix.pipeline.experiment import run_experiment
+from sftmix.pipeline.experiment_config import ExperimentConfig
 from sftmix.toy import build_tiny_model
 from sftmix.train.run import train_model
 
@@ -134,7 +135,7 @@ def test_sigkill_during_checkpoint_scoring_resumes_without_rescoring(reference_r
 
 def test_resume_skips_half_saved_checkpoints_stale_runs_and_temp_files(tmp_path):
     from sftmix.io import remove_temp_files
-    from sftmix.pipeline.experiment import _claim_train_dir
+    from sftmix.pipeline.stages import claim_train_dir as _claim_train_dir
     from sftmix.train.run import latest_checkpoint
 
     out = tmp_path / "sftmix" / "seed0"

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sftmix.analysis.results import build_results, paired_difference, results_markdown
-from sftmix.pipeline.experiment import ExperimentConfig
+from sftmix.pipeline.experiment_config import ExperimentConfig
 
 
 def test_paired_difference_claims_only_outside_the_interval():

@@ -8,6 +8,7 @@ import torch
 from sftmix.config import SFTMixConfig
 from sftmix.data import PadCollator, tokenize_examples
 from sftmix.dynamics.split import SplitError, split_groups
+from sftmix.errors import ConfigError
 from sftmix.loss.head import forward_hidden, output_head, verify_output_head
 from sftmix.loss.mixup import mixup_loss
 from sftmix.toy import FAMILIES, build_tiny_model
@@ -29,7 +30,7 @@ def make_trainer(model, tokenizer, data, tmp_path, split=None, **kw):
     defaults = dict(output_dir=str(tmp_path), per_device_train_batch_size=8, num_train_epochs=1, use_cpu=True,
                     disable_tqdm=True, logging_steps=1, learning_rate=3e-3, seed=0, warmup_ratio=0.0)
     if split is not None:
-        defaults.update(method="sftmix", split_file="<in memory>")
+        defaults.update(method="sftmix")  # the split is passed in memory: no split_file
     cfg = SFTMixConfig(**{**defaults, **kw})
     return SFTMixTrainer(model=model, args=cfg, train_dataset=data, split=split,
                          data_collator=PadCollator(tokenizer.pad_token_id))
@@ -258,8 +259,9 @@ def test_bad_settings_raise_clear_errors(tokenizer, tokenized, tmp_path):
         SFTMixConfig(output_dir=str(tmp_path), mixup_alpha=0)
     with pytest.raises(ValueError, match="mixup_weight must be >= 0"):
         SFTMixConfig(output_dir=str(tmp_path), mixup_weight=-1)
-    with pytest.raises(ValueError, match="needs split_file"):
-        SFTMixConfig(output_dir=str(tmp_path), method="sftmix")
+    with pytest.raises(ConfigError, match="needs a split"):  # neither split_file nor an in-memory split
+        make_trainer(build_tiny_model("llama", tokenizer=tokenizer, hidden_size=32, num_heads=2), tokenizer,
+                     tokenized, tmp_path, method="sftmix")
     with pytest.raises(ValueError, match="must be even"):
         SFTMixConfig(output_dir=str(tmp_path), method="sftmix", split_file="s.json", per_device_train_batch_size=3)
     with pytest.raises(ValueError, match="pairing="):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..io import RunDir, atomic_write_text
 from ..pipeline.ablation import DEFAULT_SWEEP, SWEEPABLE, plot_sweep, run_ablation, summary_markdown
 from ..viz.plots import save_figure
-from .common import load_experiment_config
+from .common import add_set_option, load_experiment_config
 
 HELP = "Sweep Mixup settings over several seeds on the built-in suite."
 
@@ -25,6 +25,7 @@ def add_parser(subparsers):
     ap.add_argument("--keep-weights", action="store_true", help="Keep each cell's trained weights.")
     ap.add_argument("--name", default=None, help="Override the run name.")
     ap.add_argument("--runs-dir", default=None, help="Override where run directories go.")
+    add_set_option(ap)
     return ap
 
 
@@ -32,7 +33,7 @@ def run(args) -> None:
     if (args.param is None) != (args.values is None):
         args.parser.error("--param and --values go together")
     overrides = {k: v for k, v in (("name", args.name), ("runs_dir", args.runs_dir)) if v is not None}
-    config = load_experiment_config(args.config, **overrides)
+    config = load_experiment_config(args.config, args.set, **overrides)
     sweep = {args.param: args.values} if args.param else None
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     results = run_ablation(config, sweep, seeds, include_centre=not args.no_centre, keep_weights=args.keep_weights)

@@ -157,18 +157,41 @@ def load_model_for(model_args: ModelArguments, *, tokenizer_only: bool = False):
                           "as tiny-llama") from exc
 
 
-def load_experiment_config(path: str, **overrides):
-    """``ExperimentConfig.from_yaml`` with bad keys and values as :class:`ConfigError`."""
-    from ..pipeline.experiment import ExperimentConfig
+def add_set_option(parser: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` (repeatable): change a setting of the experiment YAML by dotted name."""
+    parser.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
+                        help="Change one setting of the YAML, e.g. --set data.n_train=600 --set "
+                             "training.mixup_alpha=2.0 --set split_ratio=0.3 (values read as YAML; repeatable).")
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``["data.n_train=600", "methods=[ntp]"]`` -> ``{"data.n_train": 600, "methods": ["ntp"]}``."""
+    changes = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set data.n_train=600")
+        try:
+            changes[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML") from exc
+    return changes
+
+
+def load_experiment_config(path: str, sets: list[str] | None = None, **overrides):
+    """``ExperimentConfig.from_yaml`` plus ``--set`` changes (``ExperimentConfig.override``), with bad
+    keys and values as :class:`ConfigError`."""
+    from ..pipeline.experiment_config import ExperimentConfig
 
     try:
-        return ExperimentConfig.from_yaml(path, **overrides)
+        config = ExperimentConfig.from_yaml(path, **overrides)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from exc
     except (ValueError, TypeError) as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{path}: {' '.join(str(exc).split())}") from exc
+    return config.override(parse_sets(sets)) if sets else config
 
 
 def split_known(parser: argparse.ArgumentParser, argv: list[str]):
@@ -176,5 +199,6 @@ def split_known(parser: argparse.ArgumentParser, argv: list[str]):
     return parser.parse_known_args(argv)
 
 
-__all__ = ["OptionParser", "command_help", "load_experiment_config", "load_model_for", "maybe_print_help",
-           "parse_training_args", "split_known", "training_options_parser", "yaml_to_argv"]
+__all__ = ["OptionParser", "add_set_option", "command_help", "load_experiment_config", "load_model_for",
+           "maybe_print_help", "parse_sets", "parse_training_args", "split_known", "training_options_parser",
+           "yaml_to_argv"]

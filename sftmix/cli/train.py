@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..data import tokenize_examples
 from ..data.prepare import prepare_train_eval
+from ..errors import ConfigError
 from ..train import train_model
 from .common import load_model_for, maybe_print_help, parse_training_args, training_options_parser
 
@@ -19,6 +20,8 @@ def add_parser(subparsers):
 def run(args) -> None:
     maybe_print_help(args.argv, "sftmix train", DESCRIPTION, sections=("model", "data", "recipe"))
     model_args, data_args, cfg = parse_training_args(args.argv, "sftmix train")
+    if cfg.method == "sftmix" and cfg.split_file is None:  # found here, before the model loads
+        raise ConfigError("sftmix train: method='sftmix' needs split_file (run `sftmix split` first)")
     model, tokenizer = load_model_for(model_args)
     train, _, report = prepare_train_eval(data_args, tokenizer, return_report=True)
     for line in report.loading_lines() + report.lines():

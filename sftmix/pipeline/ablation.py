@@ -15,11 +15,14 @@ functions as the experiment (:func:`sftmix.pipeline.stages.train_stage` / ``eval
 
     <run>/ablation/<param>=<value>/seed<k>/eval.json     (+ log_history.json, cell.json)
 
-``cell.json`` holds a key: a hash of everything the cell depends on (data, model,
-training settings, the dynamics table's bytes, the setting, the seed). A cell whose key
-matches is skipped; a changed base configuration retrains it. The long results table
-(one row per cell and seed, plus the NTP baseline rows) goes to
-``<run>/ablation/results.csv``.
+The base experiment's stages and the cells are one list run by
+:func:`sftmix.pipeline.runner.run_stages`: a cell is a stage named
+``ablation/<param>=<value>/seed<k>`` whose key chains its setting and seed with the keys of
+the stages it reads (the split, or the dynamics for a split knob), recorded in the run's
+``stages/`` folder like the experiment's. A cell whose key matches is skipped; a changed base
+configuration retrains exactly the cells downstream of the change. ``cell.json`` says what
+the cell is (param, value, seed, centre). The long results table (one row per cell and seed,
+plus the NTP baseline rows) goes to ``<run>/ablation/results.csv``.
 
 A difference between two settings is a finding only when it is larger than the spread
 over seeds; :func:`summarize_ablation` says so per cell with a paired 95% interval.
@@ -30,11 +33,9 @@ The paper's own numbers (its role-of-Mixup ablation among them) are in :mod:`sft
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import shutil
-import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -44,13 +45,16 @@ import pandas as pd
 from ..analysis.results import METRICS
 from ..analysis.stats import paired_difference
 from ..config import SFTMixConfig
-from ..data import load_train_eval
+from ..distributed import Processes
 from ..dynamics import load_dynamics, save_split, split_by_confidence
 from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write, atomic_write_json
 from ..recipe import LOSS_VARIANTS, PAIRINGS, SPLIT_METRICS
 from ..viz.plots import plot_ablation_sweep
 from . import stages as st
-from .experiment import ExperimentConfig, run_experiment
+from .experiment import experiment_stages, open_run
+from .experiment_config import ExperimentConfig
+from .runner import Stage, run_stages
+from .stages import claim_train_dir
 
 #: The knobs :func:`run_ablation` can vary; ``split_ratio`` and ``split_metric`` re-cut the split.
 SWEEPABLE = ("mixup_alpha", "mixup_weight", "split_ratio", "pairing", "loss_variant", "split_metric")
@@ -145,15 +149,6 @@ def _plan(sweep: Mapping, centre: dict, include_centre: bool) -> dict[str, list]
 
 
 # ------------------------------------------------------------------------- running
-def _hash(*parts) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
 def _read_eval(path: Path) -> dict:
     result = json.loads(path.read_text())
     return {m: result.get(m, float("nan")) for m in METRIC_COLUMNS}
@@ -186,87 +181,76 @@ def run_ablation(base, sweep: Mapping[str, Sequence] | None = None, seeds: Seque
     seeds = [int(s) for s in (seeds if seeds is not None else base.seeds)]
     centre = centre_values(base)
     plan = _plan(DEFAULT_SWEEP if sweep is None else sweep, centre, include_centre)
-    if base.data_args().n_test == 0 and base.data_args().eval_dataset is None and \
-            base.data_args().dataset == "builtin":
+    data = base.data_args()
+    if data.n_test == 0 and data.eval_dataset is None and data.dataset == "builtin":
         raise ValueError("the ablation compares held-out metrics: set data.n_test > 0")
-
-    def say(msg):
-        if progress:
-            print(msg, flush=True)
-
-    # The base experiment: reference run, dynamics, split, NTP baseline and SFTMix centre.
-    base_run = dataclasses.replace(base, seeds=seeds, methods=["ntp", "sftmix"], embeddings=False,
-                                   figures=False)
-    run_experiment(base_run, progress=progress)
-    run = base.run_dir
-    rd = RunDir(run)
-    train_examples, held_out = load_train_eval(base.data_args())
-    if held_out is None:
+    # The base experiment (reference run, dynamics, split, NTP baseline and SFTMix centre) and
+    # the cells are one list of stages: a cell is keyed by the stages it reads.
+    base_run = base.override({"seeds": seeds, "methods": ["ntp", "sftmix"], "embeddings": False,
+                              "figures": False})
+    ctx = open_run(base_run, progress=progress)
+    if ctx.held_out is None:
         raise ValueError("the ablation compares held-out metrics: the base configuration has no held-out data")
-    dynamics_digest = _file_digest(rd.dynamics)
-    common = (dataclasses.asdict(base.data_args()), base.model, base.generate, dynamics_digest, base.split_metric)
-
-    rows = []
-    for seed in seeds:
-        rows.append({"param": BASELINE, "value": "ntp", "seed": seed, "centre": False,
-                     **_read_eval(rd.eval_file("ntp", seed))})
-    for param, values in plan.items():
-        for value in values:
-            is_centre = _same(value, centre[param])
-            for seed in seeds:
-                out = cell_dir(run, param, value, seed)
-                training = dict(base.training) if param in _SPLIT_KNOBS else {**base.training, param: value}
-                ratio = value if param == "split_ratio" else base.split_ratio
-                metric = value if param == "split_metric" else base.split_metric
-                # The metric joins the key only on its own axis, so the other cells keep their keys.
-                extra = (metric,) if param == "split_metric" else ()
-                key = _hash(common, training, ratio, seed, "centre" if is_centre else "cell", *extra)
-                if not _cell_done(out, key):
-                    start = time.time()
-                    if out.exists():
-                        shutil.rmtree(out)  # stale outputs of another configuration
-                    if is_centre:
-                        _copy_centre(rd.train("sftmix", seed), out)
-                    else:
-                        say(f"[ablation {param}={_fmt(value)} seed{seed}] training")
-                        cfg = dataclasses.replace(base, training=training, split_ratio=ratio, split_metric=metric,
-                                                  seeds=[seed])
-                        _train_cell(cfg, param in _SPLIT_KNOBS, out, train_examples, held_out, keep_weights)
-                    atomic_write_json(out / "cell.json", {"key": key, "param": param, "value": value, "seed": seed,
-                                                    "centre": is_centre, "seconds": round(time.time() - start, 2)})
-                rows.append({"param": param, "value": value, "seed": seed, "centre": is_centre,
-                             **_read_eval(out / EVAL_FILE)})
+    cells = [(param, value, seed) for param, values in plan.items() for value in values for seed in seeds]
+    stages = experiment_stages(ctx) + [_cell_stage(ctx, p, v, s, _same(v, centre[p]), keep_weights)
+                                       for p, v, s in cells]
+    run_stages(stages, ctx.book, progress=progress, desc=f"{base.name}: ablation")
+    rows = [{"param": BASELINE, "value": "ntp", "seed": seed, "centre": False,
+             **_read_eval(ctx.rd.eval_file("ntp", seed))} for seed in seeds]
+    rows += [{"param": p, "value": v, "seed": s, "centre": _same(v, centre[p]),
+              **_read_eval(cell_dir(base.run_dir, p, v, s) / EVAL_FILE)} for p, v, s in cells]
     results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
     results["value"] = results["value"].astype(object)
-    _write_csv(results, rd.ablation_results)
+    _write_csv(results, ctx.rd.ablation_results)
     return results
 
 
-def _train_cell(cfg, own_split: bool, out: Path, train_examples, held_out, keep_weights: bool) -> None:
+def _cell_stage(ctx, param: str, value, seed: int, is_centre: bool, keep_weights: bool) -> Stage:
+    """One cell (one setting, one seed) as a stage: the centre is copied from the base run's SFTMix
+    model of that seed; any other cell trains SFTMix with the setting changed (a split knob on a
+    split re-cut from the shared dynamics table) and is evaluated like the experiment's runs."""
+    out = cell_dir(ctx.rd.root, param, value, seed)
+    name = f"ablation/{param}={_fmt(value)}/seed{seed}"
+    info = {"param": param, "value": value, "seed": seed, "centre": is_centre}
+    if is_centre:
+        source = ctx.rd.train("sftmix", seed)
+        return Stage(name, lambda: _copy_centre(source, out, info), key=("centre",),
+                     deps=(f"eval/sftmix/seed{seed}",), outputs=[out / EVAL_FILE])
+    field = f"training.{param}" if param not in _SPLIT_KNOBS else param
+    cfg = ctx.config.override({field: value, "seeds": [seed]})
+    return Stage(name, lambda: _train_cell(ctx, cfg, param in _SPLIT_KNOBS, out, info, keep_weights),
+                 key=(param, value, seed, cfg.model, cfg.training, cfg.split_ratio, cfg.split_metric,
+                      cfg.generate, cfg.max_new_tokens, cfg.exact_match),
+                 deps=("dynamics",) if param in _SPLIT_KNOBS else ("split",), outputs=[out / EVAL_FILE],
+                 everywhere=True, before=lambda key: claim_train_dir(out, key))
+
+
+def _train_cell(ctx, cfg, own_split: bool, out: Path, info: dict, keep_weights: bool) -> None:
     """Train and evaluate one cell (one seed); with ``own_split`` on a split re-cut from the shared table."""
-    rd = RunDir(cfg.run_dir)
-    split_path = rd.split
+    procs = Processes()
+    split_path = ctx.rd.split
     if own_split:
-        split_path = out.parent / rd.split.name
-        table = load_dynamics(rd.dynamics)
-        save_split(split_by_confidence(table, ratio=cfg.split_ratio, metric=cfg.split_metric), split_path)
-    st.train_stage(cfg, "sftmix", cfg.seeds[0], train_examples, out, split_path)
-    st.eval_stage(cfg, out, held_out, progress=False)
-    if not keep_weights:
-        _drop_weights(out)
+        split_path = out.parent / ctx.rd.split.name
+        table = load_dynamics(ctx.rd.dynamics)
+        procs.on_main(lambda: save_split(split_by_confidence(table, ratio=cfg.split_ratio, metric=cfg.split_metric),
+                                         split_path), "re-cutting the split")
+    st.train_stage(cfg, "sftmix", cfg.seeds[0], ctx.train_examples, out, split_path)
+
+    def evaluate():
+        st.eval_stage(cfg, out, ctx.held_out, progress=False)
+        if not keep_weights:
+            _drop_weights(out)
+        atomic_write_json(out / "cell.json", info)
+
+    procs.on_main(evaluate, f"evaluating {out}")
 
 
-def _cell_done(out: Path, key: str) -> bool:
-    f = out / "cell.json"
-    return f.exists() and (out / EVAL_FILE).exists() and json.loads(f.read_text()).get("key") == key
-
-
-def _copy_centre(source: Path, out: Path) -> None:
+def _copy_centre(source: Path, out: Path, info: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in (EVAL_FILE, LOG_HISTORY_FILE):
         if (source / name).exists():
             shutil.copy2(source / name, out / name)
-    atomic_write_json(out / "source.json", {"copied_from": str(source)})
+    atomic_write_json(out / "cell.json", {**info, "copied_from": str(source)})
 
 
 def _drop_weights(out: Path) -> None:

@@ -11,7 +11,6 @@ knobs (``split_metric``) have an expectation here but are not in the shipped les
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from .experiment import demo_config
@@ -43,4 +42,4 @@ def lesson_config(runs_dir: str | Path = "runs"):
     """The centre of the shipped ablation lesson: the demo's experiment (the cell where the model
     learns) with seeds :data:`LESSON_SEEDS`, no embeddings or figures."""
     config = demo_config(runs_dir=str(runs_dir), name="ablation-demo-cell")
-    return dataclasses.replace(config, seeds=list(LESSON_SEEDS), embeddings=False, figures=False)
+    return config.override({"seeds": list(LESSON_SEEDS), "embeddings": False, "figures": False})

@@ -20,7 +20,7 @@ from ..dynamics.scoring import score_model
 from ..io import RunDir
 from ..models import load_tokenizer
 from .ablation import BASELINE, run_ablation
-from .experiment import ExperimentConfig
+from .experiment_config import ExperimentConfig
 from .stages import load_trained
 
 __all__ = ["ROLE_OF_MIXUP", "role_of_mixup", "confidence_spread"]

@@ -132,7 +132,7 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
     ``made_by`` names the command that made the run in results.md (default: the experiment's name).
     """
     from ..data.prepare import prepare_train_eval
-    from .experiment import ExperimentConfig
+    from .experiment_config import ExperimentConfig
 
     run, out = RunDir(run_dir), Path(out)
     data = RunDir(out / "data")  # the run's own files, under their run-directory names

@@ -27,8 +27,8 @@ import pandas as pd
 from ..analysis.results import METRICS
 from ..analysis.stats import holm_adjust, paired_difference
 from ..io import RunDir
-from .config_files import load_yaml_config
-from .experiment import ExperimentConfig, run_experiment
+from .experiment import run_experiment
+from .experiment_config import ExperimentConfig
 
 __all__ = ["RegimeGrid", "regime_configs", "run_regime", "regime_table", "summarize_regime"]
 
@@ -61,17 +61,15 @@ def regime_configs(base: str | Path | dict, grid: RegimeGrid, *, runs_dir: str |
     The reference run trains as long as the runs it splits for (the paper's reference model
     is the model being trained, trained the same way).
     """
-    spec = load_yaml_config(base) if not isinstance(base, dict) else copy.deepcopy(base)
+    config = ExperimentConfig(**copy.deepcopy(base)) if isinstance(base, dict) else ExperimentConfig.from_yaml(base)
     out = []
     for n, noise, epochs in grid.cells:
-        cell = copy.deepcopy(spec)
-        cell["name"] = _cell_name(grid.prefix, n, noise, epochs)
+        changes = {"name": _cell_name(grid.prefix, n, noise, epochs), "data.n_train": int(n),
+                   "data.noise": float(noise), "training.num_train_epochs": epochs,
+                   "reference_training.num_train_epochs": epochs}
         if runs_dir is not None:
-            cell["runs_dir"] = runs_dir
-        cell.setdefault("data", {}).update(n_train=int(n), noise=float(noise))
-        cell.setdefault("training", {})["num_train_epochs"] = epochs
-        cell.setdefault("reference_training", {})["num_train_epochs"] = epochs
-        out.append(((n, noise, epochs), ExperimentConfig(**cell)))
+            changes["runs_dir"] = runs_dir
+        out.append(((n, noise, epochs), config.override(changes)))
     return out
 
 

@@ -42,7 +42,7 @@ from ..dynamics import (
     score_checkpoints,
     split_by_confidence,
 )
-from ..io import EVAL_FILE, GENERATIONS_FILE, LOG_HISTORY_FILE, RunDir, atomic_write, atomic_write_json
+from ..io import EVAL_FILE, GENERATIONS_FILE, LOG_HISTORY_FILE, TRAIN_KEY_FILE, RunDir, atomic_write, atomic_write_json
 from ..models import adapter_base, load_adapter, load_model_and_tokenizer, load_tokenizer
 from ..train import clean_checkpoints, latest_checkpoint, train_model, train_reference
 
@@ -206,12 +206,34 @@ def reference_stage(config, train_examples, run: Path, held_out=None) -> None:
     """
     run = RunDir(run)
     reused = config.reference_is_ntp_run
-    extra = {} if reused else {"eval_strategy": "no", **config.reference_training}
-    args = config.training_args("ntp", config.seeds[0], run.reference, extra=extra)
+    args = config.reference_args({"output_dir": str(run.reference)})
     reference_run(run, config.model_args(reference=True), args, train_examples,
                   max_length=config.data_args().max_length, n_checkpoints=config.n_checkpoints,
                   online=config.dynamics_mode == "online", held_out=held_out if reused else None,
                   confidence_tokens=config.confidence_tokens)
+
+
+def clear_reference_dir(rd: RunDir) -> None:
+    """Empty the reference folder before the reference run trains (again).
+
+    Its checkpoints are named by step, and the dynamics stage reads a checkpoint's scores from
+    ``scores/`` when they exist (an interrupted scoring resumes): scores or checkpoints left by a
+    reference run of another configuration would be read as this one's.
+    """
+    if rd.reference.exists():
+        shutil.rmtree(rd.reference)
+
+
+def claim_train_dir(out: Path, key: str) -> None:
+    """Keep a training folder's checkpoints only if they were made with this configuration.
+
+    A run killed mid-training leaves ``checkpoint-*`` folders to resume from; if the
+    configuration changed since, they belong to another run and are removed.
+    """
+    marker = Path(out) / TRAIN_KEY_FILE
+    if marker.exists() and json.loads(marker.read_text()).get("key") != key:
+        clean_checkpoints(out)
+    atomic_write_json(marker, {"key": key})
 
 
 def ntp_from_reference(config, run: Path, out: Path) -> None:

@@ -41,6 +41,7 @@ from ..constants import IGNORE_INDEX
 from ..distributed import Processes, launched_processes
 from ..dynamics.scoring import response_sums
 from ..dynamics.split import load_split, split_groups
+from ..errors import ConfigError
 from ..io import atomic_write_json
 from ..loss.ce import linear_cross_entropy
 from ..loss.head import forward_hidden, head_context, output_head, verify_output_head
@@ -77,6 +78,9 @@ class SFTMixTrainer(Trainer):
         self._batches_seen = 0
         self.groups = None
         if self.args.method == "sftmix":
+            if split is None and self.args.split_file is None:
+                raise ConfigError("method='sftmix' needs a split: split_file (run `sftmix split` first), or "
+                                  "split= passed in memory")
             split = split if split is not None else load_split(self.args.split_file)
             ids = [str(e) for e in self.train_dataset["example_id"]]
             self.groups = split_groups(split, ids, source=self.args.split_file or "split")

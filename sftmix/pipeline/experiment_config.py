@@ -1,0 +1,280 @@
+"""One experiment's settings, resolved once into the typed argument dataclasses.
+
+An experiment YAML has top-level keys (seeds, methods, split_ratio, ...) and sections:
+``model`` and ``reference_model`` (:class:`~sftmix.config.ModelArguments` fields), ``data``
+(:class:`~sftmix.config.DataArguments`), ``training`` and ``reference_training``
+(:class:`~sftmix.config.SFTMixConfig`). :class:`ExperimentConfig` keeps each section as the
+mapping that was written (what ``config.yaml`` records and the stage keys hash) and resolves
+it once, when the config is made, into the typed objects every stage reads:
+
+    config.model_args()                the ModelArguments (reference=True: the reference's)
+    config.data_args()                 the DataArguments
+    config.training_args(method, seed, output_dir)   one run's SFTMixConfig
+
+A bad key or value raises :class:`~sftmix.errors.ConfigError` there, naming the section and
+the key, before anything runs. :meth:`ExperimentConfig.override` is the one way to change
+settings, by dotted name, checked against the field's type::
+
+    config.override({"data.n_train": 600, "training.mixup_alpha": 2.0, "split_ratio": 0.3})
+
+The ablation, the regime map and the notebooks change settings through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from ..config import DataArguments, ModelArguments, SFTMixConfig
+from ..constants import CONFIDENCE_TOKENS, METHODS
+from ..errors import ConfigError
+from ..io import RunDir
+from ..recipe import SPLIT_METRICS
+from .config_files import load_yaml_config
+
+__all__ = ["ExperimentConfig"]
+
+#: The sections of an experiment and the dataclass each one's keys belong to.
+SECTIONS = {"model": ModelArguments, "reference_model": ModelArguments, "data": DataArguments,
+            "training": SFTMixConfig, "reference_training": SFTMixConfig}
+#: Set per run by the pipeline, never by a config.
+_PER_RUN = ("method", "seed", "output_dir")
+
+
+@dataclass
+class ExperimentConfig:
+    """One experiment: the model, data and training settings plus the recipe's stages."""
+
+    name: str = "experiment"
+    runs_dir: str = "runs"
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    methods: list[str] = field(default_factory=lambda: ["ntp", "sftmix"])
+    model: dict = field(default_factory=dict)             # ModelArguments fields
+    data: dict = field(default_factory=dict)              # DataArguments fields
+    training: dict = field(default_factory=dict)          # SFTMixConfig fields shared by all runs
+    reference_model: dict | None = None                   # ModelArguments for the reference (default: model)
+    reference_training: dict = field(default_factory=dict)  # overrides for the reference run
+    n_checkpoints: int = 3
+    dynamics_mode: str = "checkpoints"                    # "checkpoints" (paper) or "online"
+    split_ratio: float = 0.5
+    split_metric: str = "confidence"
+    # Which response tokens enter confidence: "content" (default) or "trained" (content +
+    # end-of-turn); see sftmix.data.tokenize. Training always uses content + end-of-turn.
+    confidence_tokens: str = "content"
+    # Which reference checkpoints keep their weights once the dynamics are scored: "last"
+    # (default: the scores stay; a real model's checkpoint is its full weights) or "all".
+    # With "last", re-scoring (e.g. after changing confidence_tokens) retrains the reference.
+    reference_weights: str = "last"
+    generate: bool = True
+    # Greedy generation budget per held-out answer; null = longest reference answer + 16 tokens
+    # (short-answer suites). Generations that reach it are counted in eval.json / results.
+    max_new_tokens: int | None = 512
+    # Score greedy exact match against the references (short-answer data such as the built-in
+    # suite); false for open-ended chats, which are generated (side by side, judge exports) but
+    # never match a reference word for word.
+    exact_match: bool = True
+    embeddings: bool = True
+    projection: str = "umap"                              # "umap" or "pca"
+    figures: bool = True
+    # The paper's reference model is the model being trained, trained the same way: when
+    # nothing sets the reference apart (no reference_model, no reference_training), the NTP
+    # run of the first seed is the reference run and is not trained twice.
+    ntp_from_reference: bool = True
+
+    def __post_init__(self):
+        self._check()
+        self._resolve()
+
+    # ------------------------------------------------------------------ resolution
+    def _check(self) -> None:
+        if not self.seeds:
+            raise ConfigError("seeds must name at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds must be distinct, got {self.seeds}")
+        if not self.methods:
+            raise ConfigError("methods must name at least one method: 'ntp' and/or 'sftmix'")
+        for method in self.methods:
+            if method not in METHODS:
+                raise ConfigError(f"methods: unknown method {method!r}; use 'ntp' and/or 'sftmix'")
+        # Checked here, not at the split stage: that comes after the reference run and scoring.
+        if not 0.0 < float(self.split_ratio) < 1.0:
+            raise ConfigError(f"split_ratio must lie strictly between 0 and 1, got {self.split_ratio}")
+        choices = (("confidence_tokens", CONFIDENCE_TOKENS), ("reference_weights", ("last", "all")),
+                   ("split_metric", SPLIT_METRICS), ("dynamics_mode", ("checkpoints", "online")),
+                   ("projection", ("umap", "pca")))
+        for name, options in choices:
+            if getattr(self, name) not in options:
+                raise ConfigError(f"{name}={getattr(self, name)!r}; choose one of {', '.join(options)}")
+        if self.n_checkpoints < 1:
+            raise ConfigError("n_checkpoints must be >= 1")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be >= 1 (or null), got {self.max_new_tokens}")
+        for section in ("training", "reference_training"):
+            fixed = sorted(set(getattr(self, section)) & set(_PER_RUN))
+            if fixed:
+                raise ConfigError(f"{section}: {fixed} are set per run by the pipeline (methods, seeds, the "
+                                  "run directory); leave them out")
+
+    def _resolve(self) -> None:
+        """Build the typed arguments once; a bad key or value fails here, naming its section."""
+        self._model = _build(ModelArguments, self.model, "model")
+        self._reference_model = _build(ModelArguments, self.reference_model, "reference_model") \
+            if self.reference_model else self._model
+        self._data = _build(DataArguments, self.data, "data")
+        rd = RunDir(self.run_dir)
+        shared = {"use_cpu": not torch.cuda.is_available(), **self.training}
+        self._training = {method: _build(SFTMixConfig, {**shared, "method": method, "seed": self.seeds[0],
+                                                        "output_dir": str(rd.train(method, self.seeds[0]))}, "training")
+                          for method in self.methods}
+        reference = shared if self.reference_is_ntp_run else {**shared, "eval_strategy": "no",
+                                                               **self.reference_training}
+        self._reference_training = _build(SFTMixConfig, {**reference, "method": "ntp", "seed": self.seeds[0],
+                                                         "output_dir": str(rd.reference)},
+                                          "reference_training")
+
+    @property
+    def reference_is_ntp_run(self) -> bool:
+        """True when the NTP run of the first seed is taken from the reference run."""
+        return (self.ntp_from_reference and self.reference_model is None and not self.reference_training
+                and self.dynamics_mode == "checkpoints" and "ntp" in self.methods and "sftmix" in self.methods)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+    def model_args(self, reference: bool = False) -> ModelArguments:
+        """The model (``reference``: the reference run's model, by default the same)."""
+        return self._reference_model if reference else self._model
+
+    def data_args(self) -> DataArguments:
+        return self._data
+
+    def training_args(self, method: str, seed: int, output_dir: Path, split_file: Path | None = None,
+                      extra: dict | None = None) -> SFTMixConfig:
+        """One run's arguments: the resolved ``training`` section with the run's method, seed,
+        folder, split file and ``extra`` settings of the stage (checkpointing, evaluation)."""
+        if method not in self._training:
+            raise ConfigError(f"method {method!r} is not among this experiment's methods {self.methods}")
+        changes = {"seed": seed, "output_dir": str(output_dir), **(extra or {})}
+        if split_file is not None:
+            changes["split_file"] = str(split_file)
+        return _replace(self._training[method], changes, "training")
+
+    def reference_args(self, extra: dict | None = None) -> SFTMixConfig:
+        """The reference run's arguments: ``training`` with ``reference_training`` over it (and no
+        held-out evaluation), or exactly the first seed's NTP run when that run is the reference."""
+        return _replace(self._reference_training, extra or {}, "reference_training")
+
+    # ------------------------------------------------------------------- changes
+    def override(self, changes: Mapping[str, Any]) -> ExperimentConfig:
+        """A copy with settings changed by dotted name, resolved again (so checked again).
+
+        ``{"data.n_train": 600, "training.mixup_alpha": 2.0, "split_ratio": 0.3}``: a section's
+        key is ``<section>.<field>`` (sections: model, reference_model, data, training,
+        reference_training), anything else a top-level key. Names are checked against the
+        dataclasses and values against the fields' types; an unknown name or a value of the
+        wrong type raises :class:`~sftmix.errors.ConfigError` naming it.
+        """
+        top = {f.name: f for f in dataclasses.fields(self)}
+        new: dict[str, Any] = {}
+        for key, value in changes.items():
+            section, _, name = key.partition(".")
+            if not name:
+                if key not in top:
+                    raise ConfigError(f"override {key!r}: no such experiment key{_did_you_mean(key, top)}")
+                _check_type(key, value, top[key].type)
+                new[key] = value
+                continue
+            if section not in SECTIONS:
+                raise ConfigError(f"override {key!r}: {section!r} is not a section; sections: {', '.join(SECTIONS)}")
+            fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+            if name not in fields:
+                raise ConfigError(f"override {key!r}: {SECTIONS[section].__name__} has no field {name!r}"
+                                  f"{_did_you_mean(name, fields)}")
+            _check_type(key, value, fields[name].type)
+            current = new.get(section, getattr(self, section))
+            new[section] = {**(current or {}), name: value}
+        return dataclasses.replace(self, **new)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> ExperimentConfig:
+        """Read an experiment YAML (resolving its ``base:`` chain); ``overrides`` replace top-level keys."""
+        data = load_yaml_config(path)
+        data.update(overrides)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            flat = {f.name for c in (ModelArguments, DataArguments, SFTMixConfig) for f in dataclasses.fields(c)}
+            if set(unknown) <= flat:
+                raise ConfigError(f"{path}: keys {unknown} are training options, not experiment keys: this is an "
+                                  f"options file for `sftmix train` (run `sftmix train {path}`), or nest them "
+                                  f"under model:, data: or training:")
+            raise ConfigError(f"{path}: unknown keys {unknown}; valid keys: {sorted(names)}")
+        try:
+            return cls(**data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+
+def _build(cls, spec: dict, section: str):
+    """``cls(**spec)``, with an unknown key or a rejected value as a ConfigError naming the section."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(spec) - names)
+    if unknown:
+        close = _did_you_mean(unknown[0], names)
+        raise ConfigError(f"{section}: unknown keys {unknown} for {cls.__name__}{close}")
+    try:
+        return cls(**spec)
+    except (ValueError, TypeError) as exc:  # TrainingArguments' own checks raise ValueError
+        raise ConfigError(f"{section}: {' '.join(str(exc).split())}") from None
+
+
+def _replace(args: SFTMixConfig, changes: dict, section: str) -> SFTMixConfig:
+    try:
+        return dataclasses.replace(args, **changes)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{section}: {' '.join(str(exc).split())}") from None
+
+
+def _did_you_mean(name: str, options) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_type(key: str, value, annotation) -> None:
+    """Raise ConfigError when ``value`` cannot be a value of a field annotated ``annotation``."""
+    allowed = _types(annotation)
+    if allowed is None or value is None and type(None) in allowed:
+        return
+    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return  # an integer is a fine float
+    if bool not in allowed and isinstance(value, bool) and (int in allowed or float in allowed):
+        raise ConfigError(f"override {key!r}: expected a number, got {value!r}")
+    if not isinstance(value, allowed):
+        names = " or ".join(t.__name__ for t in allowed)
+        raise ConfigError(f"override {key!r}: expected {names}, got {type(value).__name__} {value!r}")
+
+
+_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict, "list": list, "None": type(None)}
+
+
+def _types(annotation) -> tuple[type, ...] | None:
+    """The plain types an annotation allows (``"int | None"`` -> (int, NoneType)); None when unknown."""
+    if isinstance(annotation, str):
+        parts = [p.strip().split("[")[0] for p in annotation.split("|")]
+        if all(p in _NAMES for p in parts):
+            return tuple(_NAMES[p] for p in parts)
+        return None
+    if isinstance(annotation, type):
+        return (annotation,)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        parts = [typing.get_origin(a) or a for a in typing.get_args(annotation)]
+        return tuple(parts) if all(isinstance(p, type) for p in parts) else None
+    return None
