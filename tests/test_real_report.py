@@ -1,9 +1,10 @@
-"""The real-model report's pieces on literal inputs: the SFTMix - NTP table and table cells."""
+"""The real-model report's pieces on literal inputs: the SFTMix - NTP table, table cells and the
+toy's AUROC read from its results file."""
 
 import pandas as pd
 import pytest
 
-from sftmix.pipeline.real_report import _short, comparison_table
+from sftmix.pipeline.real_report import _short, _toy_auroc, comparison_table
 
 
 def test_comparison_pairs_by_seed_and_says_when_the_interval_covers_zero():
@@ -26,3 +27,15 @@ def test_cells_name_invisible_answers_escape_pipes_and_cut_long_text():
     assert _short("a | b") == "a \\| b"
     assert _short("x" * 200, 10) == "x" * 9 + "…"
     assert _short("  two\n lines ") == "two lines"
+
+
+def test_toy_auroc_is_read_from_the_sentence_of_the_toy_results_file(tmp_path):
+    results = tmp_path / "demo_results.md"
+    results.write_text("# Demo\n\nLabel noise: the reference run's confidence flags them with AUROC 0.85 "
+                       "(0.5 = chance, 1.0 = perfect). A later AUROC 0.99 is not read.\n")
+    assert _toy_auroc(results) == 0.85
+    results.write_text("noise AUROC 0.93.\n")                 # the sentence's full stop is not part of it
+    assert _toy_auroc(results) == 0.93
+    results.write_text("no such number here\n")
+    assert _toy_auroc(results) is None
+    assert _toy_auroc(tmp_path / "absent.md") is None

@@ -143,10 +143,42 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
     per_seed = _per_seed(run, seeds)
     comparison = comparison_table(per_seed)
     auroc = noise_auroc(table)
-    if toy_auroc is None and toy_results is not None and Path(toy_results).exists():
-        text = Path(toy_results).read_text()
-        marker = "AUROC "
-        toy_auroc = float(text.split(marker, 1)[1].split()[0].rstrip(".,")) if marker in text else None
+    if toy_auroc is None and toy_results is not None:
+        toy_auroc = _toy_auroc(Path(toy_results))
+    umap, tsne, separation = _projections(run, table, split)
+    fit = pd.read_csv(run.fit)
+    written = _write_figures(out, table, split, auroc, fit, {"t-SNE": tsne, "UMAP": umap})
+
+    train, _ = prepare_train_eval(config.data_args(), _tokenizer(config) if config.data_args().drop_overlong
+                                  else None)
+    summary = _summary(run, seeds, table, auroc, toy_auroc, separation, comparison)
+    per_seed.to_csv(out / "results.csv", index=False)
+    comparison.to_csv(out / "comparison.csv", index=False)
+    atomic_write_json(out / "summary.json", summary)
+    written += [out / "results.csv", out / "comparison.csv", out / "summary.json"]
+    made_by = made_by or f"`sftmix experiment` (run `{config.name}`)"
+    md = _markdown(config, made_by, per_seed, comparison, summary, fit, _examples_table(table, train),
+                   _side_by_side(run, seeds[0]))
+    written.append(atomic_write_text(out / "results.md", md))
+    _write_data_bundle(run, data, seeds[0], umap, tsne, train)
+    written.append(data.root)
+    return written
+
+
+def _toy_auroc(toy_results: Path) -> float | None:
+    """The noise AUROC the toy's results file states ("AUROC 0.93."); None if the file or the number is missing."""
+    if not toy_results.exists():
+        return None
+    text = toy_results.read_text()
+    marker = "AUROC "
+    return float(text.split(marker, 1)[1].split()[0].rstrip(".,")) if marker in text else None
+
+
+def _projections(run: RunDir, table: pd.DataFrame, split: dict):
+    """The run's UMAP, a seeded t-SNE with the dynamics columns, and how far the halves separate.
+
+    Returns ``(umap, tsne, separation)``.
+    """
     # The embeddings' rows are in the order of the projection's example ids (both written by the
     # embeddings stage), which need not be the dynamics table's.
     embeddings = np.load(run.embeddings)
@@ -157,8 +189,12 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
     keep = [c for c in ("example_id", "confidence", "confidence_prob", "correctness", "noisy") if c in table]
     tsne = project_tsne(embeddings, ids=emb_ids, seed=0)
     tsne = tsne.merge(table[keep], on="example_id", how="left")
-    projections = {"t-SNE": tsne, "UMAP": umap}
-    fit = pd.read_csv(run.fit)
+    return umap, tsne, separation
+
+
+def _write_figures(out: Path, table: pd.DataFrame, split: dict, auroc: float, fit: pd.DataFrame,
+                   projections: dict) -> list[Path]:
+    """The report's four figures (PNG and PDF each); returns the files written."""
     written = []
 
     def figure(name, fig):
@@ -175,36 +211,35 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
     figure("representation_space.png", plot_projection_grid(
         projections, split=split, title="SmolLM2-135M's representation space of its ShareGPT training answers "
                                         "(last hidden states, mean over response tokens)"))
+    return written
 
-    train, _ = prepare_train_eval(config.data_args(), _tokenizer(config) if config.data_args().drop_overlong
-                                  else None)
+
+def _summary(run: RunDir, seeds: list, table: pd.DataFrame, auroc: float, toy_auroc: float | None,
+             separation: dict, comparison: pd.DataFrame) -> dict:
+    """summary.json: sizes, the noise AUROC (and the toy's), the separation, costs and the comparison."""
     stages = {f.stem: json.loads(f.read_text()).get("seconds") for f in run.stages.glob("*.json")}
     resources = json.loads(run.resources.read_text()) if run.resources.exists() else {}
     size_mb = _dir_size_mb(run.root)
     sep = {k: v for k, v in separation.items() if k != "topics"}
-    summary = {"seeds": seeds, "n_train": len(table), "n_noisy": int(table["noisy"].sum()), "noise_auroc": auroc,
-               "toy_noise_auroc": toy_auroc, "separation": sep, "stage_seconds": stages, "resources": resources,
-               "run_dir_mb": round(size_mb, 1), "comparison": comparison.to_dict(orient="records")}
-    per_seed.to_csv(out / "results.csv", index=False)
-    comparison.to_csv(out / "comparison.csv", index=False)
-    atomic_write_json(out / "summary.json", summary)
-    written += [out / "results.csv", out / "comparison.csv", out / "summary.json"]
-    made_by = made_by or f"`sftmix experiment` (run `{config.name}`)"
-    md = _markdown(config, made_by, per_seed, comparison, summary, fit, _examples_table(table, train),
-                   _side_by_side(run, seeds[0]))
-    written.append(atomic_write_text(out / "results.md", md))
+    return {"seeds": seeds, "n_train": len(table), "n_noisy": int(table["noisy"].sum()), "noise_auroc": auroc,
+            "toy_noise_auroc": toy_auroc, "separation": sep, "stage_seconds": stages, "resources": resources,
+            "run_dir_mb": round(size_mb, 1), "comparison": comparison.to_dict(orient="records")}
+
+
+def _write_data_bundle(run: RunDir, data: RunDir, seed: int, umap: pd.DataFrame, tsne: pd.DataFrame,
+                       train) -> None:
+    """``data/``: the run's small files, both projections, the first seed's generations and the
+    training prompts and answers, so notebook 06 opens without the run directory."""
     for part in ("dynamics", "split", "fit", "results_json", "data_report"):
         if getattr(run, part).exists():
             shutil.copy2(getattr(run, part), getattr(data, part))
     umap.to_parquet(data.root / "umap.parquet")
     tsne.to_parquet(data.root / "tsne.parquet")
     for method in ("ntp", "sftmix"):
-        shutil.copy2(run.train(method, seeds[0]) / GENERATIONS_FILE, data.root / f"generations_{method}.json")
+        shutil.copy2(run.train(method, seed) / GENERATIONS_FILE, data.root / f"generations_{method}.json")
     texts = pd.DataFrame({"example_id": [str(e) for e in train["example_id"]],
                           "prompt": [m[-1]["content"] for m in train["messages"]], "answer": list(train["response"])})
     texts.to_json(data.root / "train_examples.jsonl", orient="records", lines=True, force_ascii=False)
-    written.append(data.root)
-    return written
 
 
 def read_real_results(folder) -> dict:

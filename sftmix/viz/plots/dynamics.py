@@ -49,15 +49,9 @@ def plot_dynamics_map(table: pd.DataFrame, *, split: Mapping | None = None,
     rng = np.random.default_rng(seed)
 
     if ax is None:
-        fig = new_figure((7.4, 6.6))
-        gs = fig.add_gridspec(2, 3, width_ratios=[4, 1, 0.18], height_ratios=[1, 4])
-        ax = fig.add_subplot(gs[1, 0])
-        ax_top = fig.add_subplot(gs[0, 0], sharex=ax)
-        ax_right = fig.add_subplot(gs[1, 1], sharey=ax)
-        corner = fig.add_subplot(gs[0, 1:])
-        corner.axis("off")
+        fig, gs, ax, ax_top, ax_right, corner = _map_with_marginals()
     else:
-        fig, ax_top, ax_right, corner = ax.get_figure(root=True), None, None, None
+        fig, gs, ax_top, ax_right, corner = ax.get_figure(root=True), None, None, None, None
 
     mappable, groups = scatter_by(ax, data, x, y, color, split, rng)
     if noisy is None:
@@ -65,6 +59,32 @@ def plot_dynamics_map(table: pd.DataFrame, *, split: Mapping | None = None,
     crosses = mark_noisy(ax, data, x, y) if noisy else None
     ax.set_xlabel(axis_label(x))
     ax.set_ylabel(axis_label(y))
+    _label_regions(ax)
+    if ax_top is not None:
+        _draw_marginals(data, x, y, groups, ax_top, ax_right)
+    _draw_key(fig, ax, mappable, crosses, color, len(data),
+              cax_slot=gs[1, 2] if gs is not None else None, corner=corner)
+
+    title = "Training-dynamics map" + (f"\n({note})" if note else "")
+    (fig.suptitle(title) if ax_top is not None else ax.set_title(title))
+    return fig
+
+
+def _map_with_marginals():
+    """A new figure: the map, histograms above and to its right, a blank corner for the legend
+    and a slot (``gs[1, 2]``) for the colour bar. Returns ``fig, gs, ax, ax_top, ax_right, corner``."""
+    fig = new_figure((7.4, 6.6))
+    gs = fig.add_gridspec(2, 3, width_ratios=[4, 1, 0.18], height_ratios=[1, 4])
+    ax = fig.add_subplot(gs[1, 0])
+    ax_top = fig.add_subplot(gs[0, 0], sharex=ax)
+    ax_right = fig.add_subplot(gs[1, 1], sharey=ax)
+    corner = fig.add_subplot(gs[0, 1:])
+    corner.axis("off")
+    return fig, gs, ax, ax_top, ax_right, corner
+
+
+def _label_regions(ax) -> None:
+    """Name the three Cartography regions inside the axes' corners and right edge."""
     box = dict(boxstyle="round,pad=0.25", facecolor="white", alpha=0.75, linewidth=0)
     for text, pos, ha, va in (("easy-to-learn", (0.02, 0.98), "left", "top"),
                               ("hard-to-learn", (0.02, 0.02), "left", "bottom"),
@@ -72,22 +92,28 @@ def plot_dynamics_map(table: pd.DataFrame, *, split: Mapping | None = None,
         ax.text(*pos, text, transform=ax.transAxes, ha=ha, va=va, fontsize=9,
                 style="italic", bbox=box, zorder=5)
 
-    if ax_top is not None:
-        masks = [(m, c) for _, m, c in groups] if groups else [(slice(None), "0.45")]
-        for col, hax, orient in ((x, ax_top, "vertical"), (y, ax_right, "horizontal")):
-            bins = hist_bins(data[col].to_numpy(dtype=float))
-            for mask, colour in masks:
-                hax.hist(data[col].to_numpy()[mask], bins=bins, histtype="step",
-                         color=colour, orientation=orient, linewidth=1.2)
-            hax.spines[["top", "right"]].set_visible(False)
-        ax_top.tick_params(labelbottom=False)
-        ax_right.tick_params(labelleft=False)
-        ax_top.set_ylabel("count")
-        ax_right.set_xlabel("count")
 
-    scale_up = max(1.0, 6 / math.sqrt(marker_size(len(data))))
+def _draw_marginals(data: pd.DataFrame, x: str, y: str, groups, ax_top, ax_right) -> None:
+    """Step histograms of ``x`` above and ``y`` to the right, one per colour group (or one grey)."""
+    masks = [(m, c) for _, m, c in groups] if groups else [(slice(None), "0.45")]
+    for col, hax, orient in ((x, ax_top, "vertical"), (y, ax_right, "horizontal")):
+        bins = hist_bins(data[col].to_numpy(dtype=float))
+        for mask, colour in masks:
+            hax.hist(data[col].to_numpy()[mask], bins=bins, histtype="step",
+                     color=colour, orientation=orient, linewidth=1.2)
+        hax.spines[["top", "right"]].set_visible(False)
+    ax_top.tick_params(labelbottom=False)
+    ax_right.tick_params(labelleft=False)
+    ax_top.set_ylabel("count")
+    ax_right.set_xlabel("count")
+
+
+def _draw_key(fig, ax, mappable, crosses, color: str, n_points: int, *, cax_slot, corner) -> None:
+    """The colour bar (continuous colours, with the crosses' legend) or the group legend: in the
+    figure's corner and colour-bar slot when it has marginals, else beside ``ax``."""
+    scale_up = max(1.0, 6 / math.sqrt(marker_size(n_points)))
     if mappable is not None:
-        cax = fig.add_subplot(gs[1, 2]) if corner is not None else None
+        cax = fig.add_subplot(cax_slot) if corner is not None else None
         colorbar(fig, mappable, label=axis_label(color), cax=cax, ax=ax)
         if crosses is not None:
             (corner or ax).legend([crosses], [crosses.get_label()], loc="center" if corner else "lower right",
@@ -99,9 +125,3 @@ def plot_dynamics_map(table: pd.DataFrame, *, split: Mapping | None = None,
     else:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
                   title="split" if color == "split" else color)
-
-    title = "Training-dynamics map" + (f"\n({note})" if note else "")
-    (fig.suptitle(title) if ax_top is not None else ax.set_title(title))
-    return fig
-
-
