@@ -30,13 +30,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from sftmix.io import RunDir  # noqa: E402
 from sftmix.pipeline.ablation import effects_table, load_ablation, plot_sweep, run_ablation, summary_markdown  # noqa: E402
-from sftmix.pipeline.ablation_lesson import EXPECTATIONS, LESSON_SEEDS, LESSON_SWEEP, lesson_config  # noqa: E402
+from sftmix.pipeline.ablation_lesson import EXPECTATIONS, LESSON_SEEDS, lesson_config, shipped_sweep  # noqa: E402
 from sftmix.viz.plots import plot_ablation_effects, save_figure  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SEEDS = list(LESSON_SEEDS)
 #: Values besides the centre (alpha 0.5, mu 0.2, ratio 0.5, confident x unconfident, NTP + mu Mixup).
-SWEEP = LESSON_SWEEP
+SWEEP = shipped_sweep()
 METRICS = {"exact_match": True, "nll": False}  # name -> higher is better
 
 

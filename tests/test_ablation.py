@@ -334,3 +334,15 @@ def test_lesson_config_is_the_demo_with_three_seeds(tmp_path):
     assert set(ablation.SWEEPABLE) == set(ablation_lesson.EXPECTATIONS)
     for param, values in ablation_lesson.LESSON_SWEEP.items():
         assert ablation.parse_values(param, values)  # every value is one the recipe accepts
+
+
+def test_shipped_sweep_adds_the_two_choices_beyond_the_paper():
+    from sftmix.pipeline import ablation_lesson
+    from sftmix.recipe import PAIRINGS, SUMMARIES
+
+    sweep = ablation_lesson.shipped_sweep()
+    assert sweep["pairing"][-1] == "length_matched" and sweep["split_metric"] == ["confidence_last"]
+    assert not PAIRINGS["length_matched"].paper and not SUMMARIES["confidence_last"].paper
+    for param, values in sweep.items():
+        assert ablation.parse_values(param, values) == values
+    assert ablation_lesson.LESSON_SWEEP["pairing"] == ["random", "confident_confident", "unconfident_unconfident"]

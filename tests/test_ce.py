@@ -212,3 +212,31 @@ def test_validation_errors():
         linear_cross_entropy(h, head, y, chunk_size=0)
     with pytest.raises(ValueError, match="bias"):
         linear_cross_entropy(h, OutputHead(head.weight, torch.zeros(3)), y)
+
+
+def test_response_cross_entropy_scores_only_labelled_next_tokens():
+    from sftmix.loss.ce import response_cross_entropy
+
+    torch.manual_seed(0)
+    hidden, w = torch.randn(2, 4, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    labels = torch.tensor([[-100, -100, 2, 4], [-100, 1, -100, 3]])  # prompt tokens carry no label
+    ce, mask = response_cross_entropy(hidden, labels, OutputHead(w), return_stats=True)
+    assert mask.tolist() == [[False, True, True], [True, False, True]]
+    # position t predicts token t+1: rows (0, t=1)->2, (0, 2)->4, (1, 0)->1, (1, 2)->3
+    picked = torch.stack([hidden[0, 1], hidden[0, 2], hidden[1, 0], hidden[1, 2]])
+    expected = torch.nn.functional.cross_entropy(picked @ w.T, torch.tensor([2, 4, 1, 3]), reduction="none")
+    assert torch.allclose(ce.token_nll, expected) and torch.isclose(ce.loss_sum, expected.sum())
+
+
+def test_token_set_sums_split_trained_and_content_tokens():
+    from sftmix.dynamics.scoring import token_set_sums
+
+    nll = torch.tensor([1.0, 2.0, 3.0, 4.0])                     # the 4 trained targets, row-major
+    correct = torch.tensor([True, False, True, True])
+    mask = torch.tensor([[True, True, False], [False, True, True]])
+    content = torch.tensor([[True, False, False], [False, True, True]])  # row 0's 2nd target: end of turn
+    sums = token_set_sums(nll, correct, mask, content)
+    assert sums["trained"].nll_sum.tolist() == [3.0, 7.0] and sums["trained"].n_tokens.tolist() == [2, 2]
+    assert sums["content"].nll_sum.tolist() == [1.0, 7.0] and sums["content"].n_tokens.tolist() == [1, 2]
+    assert sums["content"].correct_sum.tolist() == [1, 2]
+    assert list(token_set_sums(nll, correct, mask)) == ["trained"]

@@ -89,3 +89,12 @@ def test_from_yaml_errors_name_the_file(tmp_path):
     path.write_text("split_metric: mean\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: split_metric='mean'"):
         ExperimentConfig.from_yaml(path)
+
+
+def test_override_takes_transformers_options_by_their_names(tmp_path):
+    config = tiny_config(tmp_path).override({"training.eval_strategy": "epoch", "training.lr_scheduler_type": "linear",
+                                             "training.report_to": ["none"]})
+    args = config.training_args("ntp", 0, tmp_path)
+    assert args.eval_strategy == "epoch" and args.lr_scheduler_type == "linear"
+    with pytest.raises(ConfigError, match="training: .*sometimes"):
+        tiny_config(tmp_path).override({"training.eval_strategy": "sometimes"})

@@ -29,7 +29,7 @@ from transformers import AutoModelForCausalLM
 from ..constants import CONFIDENCE_TOKENS, IGNORE_INDEX
 from ..data import PadCollator
 from ..distributed import Processes
-from ..loss.ce import linear_cross_entropy
+from ..loss.ce import response_cross_entropy
 from ..loss.head import forward_hidden, output_head
 from .sums import TokenSums
 from .table import checkpoint_frame, dataset_fingerprint, read_checkpoint_frame, write_checkpoint_frame
@@ -56,6 +56,18 @@ def response_sums(token_nll: torch.Tensor, token_correct: torch.Tensor, mask: to
     for k, values in enumerate((nll, torch.exp(-nll), token_correct.detach().cpu().double())):
         out[k].index_add_(0, rows, values)
     return TokenSums(out[0].numpy(), out[1].numpy(), out[2].numpy(), mask.sum(1).cpu().double().numpy())
+
+
+def token_set_sums(token_nll: torch.Tensor, token_correct: torch.Tensor, mask: torch.Tensor,
+                   content: torch.Tensor | None = None) -> dict[str, TokenSums]:
+    """Per-example sums over the token sets of :data:`sftmix.constants.CONFIDENCE_TOKENS`, shared by
+    the scoring loop and the online recorder: ``"trained"`` (every target of ``mask``) and, given the
+    (B, T-1) ``content`` mask, ``"content"`` (the content tokens among them)."""
+    out = {"trained": response_sums(token_nll, token_correct, mask)}
+    if content is not None:
+        keep = content[mask]  # the content tokens among the trained ones, in mask order
+        out["content"] = response_sums(token_nll[keep], token_correct[keep], content & mask)
+    return out
 
 
 def length_sorted_shard(tokenized, process_index: int, num_processes: int) -> np.ndarray:
@@ -103,16 +115,12 @@ def score_rows(model, tokenized, rows: np.ndarray, *, batch_size: int, chunk_siz
         chunk = columns[[int(i) for i in rows[start:start + batch_size]]]
         batch = collate([dict(zip(chunk, values)) for values in zip(*chunk.values())])
         hidden = forward_hidden(model, batch["input_ids"].to(device), batch["attention_mask"].to(device))
-        targets = batch["labels"][:, 1:].to(device)
-        mask = targets != IGNORE_INDEX
-        ce = linear_cross_entropy(hidden[:, :-1][mask], head, targets[mask], chunk_size=chunk_size,
-                                  return_stats=True)
+        ce, mask = response_cross_entropy(hidden, batch["labels"].to(device), head, chunk_size=chunk_size,
+                                          return_stats=True)
+        content = batch["content_labels"][:, 1:].to(device) != IGNORE_INDEX if has_content else None
         done = slice(start, start + len(chunk["labels"]))
-        out["trained"].put(done, response_sums(ce.token_nll, ce.token_correct, mask))
-        if has_content:
-            content = batch["content_labels"][:, 1:].to(device) != IGNORE_INDEX
-            keep = content[mask]  # the content tokens among the trained ones, in mask order
-            out["content"].put(done, response_sums(ce.token_nll[keep], ce.token_correct[keep], content & mask))
+        for name, sums in token_set_sums(ce.token_nll, ce.token_correct, mask, content).items():
+            out[name].put(done, sums)
         if token_confidence:
             max_prob.append(ce.token_max_prob.float().cpu().numpy())
             correct.append(ce.token_correct.cpu().numpy())

@@ -17,7 +17,9 @@ from typing import NamedTuple
 import torch
 from torch.autograd.function import once_differentiable
 
-__all__ = ["OutputHead", "CEOutput", "linear_cross_entropy"]
+from ..constants import IGNORE_INDEX
+
+__all__ = ["OutputHead", "CEOutput", "linear_cross_entropy", "response_cross_entropy"]
 
 
 @dataclass
@@ -255,3 +257,20 @@ def linear_cross_entropy(hidden, head: OutputHead, target, *, weights=None, targ
         loss, nll, correct, pmax, *_ = _run(hidden, head, target, weights, target_b, lam,
                                             chunk_size, return_stats, (False, False, False))
     return CEOutput(loss, nll, correct, pmax)
+
+
+def response_cross_entropy(hidden, labels, head: OutputHead, *, chunk_size: int = 4096,
+                           return_stats: bool = False) -> tuple[CEOutput, torch.Tensor]:
+    """The response NLL of a batch, shared by training and scoring: position t predicts token t+1,
+    and only labelled targets (``labels != IGNORE_INDEX``) reach the output head.
+
+    ``hidden``: (B, T, H) last hidden states; ``labels``: (B, T). Returns the
+    :func:`linear_cross_entropy` output over the labelled targets, in row-major order, and their
+    (B, T-1) mask (``mask.sum()`` targets).
+    """
+    targets = labels[:, 1:]
+    mask = targets != IGNORE_INDEX
+    ce = linear_cross_entropy(hidden[:, :-1][mask], head, targets[mask], chunk_size=chunk_size,
+                              return_stats=return_stats)
+    return ce, mask
+

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
 import types
 import typing
 from dataclasses import dataclass, field
@@ -253,6 +254,8 @@ def _check_type(key: str, value, annotation) -> None:
     allowed = _types(annotation)
     if allowed is None or value is None and type(None) in allowed:
         return
+    if any(issubclass(t, enum.Enum) for t in allowed):  # TrainingArguments' strategies: named by a string
+        allowed = (*allowed, str)
     if float in allowed and isinstance(value, int) and not isinstance(value, bool):
         return  # an integer is a fine float
     if bool not in allowed and isinstance(value, bool) and (int in allowed or float in allowed):

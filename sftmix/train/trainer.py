@@ -39,11 +39,11 @@ from transformers import Trainer
 
 from ..constants import IGNORE_INDEX
 from ..distributed import Processes, launched_processes
-from ..dynamics.scoring import response_sums
+from ..dynamics.scoring import token_set_sums
 from ..dynamics.split import load_split, split_groups
 from ..errors import ConfigError
 from ..io import atomic_write_json
-from ..loss.ce import linear_cross_entropy
+from ..loss.ce import response_cross_entropy
 from ..loss.head import forward_hidden, head_context, output_head, verify_output_head
 from ..loss.mixup import count_mixup_positions, mixup_loss, sample_lambdas
 from ..recipe import LOSS_VARIANTS, PAIRINGS
@@ -160,12 +160,10 @@ class SFTMixTrainer(Trainer):
 
     def _losses(self, model, hidden, labels, index, return_outputs, num_items_in_batch, content=None):
         head = output_head(model)
-        targets = labels[:, 1:]
-        mask = targets != IGNORE_INDEX
         observers = [cb for cb in self.callback_handler.callbacks if hasattr(cb, "observe_batch")]
         record = bool(observers) and model.training
-        ntp = linear_cross_entropy(hidden[:, :-1][mask], head, targets[mask],
-                                   chunk_size=self.args.ce_chunk_size, return_stats=record)
+        ntp, mask = response_cross_entropy(hidden, labels, head, chunk_size=self.args.ce_chunk_size,
+                                           return_stats=record)
         n_tokens = mask.sum()
         ntp_loss = ntp.loss_sum / (num_items_in_batch if num_items_in_batch is not None else n_tokens.clamp(min=1))
         loss = ntp_loss
@@ -198,19 +196,14 @@ class SFTMixTrainer(Trainer):
             self._parts[f"{name}_tokens"] = self._parts[f"{name}_tokens"] + count.double()
 
     def _observe(self, observers, index, token_nll, token_correct, mask, content_mask=None) -> None:
-        sums = {}
+        wanted = {getattr(cb, "tokens", "trained") for cb in observers}
+        if "content" in wanted and content_mask is None:
+            raise ValueError("the online recorder scores content tokens, but the batch has no "
+                             "content_labels (tokenize with sftmix.data.tokenize_examples)")
+        sums = token_set_sums(token_nll, token_correct, mask, content_mask if "content" in wanted else None)
         for cb in observers:
-            tokens = getattr(cb, "tokens", "trained")
-            if tokens not in sums:
-                if tokens == "content":
-                    if content_mask is None:
-                        raise ValueError("the online recorder scores content tokens, but the batch has no "
-                                         "content_labels (tokenize with sftmix.data.tokenize_examples)")
-                    keep = content_mask[mask]  # the content tokens among the trained ones, in order
-                    sums[tokens] = response_sums(token_nll[keep], token_correct[keep], content_mask & mask)
-                else:
-                    sums[tokens] = response_sums(token_nll, token_correct, mask)
-            cb.observe_batch(example_index=index, **sums[tokens].as_dict(), state=self.state)
+            cb.observe_batch(example_index=index, **sums[getattr(cb, "tokens", "trained")].as_dict(),
+                             state=self.state)
 
     # -- non-finite losses ------------------------------------------------------------
     def training_step(self, model, inputs, num_items_in_batch=None):
