@@ -31,6 +31,17 @@ def test_until_split_runs_only_the_first_stages_and_the_full_run_reuses_them(tmp
     assert set(results["summary"]) == set(config.methods)
 
 
+@pytest.mark.slow
+def test_until_reference_keeps_every_checkpoint_for_the_scoring_that_follows(tmp_path):
+    config = tiny_config(tmp_path, methods=["sftmix"], embeddings=False)
+    out = run_experiment(config, until="reference", progress=False)
+    assert out["stages"] == ["reference"] and not (config.run_dir / "dynamics.parquet").exists()
+    stamp = (config.run_dir / "stages" / "reference.json").read_text()
+    run_experiment(config, until="split", progress=False)
+    assert (config.run_dir / "stages" / "reference.json").read_text() == stamp  # not trained again
+    assert (config.run_dir / "split.json").exists()
+
+
 def test_until_names_a_stage_and_progress_a_mode(tmp_path):
     assert STAGES.index("embeddings") < STAGES.index("train")  # embeddings need no trained model
     with pytest.raises(ValueError, match="until='bogus'"):

@@ -78,3 +78,13 @@ def test_progress_lines_and_one_bar(tmp_path, capsys):
     run_stages(stages, StageBook(tmp_path / "two"), progress="stages", desc="demo: stages")
     captured = capsys.readouterr()
     assert "[a] running" not in captured.out and "demo: stages" in captured.err and "2/2" in captured.err
+
+
+def test_select_runs_a_prefix_with_the_keys_of_the_whole_list(tmp_path):
+    book, calls = StageBook(tmp_path / "stages"), []
+    stages = _chain(calls, tmp_path, {"a": 1, "b": 1, "d": 1})
+    run_stages(stages, book, progress=False, select=lambda s: s.name in ("a", "b"))
+    assert calls == ["a", "b"]
+    calls.clear()
+    run_stages(stages, book, progress=False)                      # the rest, with a and b up to date
+    assert calls == ["c", "d"]

@@ -8,9 +8,12 @@ Stages (the README's "Architecture" section shows where each lives):
 notebook that needs only the dynamics table and the split (or the embeddings) runs the
 same stages, with the same bookkeeping, as the full experiment.
 
-Each stage records a key (a hash of the configuration it depends on, chained with the
-keys of the stages it reads) in ``stages/<name>.json`` after its outputs are written
-atomically. A stage is skipped when its outputs exist and its key matches, so an
+The experiment is a list of :class:`~sftmix.pipeline.runner.Stage` objects
+(:func:`experiment_stages`: each stage's name, the stages it reads, the settings it depends on,
+its outputs, its function and which processes run it), run by
+:func:`sftmix.pipeline.runner.run_stages`. Each stage records a key (a hash of the
+configuration it depends on, chained with the keys of the stages it reads) in
+``stages/<name>.json`` after its outputs are written atomically. A stage is skipped when its outputs exist and its key matches, so an
 interrupted run resumes where it stopped and a changed setting re-runs only the stages
 that depend on it. Training stages checkpoint every epoch and resume from the newest
 complete checkpoint, reproducing the uninterrupted run.
@@ -94,15 +97,21 @@ def open_run(config: ExperimentConfig, *, progress: bool | str = True) -> RunCon
 def experiment_stages(ctx: RunContext, *, until: str | None = None) -> list[Stage]:
     """The experiment as a list of :class:`~sftmix.pipeline.runner.Stage`: reference, dynamics,
     split, embeddings (when the config has SFTMix), then train and eval per method and seed, and
-    the results. ``until`` leaves out the stages after it (see :data:`STAGES`)."""
-    if until is not None and until not in STAGES:
-        raise ValueError(f"until={until!r}; choose one of {', '.join(STAGES)}")
-    last = STAGES.index(until or "results")
-    stages = _reference_stages(ctx, dynamics_wanted=STAGES.index("dynamics") <= last)
+    the results. Every stage is listed (the keys chain through all of them); ``until`` (see
+    :data:`STAGES`) only tells the reference stage whether the dynamics will be scored in this
+    call. :func:`reaches` says which stages a call with ``until`` runs."""
+    stages = _reference_stages(ctx, dynamics_wanted=reaches("dynamics", until))
     stages += [s for method in ctx.config.methods for seed in ctx.config.seeds
                for s in _run_stages(ctx, method, seed)]
     stages.append(Stage("results", lambda: _finish(ctx), cached=False))
-    return [s for s in stages if STAGES.index(s.name.split("/")[0]) <= last]
+    return stages
+
+
+def reaches(name: str, until: str | None) -> bool:
+    """Whether a call with ``until`` runs the stage ``name`` (``train/ntp/seed0`` is a ``train`` stage)."""
+    if until is not None and until not in STAGES:
+        raise ValueError(f"until={until!r}; choose one of {', '.join(STAGES)}")
+    return STAGES.index(name.split("/")[0]) <= STAGES.index(until or "results")
 
 
 def _data_part(config: ExperimentConfig) -> tuple:
@@ -190,9 +199,10 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
         config = ExperimentConfig.from_yaml(config)
     ctx = open_run(config, progress=progress)
     stages = experiment_stages(ctx, until=until)
-    returned = run_stages(stages, ctx.book, progress=progress, desc=f"{config.name}: stages")
+    returned = run_stages(stages, ctx.book, progress=progress, desc=f"{config.name}: stages",
+                          select=lambda stage: reaches(stage.name, until))
     if until not in (None, "results"):
-        return {"run_dir": config.run_dir, "stages": [s.name for s in stages]}
+        return {"run_dir": config.run_dir, "stages": [s.name for s in stages if reaches(s.name, until)]}
     if progress and Processes().is_main:
         print(f"results: {ctx.rd.results_md}", flush=True)
     return returned["results"]

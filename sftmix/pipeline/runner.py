@@ -124,8 +124,12 @@ class _Progress:
 
 
 def run_stages(stages: Sequence[Stage], book: StageBook, *, procs: Processes | None = None,
-               progress: bool | str = True, desc: str = "stages") -> dict[str, Any]:
+               progress: bool | str = True, desc: str = "stages",
+               select: Callable[[Stage], bool] | None = None) -> dict[str, Any]:
     """Run the stages in order, skipping those up to date; return ``{name: fn's return}`` of those run.
+
+    ``select``: run only the stages it accepts (e.g. those up to some stage); the keys are still
+    derived over the whole list, so a stage's key does not depend on which stages a call runs.
 
     Under several processes every process calls this with the same list. The main process
     alone decides whether a stage is up to date and broadcasts it, so all take the same
@@ -136,6 +140,7 @@ def run_stages(stages: Sequence[Stage], book: StageBook, *, procs: Processes | N
     """
     procs = procs or Processes()
     keys = derive_keys(stages)
+    stages = [s for s in stages if select is None or select(s)]
     shown = _Progress(len(stages), desc, verbose=bool(progress) and procs.is_main,
                       bar=progress == "stages" and procs.is_main)
     returned: dict[str, Any] = {}
