@@ -13,10 +13,10 @@ The experiment is a list of :class:`~sftmix.pipeline.runner.Stage` objects
 its outputs, its function and which processes run it), run by
 :func:`sftmix.pipeline.runner.run_stages`. Each stage records a key (a hash of the
 configuration it depends on, chained with the keys of the stages it reads) in
-``stages/<name>.json`` after its outputs are written atomically. A stage is skipped when its outputs exist and its key matches, so an
-interrupted run resumes where it stopped and a changed setting re-runs only the stages
-that depend on it. Training stages checkpoint every epoch and resume from the newest
-complete checkpoint, reproducing the uninterrupted run.
+``stages/<name>.json`` after its outputs are written atomically. A stage is skipped when
+its outputs exist and its key matches, so an interrupted run resumes where it stopped and a
+changed setting re-runs only the stages that depend on it. Training stages checkpoint every
+epoch and resume from the newest complete checkpoint, reproducing the uninterrupted run.
 
 Under several processes (``accelerate launch`` / ``torchrun``) every process runs this
 function. The stages that train or score (reference, dynamics, train) run on every
