@@ -32,7 +32,6 @@ The paper's own numbers (its role-of-Mixup ablation among them) are in :mod:`sft
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import shutil
@@ -44,9 +43,9 @@ import pandas as pd
 
 from ..analysis.results import METRICS
 from ..analysis.stats import paired_difference
-from ..config import SFTMixConfig
 from ..distributed import Processes
 from ..dynamics import load_dynamics, save_split, split_by_confidence
+from ..errors import ConfigError
 from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write, atomic_write_json
 from ..recipe import LOSS_VARIANTS, PAIRINGS, SPLIT_METRICS
 from ..viz.plots import plot_ablation_sweep
@@ -81,13 +80,12 @@ _HIGHER_IS_BETTER = {name: higher for name, (_, higher) in METRICS.items()}
 
 # ----------------------------------------------------------------------- the sweep
 def centre_values(base) -> dict:
-    """The base configuration's value of each sweepable parameter (the shared centre)."""
-    defaults = {f.name: f.default for f in dataclasses.fields(SFTMixConfig)}
-    centre = {p: base.training.get(p, defaults[p]) for p in ("mixup_alpha", "mixup_weight", "pairing",
-                                                              "loss_variant")}
-    centre["split_ratio"] = base.split_ratio
-    centre["split_metric"] = base.split_metric
-    return centre
+    """The base configuration's value of each sweepable parameter (the shared centre), read from its
+    resolved SFTMix arguments (so a setting left to its default has the default's value)."""
+    if "sftmix" not in base.methods:
+        base = base.override({"methods": [*base.methods, "sftmix"]})
+    args = base.training_args("sftmix", base.seeds[0], base.run_dir)
+    return {p: getattr(args, p) if p not in _SPLIT_KNOBS else getattr(base, p) for p in SWEEPABLE}
 
 
 def parse_values(param: str, values) -> list:
@@ -112,12 +110,12 @@ def parse_values(param: str, values) -> list:
         out = [float(v) for v in values]
     except (TypeError, ValueError) as err:
         raise ValueError(f"{param}: values must be numbers, got {values}") from err
-    if param == "mixup_alpha" and not all(v > 0 for v in out):
-        raise ValueError(f"mixup_alpha: values must be > 0 (Beta(alpha, alpha)), got {out}")
-    if param == "mixup_weight" and not all(v >= 0 for v in out):
-        raise ValueError(f"mixup_weight: values must be >= 0, got {out}")
-    if param == "split_ratio" and not all(0 < v < 1 for v in out):
-        raise ValueError(f"split_ratio: values must lie strictly between 0 and 1, got {out}")
+    probe = ExperimentConfig()  # each value is checked by the configuration that will hold it
+    for value in out:
+        try:
+            probe.override({param if param in _SPLIT_KNOBS else f"training.{param}": value})
+        except ConfigError as exc:
+            raise ConfigError(f"{param}: value {value:g} is not valid ({exc})") from None
     return out
 
 
