@@ -199,5 +199,10 @@ class SFTMixConfig(TrainingArguments):
                               f"must be even, got {self.per_device_train_batch_size}")
         if self.train_sampling_strategy not in ("random", "group_by_length"):
             raise ConfigError("sftmix draws its own batches: train_sampling_strategy must be 'random' or "
-                             f"'group_by_length', got {self.train_sampling_strategy!r}")
-        super().__post_init__()
+                              f"'group_by_length', got {self.train_sampling_strategy!r}")
+        try:
+            super().__post_init__()
+        except ValueError as exc:  # TrainingArguments' own checks: a config error too, found here
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(" ".join(str(exc).split())) from exc

@@ -98,3 +98,11 @@ def test_override_takes_transformers_options_by_their_names(tmp_path):
     assert args.eval_strategy == "epoch" and args.lr_scheduler_type == "linear"
     with pytest.raises(ConfigError, match="training: .*sometimes"):
         tiny_config(tmp_path).override({"training.eval_strategy": "sometimes"})
+
+
+def test_override_types_do_not_depend_on_a_parser_having_run(tmp_path):
+    from sftmix.cli.common import parse_training_args
+
+    parse_training_args(["--report_to", "none"], "sftmix train")  # HfArgumentParser rewrites Field.type
+    config = tiny_config(tmp_path).override({"training.report_to": ["none"], "data.max_examples": None})
+    assert config.training["report_to"] == ["none"] and config.data["max_examples"] is None

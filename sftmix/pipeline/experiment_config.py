@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -183,23 +184,23 @@ class ExperimentConfig:
         dataclasses and values against the fields' types; an unknown name or a value of the
         wrong type raises :class:`~sftmix.errors.ConfigError` naming it.
         """
-        top = {f.name: f for f in dataclasses.fields(self)}
+        top = _field_types(type(self))
         new: dict[str, Any] = {}
         for key, value in changes.items():
             section, _, name = key.partition(".")
             if not name:
                 if key not in top:
                     raise ConfigError(f"override {key!r}: no such experiment key{_did_you_mean(key, top)}")
-                _check_type(key, value, top[key].type)
+                _check_type(key, value, top[key])
                 new[key] = value
                 continue
             if section not in SECTIONS:
                 raise ConfigError(f"override {key!r}: {section!r} is not a section; sections: {', '.join(SECTIONS)}")
-            fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+            fields = _field_types(SECTIONS[section])
             if name not in fields:
                 raise ConfigError(f"override {key!r}: {SECTIONS[section].__name__} has no field {name!r}"
                                   f"{_did_you_mean(name, fields)}")
-            _check_type(key, value, fields[name].type)
+            _check_type(key, value, fields[name])
             current = new.get(section, getattr(self, section))
             new[section] = {**(current or {}), name: value}
         return dataclasses.replace(self, **new)
@@ -242,6 +243,17 @@ def _replace(args: SFTMixConfig, changes: dict, section: str) -> SFTMixConfig:
         return dataclasses.replace(args, **changes)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{section}: {' '.join(str(exc).split())}") from None
+
+
+@functools.cache
+def _field_types(cls) -> dict[str, Any]:
+    """Each field's annotation, read from the class (``HfArgumentParser`` rewrites ``Field.type`` in
+    place, so the fields' own ``type`` depends on whether a parser has seen the class)."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation that does not resolve: no type check for it
+        hints = {}
+    return {f.name: hints.get(f.name) for f in dataclasses.fields(cls)}
 
 
 def _did_you_mean(name: str, options) -> str:
