@@ -395,10 +395,13 @@ def test_ablation_numeric_and_categorical():
     means = results[results.param == "mixup_alpha"].groupby("value")["accuracy"].mean()
     line = next(l for l in ax.lines if len(l.get_xdata()) == 5)
     assert np.allclose(line.get_ydata(), means.to_numpy())
+    assert line.get_linestyle() == "-"                          # numbers: the means are joined
 
     fig = plots.plot_ablation(results, param="pairing", metric="accuracy", error="ci95")
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["random", "nearest", "same_task"]
+    line = next(l for l in ax.lines if len(l.get_xdata()) == 3)
+    assert line.get_linestyle() == "None"                       # choices: no trend line between them
     assert any("95% CI" in t.get_text() for t in ax.get_legend().get_texts())
     with pytest.raises(ValueError, match="mu"):
         plots.plot_ablation(results, param="mu", metric="accuracy")

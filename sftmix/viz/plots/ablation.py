@@ -78,7 +78,8 @@ def plot_ablation(results: pd.DataFrame, *, param: str, metric: str, ax=None,
                       alpha=0.3, s=16, linewidths=0, zorder=2)
     means = ax.errorbar([xs[k] for k in keys], [m for m, _ in stats],
                         yerr=[e for _, e in stats], color="#0072B2", marker="o", capsize=4,
-                        linewidth=1.6, zorder=3)
+                        linewidth=1.6, zorder=3,
+                        linestyle="-" if is_numeric else "none")  # no trend between unordered choices
     handles = [means, dots]
     labels = [f"mean \u00b1 {'std' if error == 'std' else '95% CI'} ({seeds} seeds)",
               "individual seeds"]
