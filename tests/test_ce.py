@@ -240,3 +240,12 @@ def test_token_set_sums_split_trained_and_content_tokens():
     assert sums["content"].nll_sum.tolist() == [1.0, 7.0] and sums["content"].n_tokens.tolist() == [1, 2]
     assert sums["content"].correct_sum.tolist() == [1, 2]
     assert list(token_set_sums(nll, correct, mask)) == ["trained"]
+
+
+def test_token_set_sums_computes_only_the_sets_asked_for():
+    from sftmix.dynamics.scoring import token_set_sums
+
+    mask = torch.tensor([[True, True]])
+    sums = token_set_sums(torch.tensor([1.0, 2.0]), torch.tensor([True, True]), mask,
+                          torch.tensor([[True, False]]), sets={"content"})
+    assert list(sums) == ["content"] and sums["content"].nll_sum.tolist() == [1.0]

@@ -59,12 +59,12 @@ def response_sums(token_nll: torch.Tensor, token_correct: torch.Tensor, mask: to
 
 
 def token_set_sums(token_nll: torch.Tensor, token_correct: torch.Tensor, mask: torch.Tensor,
-                   content: torch.Tensor | None = None) -> dict[str, TokenSums]:
+                   content: torch.Tensor | None = None, *, sets=CONFIDENCE_TOKENS) -> dict[str, TokenSums]:
     """Per-example sums over the token sets of :data:`sftmix.constants.CONFIDENCE_TOKENS`, shared by
     the scoring loop and the online recorder: ``"trained"`` (every target of ``mask``) and, given the
-    (B, T-1) ``content`` mask, ``"content"`` (the content tokens among them)."""
-    out = {"trained": response_sums(token_nll, token_correct, mask)}
-    if content is not None:
+    (B, T-1) ``content`` mask, ``"content"`` (the content tokens among them). ``sets``: only these."""
+    out = {"trained": response_sums(token_nll, token_correct, mask)} if "trained" in sets else {}
+    if content is not None and "content" in sets:
         keep = content[mask]  # the content tokens among the trained ones, in mask order
         out["content"] = response_sums(token_nll[keep], token_correct[keep], content & mask)
     return out

@@ -277,16 +277,8 @@ def _check_type(key: str, value, annotation) -> None:
         raise ConfigError(f"override {key!r}: expected {names}, got {type(value).__name__} {value!r}")
 
 
-_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict, "list": list, "None": type(None)}
-
-
 def _types(annotation) -> tuple[type, ...] | None:
-    """The plain types an annotation allows (``"int | None"`` -> (int, NoneType)); None when unknown."""
-    if isinstance(annotation, str):
-        parts = [p.strip().split("[")[0] for p in annotation.split("|")]
-        if all(p in _NAMES for p in parts):
-            return tuple(_NAMES[p] for p in parts)
-        return None
+    """The plain types a resolved annotation allows (``int | None`` -> (int, NoneType)); None when unknown."""
     if isinstance(annotation, type):
         return (annotation,)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):

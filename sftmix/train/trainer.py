@@ -200,7 +200,7 @@ class SFTMixTrainer(Trainer):
         if "content" in wanted and content_mask is None:
             raise ValueError("the online recorder scores content tokens, but the batch has no "
                              "content_labels (tokenize with sftmix.data.tokenize_examples)")
-        sums = token_set_sums(token_nll, token_correct, mask, content_mask if "content" in wanted else None)
+        sums = token_set_sums(token_nll, token_correct, mask, content_mask, sets=wanted)
         for cb in observers:
             cb.observe_batch(example_index=index, **sums[getattr(cb, "tokens", "trained")].as_dict(),
                              state=self.state)
