@@ -33,6 +33,10 @@ class ModelArguments:
                 "tiny-qwen2, tiny-gemma, tiny-gemma2, tiny-gpt2) for a randomly initialised CPU-sized model."})
     tokenizer_name_or_path: str | None = field(default=None, metadata={
         "help": "Tokenizer path or name; defaults to the model's."})
+    chat_template: str = field(default="auto", metadata={
+        "help": "How chats are rendered: auto (the tokenizer's own template, else the model's documented default, "
+                "else alpaca), alpaca (### Instruction / ### Response), chatml, gemma (Gemma's turn markers) or "
+                "the path of a Jinja file. A trained model is saved with the template it was trained with."})
     tiny_hidden_size: int = field(default=64, metadata={"help": "Width of a tiny-* model."})
     tiny_layers: int = field(default=2, metadata={"help": "Layers of a tiny-* model."})
     tiny_heads: int = field(default=4, metadata={"help": "Attention heads of a tiny-* model."})

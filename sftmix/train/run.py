@@ -18,6 +18,7 @@ import datasets
 
 from ..config import SFTMixConfig
 from ..data import PadCollator
+from ..data.templates import template_name
 from ..distributed import Processes
 from ..io import LOG_HISTORY_FILE, ONLINE_DIR, atomic_write_json
 from ..models import ADAPTER_BASE_FILE
@@ -53,8 +54,11 @@ def train_model(model, tokenizer, train_tokenized: datasets.Dataset, config: SFT
         trainer.save_model(str(out))
         if trainer.is_world_process_zero():
             atomic_write_json(out / LOG_HISTORY_FILE, trainer.state.log_history)
+            # The tokenizer saved beside the weights carries the chat template it was trained with
+            # (eval and generation load it from there); its name is recorded here too.
             atomic_write_json(out / "train_config.json", {
                 "training": {k: v for k, v in config.to_dict().items()},
+                "chat_template": template_name(getattr(tokenizer, "chat_template", None)),
                 "train_seconds": time.time() - start})
             # The Trainer also pickles its arguments (training_args.bin); train_config.json holds
             # them as JSON, and a finished run keeps no file that needs unpickling to read.
