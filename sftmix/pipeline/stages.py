@@ -44,7 +44,7 @@ from ..dynamics import (
 )
 from ..io import EVAL_FILE, GENERATIONS_FILE, LOG_HISTORY_FILE, TRAIN_KEY_FILE, RunDir, atomic_write, atomic_write_json
 from ..models import adapter_base, load_adapter, load_model_and_tokenizer, load_tokenizer
-from ..train import clean_checkpoints, latest_checkpoint, train_model, train_reference
+from ..train import check_reference_examples, clean_checkpoints, latest_checkpoint, train_model, train_reference
 
 
 def _tokenize_on_every_process(train_examples, tokenizer, max_length: int):
@@ -207,6 +207,11 @@ def reference_stage(config, train_examples, run: Path, held_out=None) -> None:
     run = RunDir(run)
     reused = config.reference_is_ntp_run
     args = config.reference_args({"output_dir": str(run.reference)})
+    if config.reference_model is not None:  # another tokenizer may drop other examples: checked before training
+        model, reference = config.model_args(), config.model_args(reference=True)
+        check_reference_examples(train_examples, load_tokenizer(model), load_tokenizer(reference),
+                                 max_length=config.data_args().max_length,
+                                 names=(model.model_name_or_path, reference.model_name_or_path))
     reference_run(run, config.model_args(reference=True), args, train_examples,
                   max_length=config.data_args().max_length, n_checkpoints=config.n_checkpoints,
                   online=config.dynamics_mode == "online", held_out=held_out if reused else None,

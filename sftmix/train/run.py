@@ -3,6 +3,8 @@
 :func:`train_model` runs :class:`SFTMixTrainer` and saves the weights (safetensors),
 tokenizer, log history and config into one folder; :func:`train_reference` trains the
 reference run and keeps its C checkpoints. The CLI and the experiment pipeline both call these.
+:func:`check_reference_examples` makes sure a reference model of another family (another
+tokenizer) keeps exactly the examples the trained model trains on, before anything trains.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from pathlib import Path
 import datasets
 
 from ..config import SFTMixConfig
-from ..data import PadCollator
+from ..data import PadCollator, tokenize_examples
 from ..data.templates import template_name
 from ..distributed import Processes
+from ..errors import SplitError
 from ..io import LOG_HISTORY_FILE, ONLINE_DIR, atomic_write_json
 from ..models import ADAPTER_BASE_FILE
 from .callbacks import CheckpointSchedule, DynamicsRecorder, quiet_progress
@@ -130,10 +133,30 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     return dirs
 
 
+def check_reference_examples(train_examples: datasets.Dataset, tokenizer, reference_tokenizer, *, max_length: int,
+                             names: tuple[str, str] = ("model", "reference_model")) -> None:
+    """:class:`SplitError` unless both tokenizers keep the same examples of ``train_examples``.
+
+    A split is by example id, so a reference of another family can split the trained model's data,
+    but only when its ids are exactly the training ids: an example that one tokenizer cuts to no
+    response token at ``max_length`` (and drops) while the other keeps it would be trained without
+    a half, or be in a half without being trained.
+    """
+    kept = [set(tokenize_examples(train_examples, tok, max_length=max_length)["example_id"])
+            for tok in (tokenizer, reference_tokenizer)]
+    (a, kept_a), (b, kept_b) = zip(names, kept)
+    for name, ids, other, other_ids in ((a, kept_a, b, kept_b), (b, kept_b, a, kept_a)):
+        only = sorted(ids - other_ids)
+        if only:
+            raise SplitError(f"{name} keeps {len(only)} training examples that {other} drops at max_length="
+                             f"{max_length} (no answer token left), e.g. {only[0]!r}: the reference's split would "
+                             "not hold exactly the training ids; raise max_length or set drop_overlong: true")
+
+
 def clean_checkpoints(out: Path) -> None:
     """Drop intermediate Trainer checkpoints once a run has finished and saved its weights."""
     for ckpt in out.glob("checkpoint-*"):
         shutil.rmtree(ckpt, ignore_errors=True)
 
 
-__all__ = ["clean_checkpoints", "latest_checkpoint", "train_model", "train_reference"]
+__all__ = ["check_reference_examples", "clean_checkpoints", "latest_checkpoint", "train_model", "train_reference"]
