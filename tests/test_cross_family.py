@@ -1,6 +1,7 @@
 """A reference model of another family: tiny-gemma3 (Gemma-like tokenizer) splits tiny-llama's data."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -85,3 +86,31 @@ def test_a_reference_that_keeps_other_examples_exits_2_before_anything_trains(tm
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "tiny-llama keeps 8 training examples that tiny-gemma3 drops at max_length=25" in err
     assert not any((tmp_path / "cross" / "reference").glob("checkpoint-*"))
+
+
+def test_a_run_directory_keeps_weights_once_and_never_a_reference_optimizer_state(tmp_path):
+    """The run keeps the scores, the last reference weights (hard-linked as the NTP run's) and the SFTMix
+    weights: no optimizer state, no checkpoint of the finished training runs, no second copy."""
+    config = tiny_config(tmp_path, name="lean", model=GEMMA, reference_training={}, embeddings=False,
+                         data={"n_train": 32, "n_test": 8, "max_length": 192})
+    assert config.reference_is_ntp_run
+    saved = []
+    real_save = __import__("transformers").Trainer._save_checkpoint
+
+    def spy(self, model, trial):  # every checkpoint the Trainer writes, with what it holds
+        real_save(self, model, trial)
+        folder = max(Path(self.args.output_dir).glob("checkpoint-*"), key=lambda p: p.stat().st_mtime)
+        saved.append((self.args.output_dir, folder.name, sorted(p.name for p in folder.iterdir())))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("transformers.Trainer._save_checkpoint", spy)
+        run_experiment(config, progress=False)
+    reference = [files for out, _, files in saved if out.endswith("reference")]
+    assert reference and not any("optimizer.pt" in files for files in reference)
+    # SFTMix, 2 epochs of 2 steps: a resumable checkpoint after epoch 1 (with its optimizer), none at the end.
+    assert [(name, "optimizer.pt" in files) for out, name, files in saved if out.endswith("seed0")] \
+        == [("checkpoint-2", True)]
+    rd = RunDir(config.run_dir)
+    weights = [p for p in rd.root.rglob("*.safetensors")]
+    assert len(weights) == 3 and len({p.stat().st_ino for p in weights}) == 2   # ntp = reference, linked
+    assert not list(rd.root.rglob("optimizer.pt")) and not list(rd.root.glob("*/seed0/checkpoint-*"))
