@@ -30,7 +30,8 @@ class ModelArguments:
     model_name_or_path: str = field(default="tiny-llama", metadata={
         "help": "A local path or Hub name of a causal LM; 'tiny-base' for the shipped tiny pretrained base "
                 "(built-in character tokenizer, offline); or 'tiny-<family>' (tiny-llama, tiny-mistral, "
-                "tiny-qwen2, tiny-gemma, tiny-gemma2, tiny-gpt2) for a randomly initialised CPU-sized model."})
+                "tiny-qwen2, tiny-gemma, tiny-gemma2, tiny-gemma3, tiny-gpt2) for a randomly initialised "
+                "CPU-sized model; smollm2-135m or gemma3-270m (opt-in) for a real model, offline."})
     tokenizer_name_or_path: str | None = field(default=None, metadata={
         "help": "Tokenizer path or name; defaults to the model's."})
     chat_template: str = field(default="auto", metadata={
