@@ -123,3 +123,21 @@ def test_a_gguf_of_an_architecture_transformers_cannot_read_exits_2_in_one_line(
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sftmix: error")]
     assert len(err) == 1 and "architecture rwkv9 is not supported" in err[0] and str(path) in err[0]
     assert not (tmp_path / "out").exists() and not list((tmp_path / "cache" / "models").glob("odd-*/"))
+
+
+def test_the_same_gguf_reached_by_another_name_is_converted_once(tmp_path, monkeypatch):
+    import json
+
+    from sftmix.convert import SOURCE, converted_model_dir
+
+    monkeypatch.setenv("SFTMIX_CACHE", str(tmp_path / "cache"))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF" + b"\1" * 32)
+    sha = sha256_of(gguf)
+    earlier = tmp_path / "cache" / "models" / f"model-{sha[:12]}"      # converted from its path before
+    earlier.mkdir(parents=True)
+    (earlier / "config.json").write_text("{}")
+    (earlier / WEIGHTS).write_bytes(b"weights")
+    (earlier / CHECKSUM).write_text(f"{sha256_of(earlier / WEIGHTS)}  {WEIGHTS}\n")
+    (earlier / SOURCE).write_text(json.dumps({"sha256": sha}))
+    assert converted_model_dir(gguf, name="by-name", progress=False) == earlier   # no second conversion
