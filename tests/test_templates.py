@@ -38,7 +38,10 @@ def test_gemma_renders_bos_and_turn_markers_with_the_system_text_in_the_first_us
 
 def test_gemma_template_trains_the_answer_and_end_of_turn_not_the_newline_after_it():
     tok = build_gemma_like_tokenizer()
+    eot = tok.convert_tokens_to_ids("<end_of_turn>")
+    assert eot not in tok.all_special_ids        # as in Gemma's GGUF tokenizer: a whole token, not a special one
     apply_chat_template(tok, "gemma")
+    assert eot in tok.all_special_ids and len(tok) == 3200   # marked special, no new ids
     data = canonicalize([{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}],
                         source="test")
     row = tokenize_examples(data, tok, max_length=64)[0]

@@ -120,6 +120,13 @@ def apply_chat_template(tokenizer, choice: str = "auto", *, default: str | None 
     if missing:
         raise ConfigError(f"chat_template={choice!r} needs the tokens {', '.join(missing)}, which {model}'s "
                           f"vocabulary lacks; choose auto, alpaca or chatml")
+    # Gemma's GGUF tokenizer holds the markers as ordinary added tokens: marked special here (no new ids),
+    # the end-of-turn marker is trained as the answer's last token and generation stops there.
+    unmarked = [t for t in needed if t not in set(tokenizer.all_special_tokens)]
+    if unmarked:
+        size = len(tokenizer)
+        tokenizer.add_special_tokens({"additional_special_tokens": unmarked}, False)
+        assert len(tokenizer) == size, "marking existing tokens special must not grow the vocabulary"
     tokenizer.chat_template = text
     check_template(tokenizer, f"chat_template={choice!r}")
     name = TemplateChoice(choice if choice in TEMPLATES else Path(choice).name)

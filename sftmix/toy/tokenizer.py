@@ -14,7 +14,7 @@ share of a tiny model as Gemma 3 270M's 262,144 x 640 head is of it (62.6%).
 
 from __future__ import annotations
 
-from tokenizers import Tokenizer, decoders, models
+from tokenizers import AddedToken, Tokenizer, decoders, models
 from transformers import PreTrainedTokenizerFast
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "<|end|>", "<unk>"
@@ -44,9 +44,12 @@ def build_gemma_like_tokenizer(model_max_length: int = 512) -> PreTrainedTokeniz
     vocab = {tok: i for i, tok in enumerate(specials + chars + fill)}
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     backend.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(
+    tok = PreTrainedTokenizerFast(
         tokenizer_object=backend, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>", unk_token="<unk>",
-        additional_special_tokens=list(GEMMA_TURN_TOKENS), model_max_length=model_max_length, padding_side="right")
+        model_max_length=model_max_length, padding_side="right")
+    # As in Gemma's GGUF tokenizer: the markers are whole tokens but not special ones.
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in GEMMA_TURN_TOKENS])
+    return tok
 
 
 def build_toy_tokenizer(model_max_length: int = 512) -> PreTrainedTokenizerFast:
