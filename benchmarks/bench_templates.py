@@ -77,16 +77,16 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     train, held_out = select_data(args)
-    for template in args.templates:
-        rows.append(measure(template, train, held_out, args))
-        print(json.dumps(rows[-1]), flush=True)
-    result = {"model": args.model, "settings": vars(args), "runs": rows,
-              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-              "note": "one seed; content_nll = mean NLL of the answers' content tokens (same text under every "
-                      "template); nll adds the end-of-turn token"}
     out = Path(args.out) if args.out else RESULTS / f"templates_{args.model}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    for template in args.templates:  # the file is rewritten after each template: a cut run keeps its rows
+        rows.append(measure(template, train, held_out, args))
+        print(json.dumps(rows[-1]), flush=True)
+        result = {"model": args.model, "settings": vars(args), "runs": rows,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                  "note": "one seed; content_nll = mean NLL of the answers' content tokens (same text under every "
+                          "template); nll adds the end-of-turn token"}
+        out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
 
 
