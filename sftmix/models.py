@@ -3,7 +3,7 @@
 What ``model_name_or_path`` may be, resolved here and nowhere else (:func:`resolve_model_path`):
 
 * ``tiny-base``: the shipped pretrained tiny base (:mod:`sftmix.toy.base`);
-* ``tiny-<family>``: a random CPU-sized model with the built-in tokenizer;
+* ``tiny-<family>``: a random CPU-sized model with the built-in tokenizer (``tiny-gemma3``: a Gemma-like one);
 * a named offline real model (``smollm2-135m``, ``gemma3-270m``, :mod:`sftmix.offline`), a ``.gguf`` file or
   a folder holding one: converted once into a cached float32 safetensors folder
   (:mod:`sftmix.convert`), then loaded like any local folder;
