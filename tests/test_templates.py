@@ -105,6 +105,6 @@ def test_a_trained_model_keeps_its_template_and_stops_generating_at_end_of_turn(
     capsys.readouterr()
     model, tok = load_model_and_tokenizer(ModelArguments(model_name_or_path=str(out)))   # eval's way: auto
     assert template_name(tok.chat_template) == "gemma"
-    assert "chat template for " + str(out) + ": gemma (the tokenizer's own template" in capsys.readouterr().err
+    assert "chat template for " + str(out) + ": gemma (the template its tokenizer carries)" in capsys.readouterr().err
     eot = tok.convert_tokens_to_ids("<end_of_turn>")
     assert eot in model.generation_config.eos_token_id and tok.eos_token_id in model.generation_config.eos_token_id

@@ -106,7 +106,7 @@ def apply_chat_template(tokenizer, choice: str = "auto", *, default: str | None 
     if choice == "auto":
         if own:
             name = TemplateChoice(template_name(own))
-            name.reason = "the tokenizer's own template, as saved with the model"
+            name.reason = "the template its tokenizer carries"
             check_template(tokenizer, f"{model}'s chat template")
             return name
         choice = default or "alpaca"

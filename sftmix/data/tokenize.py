@@ -41,7 +41,7 @@ import datasets
 
 from ..constants import IGNORE_INDEX
 from .formats import DataError
-from .templates import ALPACA, template_name
+from .templates import ALPACA, end_of_turn_id, template_name
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +100,17 @@ def tokenizer_summary(tokenizer, name: str) -> str:
     if kind == "the tokenizer's own" and "<|im_start|>" in template:
         kind = "ChatML (<|im_start|>role ... <|im_end|>)"
     lines = [f"tokenizer: {name} ({type(tokenizer).__name__}, {len(tokenizer):,} tokens); chat template: {kind}; "
-             f"end of turn: {tokenizer.eos_token!r}; padding: {tokenizer.pad_token!r}"]
+             f"end of turn: {_end_of_turn(tokenizer)!r}; padding: {tokenizer.pad_token!r}"]
     system = default_system_prompt(tokenizer)
     if system:
         lines.append(f"default system prompt (added to every conversation without one, and trained on as "
                      f"prompt): {system!r}")
     return "\n".join(lines)
+
+
+def _end_of_turn(tokenizer) -> str | None:
+    eot = end_of_turn_id(tokenizer)
+    return tokenizer.convert_ids_to_tokens(eot) if eot is not None else tokenizer.eos_token
 
 
 def render(tokenizer, messages: list[dict], response: str) -> tuple[str, str]:
