@@ -26,7 +26,7 @@ from ..models import load_model_and_tokenizer, load_tokenizer
 from ..pipeline.config_files import load_yaml_config
 
 #: Sections of an experiment YAML: a file with them is for `sftmix experiment`.
-_EXPERIMENT_SECTIONS = ("model", "data", "training", "reference_training", "seeds", "methods")
+_EXPERIMENT_SECTIONS = ("model", "data", "training", "reference_training", "recipe", "seeds", "methods")
 #: Option groups a command's --help may show: title and the fields shown.
 _SECTIONS = {
     "model": ("model options (ModelArguments)", ModelArguments),
@@ -161,7 +161,7 @@ def add_set_option(parser: argparse.ArgumentParser) -> None:
     """``--set KEY=VALUE`` (repeatable): change a setting of the experiment YAML by dotted name."""
     parser.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
                         help="Change one setting of the YAML, e.g. --set data.n_train=600 --set "
-                             "training.mixup_alpha=2.0 --set split_ratio=0.3 (values read as YAML; repeatable).")
+                             "training.mixup_alpha=2.0 --set recipe.split_ratio=0.3 (values read as YAML; repeatable).")
 
 
 def parse_sets(items: list[str]) -> dict:

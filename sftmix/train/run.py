@@ -96,7 +96,7 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     ``steps`` given. ``config`` (an :class:`sftmix.SFTMixConfig`) is copied with
     ``method="ntp"``, ``output_dir=out_dir``, ``save_strategy="no"`` and no
     ``save_total_limit``: the :class:`CheckpointSchedule` decides what is saved. With
-    ``record_online`` (or ``config.record_dynamics``) a :class:`DynamicsRecorder` writes
+    ``record_online`` a :class:`DynamicsRecorder` writes
     online statistics of the ``confidence_tokens``, one file per epoch, to ``<out_dir>/online``.
     ``eval_tokenized`` (with
     ``config.eval_strategy`` set) logs the held-out loss, as :func:`train_model` does.
@@ -107,7 +107,7 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
                                save_total_limit=None)
     schedule = CheckpointSchedule(steps=steps) if steps is not None else CheckpointSchedule(n_checkpoints)
     extra = [schedule, *(callbacks or [])]
-    if record_online or config.record_dynamics:
+    if record_online:
         extra.append(DynamicsRecorder(Path(out_dir) / ONLINE_DIR, example_ids=train_tokenized["example_id"],
                                       tokens=confidence_tokens))
     if eval_tokenized is None:
