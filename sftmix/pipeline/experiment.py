@@ -53,9 +53,11 @@ __all__ = ["STAGES", "demo_config", "experiment_stages", "reaches", "run_demo", 
 #: The stages in the order they run; ``run_experiment(..., until=name)`` stops after ``name``.
 #: The embeddings depend only on the reference run and the dynamics, so they come before training.
 STAGES = ("reference", "dynamics", "prune", "split", "embeddings", "train", "eval", "results")
-#: Resolved training arguments that do not change what a run computes: where it writes, and the
-#: split file's path (its content is keyed through the split stage).
-_NOT_KEYED = ("output_dir", "logging_dir", "split_file", "local_rank")
+#: Resolved training arguments that do not change what a run computes: where it writes, the split
+#: file's path (its content is keyed through the split stage) and what it shows (``disable_tqdm``
+#: follows the logging level, which the pipeline itself lowers).
+_NOT_KEYED = ("output_dir", "logging_dir", "split_file", "local_rank", "disable_tqdm", "log_level",
+              "log_level_replica", "report_to", "run_name")
 
 
 def settings_key(args) -> dict:
