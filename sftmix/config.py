@@ -18,13 +18,15 @@ field's metadata lists the valid names of a categorical setting (argparse reads 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from typing import Annotated
 
 from transformers import TrainingArguments
 
-from .constants import CONFIDENCE_TOKENS, FORMATS, METHODS
+from .constants import BUILTIN, CONFIDENCE_TOKENS, FORMATS, METHODS
 from .errors import ConfigError
+from .offline import is_named_dataset
 from .recipe import ALIGNMENTS, LOSS_VARIANTS, PAIRINGS, SPLIT_METRICS
 
 __all__ = ["DYNAMICS_MODES", "Axis", "DataArguments", "ModelArguments", "RecipeArguments", "SFTMixConfig"]
@@ -76,6 +78,12 @@ class ModelArguments:
         for name in ("tiny_hidden_size", "tiny_layers", "tiny_heads", "lora_r"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+#: DataArguments that act on data files (and named datasets) only, and on the built-in suite only.
+_FILE_ONLY = frozenset({"dataset_format", "strict", "keep_complete_records", "max_exchanges", "drop_duplicates",
+                        "drop_overlong", "held_out_size", "train_size", "selection_seed"})
+_SUITE_ONLY = frozenset({"n_train", "n_test", "suite_seed", "tasks"})
 
 
 @dataclass
@@ -142,6 +150,30 @@ class DataArguments:
             raise ConfigError("n_train must be >= 1 and n_test >= 0")
         if self.max_exchanges is not None and self.max_exchanges < 1:
             raise ConfigError(f"max_exchanges must be >= 1 (or unset), got {self.max_exchanges}")
+        self._refuse_what_cannot_act()
+
+    def _refuse_what_cannot_act(self) -> None:
+        """A setting changed from its default where the source it applies to is not used: an error naming
+        it, not a run that silently ignores it."""
+        defaults = {f.name: f.default for f in fields(self)}
+        changed = {name for name, default in defaults.items() if getattr(self, name) != default}
+        builtin = self.dataset == BUILTIN
+        local = not builtin and (is_named_dataset(self.dataset) or bool(os.path.splitext(self.dataset)[1])
+                                 or os.path.exists(self.dataset))
+        unused = []
+        if builtin:
+            unused += [(n, "the built-in suite: it applies to data files") for n in sorted(changed & _FILE_ONLY)]
+        elif self.eval_dataset != BUILTIN:
+            unused += [(n, f"dataset={self.dataset!r}: it configures the built-in suite")
+                       for n in sorted(changed & _SUITE_ONLY)]
+        if local and "dataset_split" in changed:
+            unused.append(("dataset_split", f"dataset={self.dataset!r}: a local file has no splits"))
+        if "eval_split" in changed and (self.eval_dataset is None or self.eval_dataset != BUILTIN and (
+                is_named_dataset(self.eval_dataset) or os.path.splitext(self.eval_dataset)[1])):
+            unused.append(("eval_split", "held-out data without splits (no eval_dataset, or a local file)"))
+        if unused:
+            raise ConfigError("; ".join(f"{name}={getattr(self, name)!r} has no effect with {why}"
+                                        for name, why in unused) + "; leave it out")
 
     def suite_kwargs(self) -> dict:
         tasks = [t.strip() for t in self.tasks.split(",")] if self.tasks else None
