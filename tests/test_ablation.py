@@ -28,8 +28,8 @@ def tiny_base(tmp_path, **overrides) -> ExperimentConfig:
                 data={"n_train": 48, "n_test": 12, "max_length": 64},
                 training={"num_train_epochs": 1, "per_device_train_batch_size": 8, "learning_rate": 3e-3,
                           "logging_steps": 2},
-                reference_training={"num_train_epochs": 1}, recipe={"n_checkpoints": 1}, embeddings=False, figures=False,
-                max_new_tokens=16)
+                reference_training={"num_train_epochs": 1}, recipe={"n_checkpoints": 1}, embeddings=False,
+                figures=False, max_new_tokens=16)
     spec.update(overrides)
     return ExperimentConfig(**spec)
 
@@ -96,8 +96,9 @@ def fake_stages(monkeypatch):
 
     def eval_stage(ctx, out):
         t = ctx.config.training
+        ratio = ctx.config.recipe_args().split_ratio
         nll = 3.0 if out.parent.name == "ntp" else (
-            2.0 + 0.1 * t.get("mixup_alpha", 0.5) + t.get("mixup_weight", 0.2) + ctx.config.recipe_args().split_ratio)
+            2.0 + 0.1 * t.get("mixup_alpha", 0.5) + t.get("mixup_weight", 0.2) + ratio)
         nll += 0.01 * int(out.name[len("seed"):])
         (out / "eval.json").write_text(json.dumps({"nll": nll, "exact_match": 0.5, "ece": 0.1,
                                                    "token_accuracy": 0.4}))
@@ -156,7 +157,8 @@ def test_split_metric_cells_train_on_a_split_by_that_metric(tmp_path, fake_stage
     split = json.loads((base.run_dir / "ablation" / "split_metric=correctness" / "split.json").read_text())
     assert split["metric"] == "correctness" and split["ratio"] == base.recipe_args().split_ratio
     assert [c for c in fake_stages if is_cell(c)] == [
-        ("sftmix", str(base.run_dir / "ablation" / "split_metric=correctness" / "seed0"), base.recipe_args().split_ratio)]
+        ("sftmix", str(base.run_dir / "ablation" / "split_metric=correctness" / "seed0"),
+         base.recipe_args().split_ratio)]
     fake_stages.clear()
     ablation.run_ablation(base, {"split_metric": ["correctness"]}, seeds=[0], progress=False)
     assert fake_stages == []  # cached
@@ -301,7 +303,8 @@ def test_the_new_pairing_and_split_metric_are_swept_on_a_tiny_model(tmp_path):
     cfg = json.loads((folder / "pairing=length_matched" / "seed0" / "train_config.json").read_text())["training"]
     assert cfg["pairing"] == "length_matched"
     split = json.loads((folder / "split_metric=confidence_last" / "split.json").read_text())
-    assert split == split_by_confidence(load_dynamics(base.run_dir / "dynamics.parquet"), base.recipe_args().split_ratio,
+    ratio = base.recipe_args().split_ratio
+    assert split == split_by_confidence(load_dynamics(base.run_dir / "dynamics.parquet"), ratio,
                                         "confidence_last")
 
 

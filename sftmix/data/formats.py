@@ -3,10 +3,11 @@
 :func:`load_examples` reads a source and returns *canonical examples*: a
 ``datasets.Dataset`` with ``example_id`` (str), ``messages`` (the prompt as chat
 messages), ``response`` (str) and any extra metadata columns (``task``, ...).
-Accepted formats: Alpaca (``instruction``/``input``/``output``), chat (``messages``
-with roles ``system``, ``user``, ``assistant``; the last message is the final assistant
-turn, or, with a ``response`` field, ``messages`` is the prompt and ``response`` the final
-answer: the canonical form itself, which ``sftmix data --out`` writes), ShareGPT (``conversations`` of ``{"from", "value"}`` turns, repaired by the policy of
+Accepted formats: Alpaca (``instruction``/``input``/``output``), chat (``messages`` with
+roles ``system``, ``user``, ``assistant``; the last message is the final assistant turn, or,
+with a ``response`` field, ``messages`` is the prompt and ``response`` the final answer: the
+canonical form itself, which ``sftmix data --out`` writes), ShareGPT (``conversations`` of
+``{"from", "value"}`` turns, repaired by the policy of
 :mod:`sftmix.data.sharegpt`), ``prompt``/``completion`` and ``prompt``/``response``. In a
 multi-turn chat, ``messages`` keeps the earlier turns, assistant turns included, and
 ``response`` is the final assistant turn; :func:`~sftmix.data.tokenize.tokenize_examples`

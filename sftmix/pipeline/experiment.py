@@ -73,7 +73,7 @@ def experiment_stages(ctx: RunContext) -> list[Stage]:
     stages = _reference_stages(ctx)
     stages += [s for method in ctx.config.methods for seed in ctx.config.seeds
                for s in _run_stages(ctx, method, seed)]
-    stages.append(Stage("results", lambda: _finish(ctx), cached=False))
+    stages.append(Stage("results", lambda: _finish(ctx), key=(ctx.config.figures,), cached=False))
     return stages
 
 

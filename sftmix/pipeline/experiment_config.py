@@ -51,8 +51,10 @@ __all__ = ["PROJECTIONS", "SECTIONS", "ExperimentConfig"]
 #: The sections of an experiment and the dataclass each one's keys belong to.
 SECTIONS = {"model": ModelArguments, "reference_model": ModelArguments, "data": DataArguments,
             "training": SFTMixConfig, "reference_training": SFTMixConfig, "recipe": RecipeArguments}
-#: Set per run by the pipeline, never by a config.
-_PER_RUN = ("method", "seed", "output_dir")
+#: Set per run by the pipeline, never by a config: the run's method, seed and folder, the split it
+#: reads, and its checkpointing (every epoch for a training run, to resume from; the reference run
+#: saves the checkpoints it is scored at).
+_PER_RUN = ("method", "seed", "output_dir", "split_file", "save_strategy", "save_steps", "save_total_limit")
 #: 2-D projections of the embeddings the experiment can draw.
 PROJECTIONS = ("umap", "pca")
 #: Keys of older experiment layouts and where they live now (refused with this line).
@@ -121,7 +123,7 @@ class ExperimentConfig:
             fixed = sorted(set(getattr(self, section)) & set(_PER_RUN))
             if fixed:
                 raise ConfigError(f"{section}: {fixed} are set per run by the pipeline (methods, seeds, the "
-                                  "run directory); leave them out")
+                                  "run directory, the split, checkpointing); leave them out")
             _refuse_moved({f"{section}.{k}" for k in getattr(self, section)})
 
     def _resolve(self) -> None:
