@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import typing
 
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
@@ -122,9 +123,11 @@ def command_help(prog: str, description: str, own: OptionParser | None, sections
     for key in sections:
         title, cls = _SECTIONS[key]
         sub = hp.add_argument_group(title)
+        hints = typing.get_type_hints(cls)  # the plain types (an ablation axis is Annotated)
         for f in _recipe_fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else None
-            kind = str(getattr(f.type, "__name__", f.type)).replace(" | None", "").upper()
+            hint = hints.get(f.name, f.type)
+            kind = str(getattr(hint, "__name__", hint)).replace(" | None", "").upper()
             sub.add_argument(f"--{f.name}", metavar=kind,
                              help=f"{f.metadata.get('help', '')} (default: {default})")
     text = hp.format_help()
