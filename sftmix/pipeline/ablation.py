@@ -1,8 +1,8 @@
 """Ablations of the recipe's settings: one knob at a time around a centre recipe, several seeds.
 
-The axes are the settings whose field metadata has ``sweep`` (:mod:`sftmix.config`): the Mixup
-settings of ``SFTMixConfig`` (``training.*``) and the split settings of ``RecipeArguments``
-(``recipe.*``); the values listed there make up the default sweep. The sweep is centred on a
+The axes are the settings whose annotation carries an :class:`~sftmix.config.Axis` mark
+(:data:`AXES`): the Mixup settings of ``SFTMixConfig`` (``training.*``) and the split settings of
+``RecipeArguments`` (``recipe.*``); the marks' values make up the default sweep. The sweep is centred on a
 base :class:`~sftmix.pipeline.experiment_config.ExperimentConfig` (normally the paper's recipe:
 alpha = 0.5, mu = 0.2, split at the median, confident x unconfident pairs).
 :func:`run_ablation` first runs (or resumes) the base experiment, which gives
