@@ -190,6 +190,20 @@ def test_keys_hash_the_resolved_arguments(tmp_path):
     assert plain.training != written.training  # the raw sections differ; the keys do not
 
 
+def test_experiment_help_lists_every_recipe_and_experiment_setting_with_its_default(capsys):
+    from sftmix.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["experiment", "--help"])
+    text = capsys.readouterr().out
+    for f in dataclasses.fields(RecipeArguments):
+        assert f"recipe.{f.name} (default: {f.default})" in text
+    for name in ("mixup_alpha", "mixup_weight", "pairing", "loss_variant"):
+        assert f"training.{name} (default: {getattr(SFTMixConfig, name)})" in text
+    for name in ("seeds", "generate", "max_new_tokens", "projection"):
+        assert f"\n  {name} (default: " in text
+
+
 def test_older_layout_keys_are_refused_with_their_new_place(tmp_path):
     path = tmp_path / "old.yaml"
     path.write_text("split_ratio: 0.3\nn_checkpoints: 2\n")

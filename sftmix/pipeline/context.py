@@ -79,11 +79,11 @@ class RunContext:
         examples = {"train": self.train_examples, "held_out": self.held_out}[which]
         if examples is None:
             raise ValueError(f"this run has no {which} examples")
-        args = self.config.model_args(reference=reference)
-        data = self.config.data_args()
-        key = ("tokens", which, tokenizer_key(args), data.max_length, data.last_turn_only)
+        # The data settings are the same for every config sharing this cache (see with_config).
+        key = ("tokens", which, tokenizer_key(self.config.model_args(reference=reference)))
         if key not in self._cache:
-            self._cache[key] = tokenize_for_training(examples, self.tokenizer(reference=reference), data)
+            self._cache[key] = tokenize_for_training(examples, self.tokenizer(reference=reference),
+                                                     self.config.data_args())
         return self._cache[key]
 
     def with_config(self, config: ExperimentConfig) -> RunContext:
