@@ -57,8 +57,8 @@ def head_context(model: torch.nn.Module, accelerator=None):
     """Context in which the output head's full parameters are available.
 
     Under DeepSpeed ZeRO-3 the head's weight is partitioned outside the model's forward,
-    so it is gathered for the chunked loss. Elsewhere (single process, DDP, FSDP2 with
-    the root unsharded after forward) nothing is needed.
+    so it is gathered for the chunked loss; under FSDP2 a head left sharded after forward is
+    unsharded (:func:`_resharded_head_owner`). Elsewhere (single process, DDP) nothing is needed.
     """
     plugin = getattr(getattr(accelerator, "state", None), "deepspeed_plugin", None)
     if plugin is not None and getattr(plugin, "zero_stage", 0) == 3:
@@ -66,7 +66,35 @@ def head_context(model: torch.nn.Module, accelerator=None):
 
         params = [p for p in unwrap_causal_lm(model).get_output_embeddings().parameters()]
         return deepspeed.zero.GatheredParameters(params, modifier_rank=None)
+    owner = _resharded_head_owner(model)
+    if owner is not None:
+        owner.unshard()
     return contextlib.nullcontext()
+
+
+def _resharded_head_owner(model: torch.nn.Module):
+    """The FSDP2 module whose parameter group holds the output head, if the head is sharded now.
+
+    FSDP2 swaps a group's parameters between sharded ``DTensor``\ s and full tensors. After the
+    model's forward the head is full when its group keeps parameters unsharded after forward
+    (the root by default; accelerate's own unit for the final norm and head); a group that
+    reshards after forward (``fully_shard(..., reshard_after_forward=True)`` on the root) leaves
+    it a ``DTensor``. :func:`head_context` then unshards that group (all-gather), as a forward
+    of it would. The head's gradients accumulate on the full parameters and FSDP reduce-scatters
+    them in the group's post-backward (at the latest in its end-of-backward callback), which
+    also reshards it.
+    """
+    lm = unwrap_causal_lm(model)
+    head = lm.get_output_embeddings()
+    if head is None or type(head.weight).__name__ != "DTensor":
+        return None  # the usual case: no import, no check beyond a type name
+    from torch.distributed.fsdp import FSDPModule
+
+    owner = next((m for m in (head, lm) if isinstance(m, FSDPModule)), None)
+    if owner is None:
+        raise RuntimeError(f"{type(lm).__name__}'s output head is a DTensor outside an FSDP2 module (tensor "
+                           "parallel?); sftmix's chunked head pass cannot use it")
+    return owner
 
 
 @contextlib.contextmanager

@@ -38,7 +38,7 @@ import torch
 from transformers import Trainer
 
 from ..constants import IGNORE_INDEX
-from ..distributed import Processes, launched_processes
+from ..distributed import Processes, full_state_dict, launched_processes, shard_cpu_processes
 from ..dynamics.scoring import token_set_sums
 from ..dynamics.split import load_split, split_groups
 from ..errors import ConfigError
@@ -88,6 +88,20 @@ class SFTMixTrainer(Trainer):
             if self.args.per_device_train_batch_size % multiple:
                 raise ValueError(f"pairing={self.args.pairing!r} needs per_device_train_batch_size to be a "
                                  f"multiple of {multiple}, got {self.args.per_device_train_batch_size}")
+
+    def create_accelerator_and_postprocess(self):
+        super().create_accelerator_and_postprocess()
+        if shard_cpu_processes(self.accelerator, self.args.fsdp_plugin_args):  # FSDP2 on CPU: docs/distributed.md
+            self.is_fsdp_enabled = True
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        # FSDP with sharded checkpoints saves no weights here; a finished run keeps full ones (gathered).
+        plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
+        if _internal_call or not self.is_fsdp_enabled or "FULL_STATE_DICT" in str(plugin.state_dict_type):
+            return super().save_model(output_dir, _internal_call)
+        state_dict = full_state_dict(self.model)  # collective: every process calls it
+        if self.args.should_save:
+            self._save(output_dir or self.args.output_dir, state_dict=state_dict)
 
     # -- data ------------------------------------------------------------------------
     def _verify_head_once(self) -> None:
