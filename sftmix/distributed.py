@@ -46,6 +46,12 @@ def shard_cpu_processes(accelerator, plugin_args: dict | None) -> bool:
     if plugin.fsdp_version != 2:
         raise ConfigError(f"FSDP on CPU processes needs fsdp_version 2 (fully_shard), got fsdp_version "
                           f"{plugin.fsdp_version}: set fsdp_config's fsdp_version to 2")
+    if "SHARDED_STATE_DICT" not in str(plugin.state_dict_type):
+        # torch's get_model_state_dict(full_state_dict=True, cpu_offload=True) hands back the shards
+        # when they already live on the CPU, so full-state-dict checkpoints would not hold the model.
+        raise ConfigError(f"FSDP on CPU processes saves sharded checkpoints only, got state_dict_type "
+                          f"{plugin.state_dict_type}: set fsdp_config's state_dict_type to SHARDED_STATE_DICT "
+                          "(sftmix still gathers the finished model into one file)")
     state.distributed_type = DistributedType.FSDP
     state.fsdp_plugin = plugin
     return True
@@ -55,7 +61,7 @@ def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The model's state dict with every FSDP2-sharded ``DTensor`` gathered into a full CPU tensor.
 
     Collective: every process must call it. (``get_model_state_dict(full_state_dict=True,
-    cpu_offload=True)``, which accelerate uses, hands back the ``DTensor``\ s unchanged when
+    cpu_offload=True)``, which accelerate uses, hands back the ``DTensor`` shards unchanged when
     the shards already live on the CPU.)
     """
     from torch.distributed.tensor import DTensor

@@ -1,17 +1,21 @@
-"""Helper for tests/test_fsdp.py, run under ``torchrun --nproc-per-node 2`` on CPU (gloo).
+"""Helper for tests/test_fsdp.py: two CPU processes (gloo) sharded by FSDP2 as the shipped config says.
 
-    torchrun --standalone --nproc-per-node 2 tests/_dist_fsdp.py OUT_DIR
+    accelerate launch --config_file configs/accelerate/fsdp-cpu.yaml tests/_dist_fsdp.py OUT_DIR
 
-Trains a tiny model sharded with FSDP2 (accelerate's plugin, ``fsdp_version`` 2, on CPU via
-:func:`sftmix.distributed.shard_cpu_processes`), each run into ``OUT_DIR/<run>``:
+accelerate's FSDP plugin (``fsdp_version`` 2) comes from the YAML, through the environment the
+launcher sets; on CPU processes :func:`sftmix.distributed.shard_cpu_processes` applies it. Each run
+writes into ``OUT_DIR/<run>``; every process records the class of its trained parameters
+(``<run>/param_type<k>.json``: ``DTensor`` when sharded).
 
 * ``sftmix`` and ``ntp``: per-process batch :data:`BATCH`, log every step; ``sftmix`` also saves
   sharded checkpoints every :data:`SAVE_EVERY` steps. Every process records the rows of its
   micro-batches (``<run>/rank<k>_batches.json``); the main process saves the gathered weights.
 * ``resume``: SFTMix from ``sftmix/checkpoint-<SAVE_EVERY>`` into a model built with another seed.
+* ``reference``: the NTP run again as the pipeline's reference run (its checkpoints are scored,
+  so they hold full weights besides the shards).
 * ``dtensor_head``: SFTMix on a model the script shards itself with the root resharding after
   forward, so the output head is a ``DTensor`` when the chunked Mixup pass runs
-  (``dtensor_head/head_type.json`` records that it was).
+  (``dtensor_head/head_type<k>.json`` records that it was).
 """
 import json
 import sys
@@ -52,15 +56,12 @@ def tiny_model(tok, seed=0):
     return build_tiny_model("llama", tokenizer=tok, hidden_size=32, num_heads=2, seed=seed)
 
 
-def config(out: Path, method: str, batch: int, *, sharded: bool, save: bool = False,
-           wrap=("transformer_layer_cls_to_wrap", ["LlamaDecoderLayer"])):
-    """The run's arguments; the one-process reference (in the test) uses ``sharded=False``."""
+def config(out: Path, method: str, batch: int, *, save: bool = False, fsdp_config: dict | None = None):
+    """The run's arguments. Sharding comes from the launcher's environment (the YAML), or from
+    ``fsdp_config``; the one-process reference in the test has neither."""
     from sftmix.config import SFTMixConfig
 
-    extra = {}
-    if sharded:
-        extra = dict(fsdp="full_shard", ddp_backend="gloo",
-                     fsdp_config={"fsdp_version": 2, "state_dict_type": "SHARDED_STATE_DICT", wrap[0]: wrap[1]})
+    extra = {} if fsdp_config is None else {"fsdp": "full_shard", "fsdp_config": {"fsdp_version": 2, **fsdp_config}}
     return SFTMixConfig(output_dir=str(out), method=method, per_device_train_batch_size=batch,
                         num_train_epochs=EPOCHS, learning_rate=LR, warmup_ratio=0.0, logging_steps=1,
                         disable_tqdm=True, use_cpu=True, seed=0, report_to=[],
@@ -79,31 +80,43 @@ def shard_with_resharded_root(model):
 def main(out: Path) -> None:
     from accelerate import PartialState
 
-    from sftmix.train.run import train_model
+    from sftmix.train.run import train_model, train_reference
 
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(1)
     rank = PartialState(cpu=True).process_index
+
+    def record(run: str, trainer, name: str = "param_type") -> None:
+        kind = type(next(trainer.model.parameters())).__name__
+        (out / run / f"{name}{rank}.json").write_text(json.dumps(kind))
+
     tok, data, split = setup()
     for run, method in (("sftmix", "sftmix"), ("ntp", "ntp")):
         log = BatchLog()
-        train_model(tiny_model(tok), tok, data, config(out / run, method, BATCH, sharded=True, save=run == "sftmix"),
-                    split=split if method == "sftmix" else None, callbacks=[log])
+        trainer = train_model(tiny_model(tok), tok, data, config(out / run, method, BATCH, save=run == "sftmix"),
+                              split=split if method == "sftmix" else None, callbacks=[log])
         (out / run / f"rank{rank}_batches.json").write_text(json.dumps(log.batches))
+        record(run, trainer)
 
     # Resume from the sharded checkpoint into a model with other initial weights.
-    train_model(tiny_model(tok, seed=1), tok, data, config(out / "resume", "sftmix", BATCH, sharded=True),
-                split=split, resume=str(out / "sftmix" / f"checkpoint-{SAVE_EVERY}"))
+    trainer = train_model(tiny_model(tok, seed=1), tok, data, config(out / "resume", "sftmix", BATCH), split=split,
+                          resume=str(out / "sftmix" / f"checkpoint-{SAVE_EVERY}"))
+    record("resume", trainer)
+
+    train_reference(tiny_model(tok), tok, data, config(out / "reference", "ntp", BATCH), n_checkpoints=2,
+                    out_dir=out / "reference")
 
     model = shard_with_resharded_root(tiny_model(tok))
     with torch.no_grad():
         model(input_ids=torch.as_tensor([data[0]["input_ids"]]), logits_to_keep=1)
-    head_type = type(model.lm_head.weight).__name__  # after a forward, as compute_loss sees it
+    (out / "dtensor_head").mkdir(exist_ok=True)
+    (out / "dtensor_head" / f"head_type{rank}.json").write_text(
+        json.dumps(type(model.lm_head.weight).__name__))  # after a forward, as compute_loss sees it
     # Already sharded: accelerate keeps it as it is (a size policy, as its layers' classes are FSDP ones now).
-    train_model(model, tok, data, config(out / "dtensor_head", "sftmix", BATCH, sharded=True,
-                                         wrap=("min_num_params", 1)), split=split)
-    (out / "dtensor_head" / f"head_type{rank}.json").write_text(json.dumps(head_type))
+    own = {"min_num_params": 1, "state_dict_type": "SHARDED_STATE_DICT"}
+    trainer = train_model(model, tok, data, config(out / "dtensor_head", "sftmix", BATCH, fsdp_config=own), split=split)
+    record("dtensor_head", trainer)
 
 
 if __name__ == "__main__":

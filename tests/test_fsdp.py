@@ -1,12 +1,16 @@
-"""FSDP2 on two CPU processes (torchrun, gloo) trains exactly as one process does.
+"""FSDP2 on two CPU processes (gloo) trains exactly as one process does.
 
-One launch of tests/_dist_fsdp.py trains SFTMix and NTP sharded (2 processes x batch B, sharded
-checkpoints), resumes from a sharded checkpoint, and trains a model whose output head is a
+One ``accelerate launch --config_file configs/accelerate/fsdp-cpu.yaml tests/_dist_fsdp.py`` trains
+SFTMix and NTP sharded (2 processes x batch B, sharded checkpoints), resumes from a sharded
+checkpoint, runs the pipeline's reference run, and trains a model whose output head is a
 ``DTensor`` during the Mixup pass. The reference runs here, in one process with batch 2B: the
 paired sampler deals batch 2k to process 0 and 2k+1 to process 1, each [B/2 confident | B/2
 unconfident], and together they are the rows and pairs of the one-process batch k.
 """
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,18 +18,32 @@ import torch
 from safetensors.torch import load_file
 
 from tests import _dist_fsdp as child
-from tests.helpers import run_two_processes
+from tests.helpers import ROOT
 
 HERE = Path(__file__).resolve().parent
 TOL = 1e-5
-pytestmark = pytest.mark.slow  # ~35 s: 4 sharded runs in 2 processes
+pytestmark = pytest.mark.slow  # ~40 s: 5 sharded runs in 2 processes
 
 
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory):
     out = tmp_path_factory.mktemp("fsdp")
-    run_two_processes(HERE / "_dist_fsdp.py", out)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(ROOT / "configs" / "accelerate" / "fsdp-cpu.yaml"), str(HERE / "_dist_fsdp.py"), str(out)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-4000:]
     return out
+
+
+def _read(path: Path):
+    return json.loads(path.read_text())
+
+
+def test_the_runs_were_sharded(sharded):
+    for run in ("sftmix", "ntp", "resume", "dtensor_head"):
+        assert [_read(sharded / run / f"param_type{k}.json") for k in (0, 1)] == ["DTensor"] * 2, run
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +56,7 @@ def one_process(tmp_path_factory, sharded):
     torch.set_num_threads(1)
     for run, method in (("sftmix", "sftmix"), ("ntp", "ntp")):
         log = child.BatchLog()
-        train_model(child.tiny_model(tok), tok, data, child.config(out / run, method, 2 * child.BATCH, sharded=False),
+        train_model(child.tiny_model(tok), tok, data, child.config(out / run, method, 2 * child.BATCH),
                     split=split if method == "sftmix" else None, callbacks=[log])
         (out / run / "batches.json").write_text(json.dumps(log.batches))
     return out
@@ -105,6 +123,14 @@ def test_sharded_checkpoints_resume_into_the_same_run(sharded):
     assert len(resumed) == len(full)
     assert max(abs(x - y) for x, y in zip(full[child.SAVE_EVERY:], resumed[child.SAVE_EVERY:])) < TOL
     assert _max_weight_diff(sharded / "resume", sharded / "sftmix") < TOL
+
+
+def test_reference_checkpoints_hold_full_weights_for_scoring(sharded, one_process):
+    steps = child.EPOCHS * child.N_TRAIN // (2 * child.BATCH)
+    last = sharded / "reference" / f"checkpoint-{steps}"
+    assert (last / "pytorch_model_fsdp_0").is_dir()  # resumable as well
+    # The same run as NTP: its last checkpoint is the one-process NTP model.
+    assert _max_weight_diff(last, one_process / "ntp") < TOL
 
 
 def test_mixup_head_pass_with_a_sharded_head(sharded, one_process):

@@ -75,7 +75,7 @@ def head_context(model: torch.nn.Module, accelerator=None):
 def _resharded_head_owner(model: torch.nn.Module):
     """The FSDP2 module whose parameter group holds the output head, if the head is sharded now.
 
-    FSDP2 swaps a group's parameters between sharded ``DTensor``\ s and full tensors. After the
+    FSDP2 swaps a group's parameters between sharded ``DTensor`` objects and full tensors. After the
     model's forward the head is full when its group keeps parameters unsharded after forward
     (the root by default; accelerate's own unit for the final norm and head); a group that
     reshards after forward (``fully_shard(..., reshard_after_forward=True)`` on the root) leaves

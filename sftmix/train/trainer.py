@@ -94,10 +94,15 @@ class SFTMixTrainer(Trainer):
         if shard_cpu_processes(self.accelerator, self.args.fsdp_plugin_args):  # FSDP2 on CPU: docs/distributed.md
             self.is_fsdp_enabled = True
 
+    #: Under FSDP with sharded checkpoints, also gather full weights into each checkpoint (the
+    #: reference run's checkpoints are scored as models; other checkpoints only resume).
+    checkpoint_full_weights: bool = False
+
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
         # FSDP with sharded checkpoints saves no weights here; a finished run keeps full ones (gathered).
         plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
-        if _internal_call or not self.is_fsdp_enabled or "FULL_STATE_DICT" in str(plugin.state_dict_type):
+        if not self.is_fsdp_enabled or "FULL_STATE_DICT" in str(plugin.state_dict_type) or \
+                (_internal_call and not self.checkpoint_full_weights):
             return super().save_model(output_dir, _internal_call)
         state_dict = full_state_dict(self.model)  # collective: every process calls it
         if self.args.should_save:
