@@ -18,7 +18,7 @@ from accelerate.utils import broadcast_object_list, gather_object, reduce
 
 from .errors import ConfigError
 
-__all__ = ["Processes", "full_state_dict", "launched_processes", "shard_cpu_processes"]
+__all__ = ["Processes", "fsdp_unshard", "full_state_dict", "launched_processes", "shard_cpu_processes"]
 
 
 def launched_processes() -> int:
@@ -54,6 +54,18 @@ def shard_cpu_processes(accelerator, plugin_args: dict | None) -> bool:
                           "(sftmix still gathers the finished model into one file)")
     state.distributed_type = DistributedType.FSDP
     state.fsdp_plugin = plugin
+    return True
+
+
+def fsdp_unshard(modules) -> bool:
+    """All-gather the parameters of the first FSDP2 module among ``modules`` (its whole parameter
+    group); False if none of them is one."""
+    from torch.distributed.fsdp import FSDPModule
+
+    owner = next((m for m in modules if isinstance(m, FSDPModule)), None)
+    if owner is None:
+        return False
+    owner.unshard()
     return True
 
 
