@@ -58,3 +58,17 @@ def test_what_cannot_run_on_cpu_is_refused_by_name(args, named):
     with pytest.raises(ConfigError, match=named):
         shard_cpu_processes(acc, args)
     assert acc.state.distributed_type == DistributedType.MULTI_CPU  # not half switched
+
+
+def test_scored_reference_checkpoints_drop_the_fsdp_shards(tmp_path):
+    """A reference checkpoint is scored, never resumed: FSDP's shard folders go, the full weights stay."""
+    from sftmix.pipeline.stages import _keep_weights_only
+
+    ckpt = tmp_path / "checkpoint-4"
+    for shard_dir in ("optimizer_0", "pytorch_model_fsdp_0"):
+        (ckpt / shard_dir).mkdir(parents=True)
+        (ckpt / shard_dir / "__0_0.distcp").write_bytes(b"x")
+    for f in ("model.safetensors", "config.json", "trainer_state.json", "scheduler.pt", "rng_state_1.pth"):
+        (ckpt / f).write_text("x")
+    _keep_weights_only(ckpt)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["config.json", "model.safetensors", "trainer_state.json"]

@@ -61,13 +61,15 @@ def head_context(model: torch.nn.Module, accelerator=None):
     so it is gathered for the chunked loss; under FSDP2 a head left sharded after forward is
     unsharded (:func:`_unshard_resharded_head`). Elsewhere (single process, DDP) nothing is needed.
     """
-    plugin = getattr(getattr(accelerator, "state", None), "deepspeed_plugin", None)
+    state = getattr(accelerator, "state", None)
+    plugin = getattr(state, "deepspeed_plugin", None)
     if plugin is not None and getattr(plugin, "zero_stage", 0) == 3:
         import deepspeed
 
         params = [p for p in unwrap_causal_lm(model).get_output_embeddings().parameters()]
         return deepspeed.zero.GatheredParameters(params, modifier_rank=None)
-    _unshard_resharded_head(model)
+    if getattr(state, "fsdp_plugin", None) is not None:
+        _unshard_resharded_head(model)
     return contextlib.nullcontext()
 
 
