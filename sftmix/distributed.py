@@ -49,8 +49,9 @@ def shard_cpu_processes(accelerator, plugin_args: dict | None) -> bool:
     if "SHARDED_STATE_DICT" not in str(plugin.state_dict_type):
         # torch's get_model_state_dict(full_state_dict=True, cpu_offload=True) hands back the shards
         # when they already live on the CPU, so full-state-dict checkpoints would not hold the model.
+        kind = getattr(plugin.state_dict_type, "name", plugin.state_dict_type)
         raise ConfigError(f"FSDP on CPU processes saves sharded checkpoints only, got state_dict_type "
-                          f"{plugin.state_dict_type}: set fsdp_config's state_dict_type to SHARDED_STATE_DICT "
+                          f"{kind}: set fsdp_config's state_dict_type to SHARDED_STATE_DICT "
                           "(sftmix still gathers the finished model into one file)")
     state.distributed_type = DistributedType.FSDP
     state.fsdp_plugin = plugin
