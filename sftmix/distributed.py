@@ -34,7 +34,8 @@ def shard_cpu_processes(accelerator, plugin_args: dict | None) -> bool:
     ``accelerate launch``'s FSDP settings from the environment. Returns whether the accelerator
     now shards (its state is switched to ``DistributedType.FSDP`` with that plugin, so
     ``accelerator.prepare`` applies ``fully_shard``, and checkpoints go through
-    ``torch.distributed.checkpoint``). FSDP1 is refused on CPU: its flat parameters need GPUs.
+    ``torch.distributed.checkpoint``). FSDP1 is refused: through accelerate it stops on CPU ("FSDP parameter
+    initialization with `sync_module_states=True` is not supported on cpu").
     """
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
