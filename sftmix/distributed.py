@@ -71,17 +71,23 @@ def fsdp_unshard(modules) -> bool:
     return True
 
 
-def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def full_state_dict(model: torch.nn.Module, *, keep: bool = True) -> dict[str, torch.Tensor]:
     """The model's state dict with every FSDP2-sharded ``DTensor`` gathered into a full CPU tensor.
 
-    Collective: every process must call it. (``get_model_state_dict(full_state_dict=True,
-    cpu_offload=True)``, which accelerate uses, hands back the ``DTensor`` shards unchanged when
-    the shards already live on the CPU.)
+    Collective: every process must call it; one parameter is gathered at a time, and only a
+    process with ``keep`` holds the result (the others return ``{}``: 8 processes each keeping a
+    CPU copy of an 8B model would need 8 x 32 GB of host memory). accelerate's way,
+    ``get_model_state_dict(full_state_dict=True, cpu_offload=True)``, hands back the
+    ``DTensor`` shards unchanged when they already live on the CPU.
     """
     from torch.distributed.tensor import DTensor
 
-    return {name: (value.full_tensor() if isinstance(value, DTensor) else value).detach().cpu()
-            for name, value in model.state_dict().items()}
+    out = {}
+    for name, value in model.state_dict().items():
+        full = value.full_tensor() if isinstance(value, DTensor) else value
+        if keep:
+            out[name] = full.detach().cpu()
+    return out
 
 
 class Processes:

@@ -101,10 +101,10 @@ class SFTMixTrainer(Trainer):
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
         # FSDP with sharded checkpoints saves no weights here; a finished run keeps full ones (gathered).
         plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
-        if not self.is_fsdp_enabled or "FULL_STATE_DICT" in str(plugin.state_dict_type) or \
-                (_internal_call and not self.checkpoint_full_weights):
+        if not self.is_fsdp_enabled or plugin.fsdp_version != 2 or "FULL_STATE_DICT" in str(plugin.state_dict_type) \
+                or (_internal_call and not self.checkpoint_full_weights):
             return super().save_model(output_dir, _internal_call)
-        state_dict = full_state_dict(self.model)  # collective: every process calls it
+        state_dict = full_state_dict(self.model, keep=self.args.should_save)  # collective: every process calls it
         if self.args.should_save:
             self._save(output_dir or self.args.output_dir, state_dict=state_dict)
 
