@@ -21,6 +21,9 @@ What it changes in ``Trainer`` and why:
 * Before training, :func:`sftmix.train.guards.check_setup` warns about settings known to
   train badly without an error (bf16 master weights under a plain optimizer, a toy learning
   rate on a pretrained model).
+* FSDP2: CPU processes are sharded too, where accelerate would train them as DDP
+  (:func:`sftmix.distributed.shard_cpu_processes`); with sharded checkpoints the finished
+  model is gathered into one weights file (``save_model``). See docs/distributed.md.
 * A non-finite loss stops training with a ``FloatingPointError`` at the next log (or
   before the next checkpoint is saved), after writing ``nonfinite_loss.json`` into
   ``output_dir``: the step and example ids of the first batch whose loss was not finite,
