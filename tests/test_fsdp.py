@@ -30,8 +30,10 @@ def sharded(tmp_path_factory):
     out = tmp_path_factory.mktemp("fsdp")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # A free port (0), not accelerate's fixed 29500, since other tests launch processes at the same time.
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           str(ROOT / "configs" / "accelerate" / "fsdp-cpu.yaml"), str(HERE / "_dist_fsdp.py"), str(out)]
+           str(ROOT / "configs" / "accelerate" / "fsdp-cpu.yaml"), "--main_process_port", "0",
+           str(HERE / "_dist_fsdp.py"), str(out)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-4000:]
     return out
