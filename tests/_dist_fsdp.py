@@ -11,6 +11,7 @@ writes into ``OUT_DIR/<run>``; every process records the class of its trained pa
   sharded checkpoints every :data:`SAVE_EVERY` steps. Every process records the rows of its
   micro-batches (``<run>/rank<k>_batches.json``); the main process saves the gathered weights.
 * ``resume``: SFTMix from ``sftmix/checkpoint-<SAVE_EVERY>`` into a model built with another seed.
+* ``accumulate``: SFTMix with half the batch and 2 micro-batches per optimizer step.
 * ``reference``: the NTP run again as the pipeline's reference run (its checkpoints are scored,
   so they hold full weights besides the shards).
 * ``dtensor_head``: SFTMix on a model the script shards itself with the root resharding after
@@ -56,7 +57,8 @@ def tiny_model(tok, seed=0):
     return build_tiny_model("llama", tokenizer=tok, hidden_size=32, num_heads=2, seed=seed)
 
 
-def config(out: Path, method: str, batch: int, *, save: bool = False, fsdp_config: dict | None = None):
+def config(out: Path, method: str, batch: int, *, save: bool = False, fsdp_config: dict | None = None,
+           accumulate: int = 1):
     """The run's arguments. Sharding comes from the launcher's environment (the YAML), or from
     ``fsdp_config``; the one-process reference in the test has neither."""
     from sftmix.config import SFTMixConfig
@@ -64,7 +66,7 @@ def config(out: Path, method: str, batch: int, *, save: bool = False, fsdp_confi
     extra = {} if fsdp_config is None else {"fsdp": "full_shard", "fsdp_config": {"fsdp_version": 2, **fsdp_config}}
     return SFTMixConfig(output_dir=str(out), method=method, per_device_train_batch_size=batch,
                         num_train_epochs=EPOCHS, learning_rate=LR, warmup_ratio=0.0, logging_steps=1,
-                        disable_tqdm=True, use_cpu=True, seed=0, report_to=[],
+                        gradient_accumulation_steps=accumulate, disable_tqdm=True, use_cpu=True, seed=0, report_to=[],
                         save_strategy="steps" if save else "no", save_steps=SAVE_EVERY, **extra)
 
 
@@ -103,6 +105,11 @@ def main(out: Path) -> None:
     trainer = train_model(tiny_model(tok, seed=1), tok, data, config(out / "resume", "sftmix", BATCH), split=split,
                           resume=str(out / "sftmix" / f"checkpoint-{SAVE_EVERY}"))
     record("resume", trainer)
+
+    # Half the batch, two micro-batches per step: the same 8 rows per step.
+    trainer = train_model(tiny_model(tok), tok, data, config(out / "accumulate", "sftmix", BATCH // 2, accumulate=2),
+                          split=split)
+    record("accumulate", trainer)
 
     train_reference(tiny_model(tok), tok, data, config(out / "reference", "ntp", BATCH), n_checkpoints=2,
                     out_dir=out / "reference")
