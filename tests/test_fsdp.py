@@ -2,8 +2,9 @@
 
 One ``accelerate launch --config_file configs/accelerate/fsdp-cpu.yaml tests/_dist_fsdp.py`` trains
 SFTMix and NTP sharded (2 processes x batch B, sharded checkpoints), resumes from a sharded
-checkpoint, runs the pipeline's reference run, and trains a model whose output head is a
-``DTensor`` during the Mixup pass. The reference runs here, in one process with batch 2B: the
+checkpoint, accumulates gradients over 2 micro-batches, runs the pipeline's reference run, and
+trains a model whose output head is a ``DTensor`` during the Mixup pass. The runs to compare with
+happen here, in one process with batch 2B: the
 paired sampler deals batch 2k to process 0 and 2k+1 to process 1, each [B/2 confident | B/2
 unconfident], and together they are the rows and pairs of the one-process batch k.
 """
