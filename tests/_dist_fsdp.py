@@ -63,7 +63,7 @@ def config(out: Path, method: str, batch: int, *, save: bool = False, fsdp_confi
     ``fsdp_config``; the one-process reference in the test has neither."""
     from sftmix.config import SFTMixConfig
 
-    extra = {} if fsdp_config is None else {"fsdp": "full_shard", "fsdp_config": {"fsdp_version": 2, **fsdp_config}}
+    extra = {} if fsdp_config is None else {"fsdp": True, "fsdp_config": {"fsdp_version": 2, **fsdp_config}}
     return SFTMixConfig(output_dir=str(out), method=method, per_device_train_batch_size=batch,
                         num_train_epochs=EPOCHS, learning_rate=LR, warmup_ratio=0.0, logging_steps=1,
                         gradient_accumulation_steps=accumulate, disable_tqdm=True, use_cpu=True, seed=0, report_to=[],
@@ -121,7 +121,7 @@ def main(out: Path) -> None:
     (out / "dtensor_head" / f"head_type{rank}.json").write_text(
         json.dumps(type(model.lm_head.weight).__name__))  # after a forward, as compute_loss sees it
     # Already sharded: accelerate keeps it as it is (a size policy, as its layers' classes are FSDP ones now).
-    own = {"min_num_params": 1, "state_dict_type": "SHARDED_STATE_DICT"}
+    own = {"auto_wrap_policy": "SIZE_BASED_WRAP", "min_num_params": 1, "state_dict_type": "SHARDED_STATE_DICT"}
     trainer = train_model(model, tok, data, config(out / "dtensor_head", "sftmix", BATCH, fsdp_config=own), split=split)
     record("dtensor_head", trainer)
 
