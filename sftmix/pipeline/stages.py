@@ -76,13 +76,18 @@ def reference_run(run: RunDir, model, tokenizer, tokenized, train_args, *, n_che
 
 # Trainer files a reference checkpoint does not need: it is scored, never resumed. The
 # optimizer state alone is twice the size of the weights, and these files are pickles.
-_RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "training_args.bin")
+# FSDP's sharded checkpoints hold the weights and optimizer as folders of per-process shards.
+_RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "training_args.bin",
+                "optimizer_*", "pytorch_model_fsdp_*")
 
 
 def _keep_weights_only(checkpoint: Path) -> None:
     for pattern in _RESUME_ONLY:
         for f in checkpoint.glob(pattern):
-            f.unlink(missing_ok=True)
+            if f.is_dir():
+                shutil.rmtree(f)
+            else:
+                f.unlink(missing_ok=True)
 
 
 #: Weight files of a checkpoint folder.

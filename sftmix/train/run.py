@@ -115,6 +115,7 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     trainer = SFTMixTrainer(model=model, args=args, train_dataset=train_tokenized, eval_dataset=eval_tokenized,
                             processing_class=tokenizer,
                             data_collator=PadCollator.for_tokenizer(tokenizer), callbacks=extra)
+    trainer.checkpoint_full_weights = True  # scored as models, also when FSDP saves sharded checkpoints
     quiet_progress(trainer)
     trainer.train()
     if trainer.is_world_process_zero():  # the whole log, incl. the evaluation after the last save
