@@ -8,6 +8,11 @@ tokens in chunks and, when gradients are needed, computes them inside the forwar
 pass (the softmax gradient has a closed form), so only one chunk's logits are alive at
 any time. The FLOPs equal an ordinary forward + backward; the extra memory is the
 gradient buffers that autograd would create anyway plus one chunk's logits.
+
+The chunk is bounded twice: by ``chunk_size`` tokens and by ``max_chunk_bytes`` of logits
+(:func:`effective_chunk_size`), so a large vocabulary gets short chunks: at Gemma 3's
+V = 262,144 a 4,096-token chunk would hold 4 GiB of float32 logits; the 128 MiB default
+bound keeps 128 tokens per chunk, where a single-thread matmul is already near its peak rate.
 """
 from __future__ import annotations
 
@@ -19,7 +24,13 @@ from torch.autograd.function import once_differentiable
 
 from ..constants import IGNORE_INDEX
 
-__all__ = ["OutputHead", "CEOutput", "linear_cross_entropy", "response_cross_entropy"]
+__all__ = ["CHUNK_LOGITS_BYTES", "OutputHead", "CEOutput", "effective_chunk_size", "linear_cross_entropy",
+           "response_cross_entropy"]
+
+#: Default bound on one chunk's logits (bytes, in the softmax dtype): 128 MiB.
+CHUNK_LOGITS_BYTES = 128 * 2**20
+#: Chunks never shrink below this many tokens for the byte bound (matmuls of fewer rows run slowly).
+MIN_CHUNK_TOKENS = 32
 
 
 @dataclass
@@ -73,6 +84,19 @@ class CEOutput(NamedTuple):
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     # Softmax/CE in at least float32; float64 stays float64 so tests can be tight.
     return torch.promote_types(dtype, torch.float32)
+
+
+def effective_chunk_size(chunk_size: int, vocab_size: int, dtype: torch.dtype = torch.float32,
+                         max_chunk_bytes: int | None = CHUNK_LOGITS_BYTES) -> int:
+    """Tokens per chunk: at most ``chunk_size``, and at most ``max_chunk_bytes`` of (chunk, V) logits in
+    the softmax dtype of ``dtype`` (never below ``MIN_CHUNK_TOKENS`` for the byte bound; None: no bound).
+
+    E.g. 4096 requested, float32: V = 49,152 -> 682 tokens (128 MiB); V = 262,144 -> 128.
+    """
+    if max_chunk_bytes is None:
+        return chunk_size
+    per_token = vocab_size * torch.finfo(_compute_dtype(dtype)).bits // 8
+    return min(chunk_size, max(MIN_CHUNK_TOKENS, max_chunk_bytes // max(per_token, 1)))
 
 
 def _chunk_logits(h: torch.Tensor, head: OutputHead):
@@ -187,7 +211,8 @@ class _LinearCE(torch.autograd.Function):
 
 
 def linear_cross_entropy(hidden, head: OutputHead, target, *, weights=None, target_b=None,
-                         lam=None, chunk_size: int = 2048, return_stats: bool = False) -> CEOutput:
+                         lam=None, chunk_size: int = 2048, max_chunk_bytes: int | None = CHUNK_LOGITS_BYTES,
+                         return_stats: bool = False) -> CEOutput:
     """Weighted (optionally two-label) cross-entropy of ``head(hidden)``, chunked over tokens.
 
     ``loss_sum = sum_i weights_i * [lam_i * CE(z_i, target_i) + (1 - lam_i) * CE(z_i, target_b_i)]``
@@ -201,7 +226,9 @@ def linear_cross_entropy(hidden, head: OutputHead, target, *, weights=None, targ
     weights : Tensor (N,), optional. Per-token weights (constants, no gradient). Default ones.
     target_b, lam : LongTensor (N,) and Tensor (N,) in [0, 1], optional, together.
         Soft target ``lam * onehot(target) + (1 - lam) * onehot(target_b)``; lam gets no gradient.
-    chunk_size : int. Tokens per chunk; peak extra memory is one chunk's (chunk, V) logits.
+    chunk_size : int. Most tokens per chunk; peak extra memory is one chunk's (chunk, V) logits.
+    max_chunk_bytes : int or None. Most bytes of one chunk's logits (softmax dtype); shortens the chunk
+        for large vocabularies (:func:`effective_chunk_size`). None: ``chunk_size`` alone.
     return_stats : bool. Also return detached ``token_nll``, ``token_correct`` and ``token_max_prob`` (N,).
 
     Returns
@@ -220,6 +247,8 @@ def linear_cross_entropy(hidden, head: OutputHead, target, *, weights=None, targ
         raise ValueError(f"softcap must be positive, got {head.softcap}")
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    if max_chunk_bytes is not None and (not isinstance(max_chunk_bytes, int) or max_chunk_bytes < 1):
+        raise ValueError(f"max_chunk_bytes must be a positive int or None, got {max_chunk_bytes!r}")
     if (target_b is None) != (lam is None):
         raise ValueError("target_b and lam must be given together")
     for name, x in (("target", target), ("target_b", target_b)):
@@ -230,6 +259,7 @@ def linear_cross_entropy(hidden, head: OutputHead, target, *, weights=None, targ
         if n and (int(x.min()) < 0 or int(x.max()) >= v):
             raise ValueError(f"{name} values must lie in [0, {v})")
     cdt = _compute_dtype(hidden.dtype)
+    chunk_size = effective_chunk_size(chunk_size, v, hidden.dtype, max_chunk_bytes)
     for name, x in (("weights", weights), ("lam", lam)):
         if x is not None and tuple(x.shape) != (n,):
             raise ValueError(f"{name} must have shape ({n},), got {tuple(x.shape)}")
