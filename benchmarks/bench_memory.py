@@ -117,7 +117,8 @@ def _mb(tensors) -> float:
 
 
 def use_head(version: str) -> None:
-    """``before``: chunks of ce_chunk_size tokens whatever V and the tied embedding's dense gradient."""
+    """``before``: chunks of ce_chunk_size tokens whatever V, a (V, D) weight-gradient buffer per head call
+    and the tied embedding's dense gradient."""
     if version != "before":
         return
     import functools
@@ -130,6 +131,7 @@ def use_head(version: str) -> None:
 
     lce = functools.partial(ce.linear_cross_entropy, max_chunk_bytes=None)
     ce.linear_cross_entropy = sftmix.loss.mixup.linear_cross_entropy = lce  # response_cross_entropy reads ce's
+    ce._pending_node = lambda weight: None  # no call adds into an earlier call's buffer
     fh = functools.partial(head.forward_hidden, sparse_embedding_grad=False)
     sftmix.train.trainer.forward_hidden = sftmix.dynamics.scoring.forward_hidden = fh
 
@@ -266,7 +268,8 @@ def gemma_child(variant: str, path: str | None, smoke: bool) -> dict:
         "grads_mb": grads_mb, "adamw_state_mb": adam, "activations_mb": act,
         "head_chunk_tokens": chunk, "head_chunk_mb": min(chunk, n) * v * 4 / 2**20,
         "mixup_chunk_mb": min(chunk, m) * v * 4 / 2**20 if m else 0.0,
-        "head_grad_buffers_mb": vd * (2 if m else 1),
+        "head_grad_buffers_mb": vd * (2 if m and (version == "before" or m >= d) else 1),
+        "mixup_kept_dz_mb": m * v * 4 / 2**20 if m and version != "before" and m < d else 0.0,
         "tied_embedding_grad_transient_mb": vd if version == "before" else b * t * d * 4 / 2**20,
         "phase_peaks_mb": phases, "peak_mb": peak, "floor_mb": floor, "peak_over_floor": peak / floor,
         "goal": GOAL_PEAK_OVER_FLOOR, "met": peak <= GOAL_PEAK_OVER_FLOOR * floor,
@@ -288,7 +291,8 @@ def gemma_main(args) -> int:
     for r in train:
         r.update({f"phase_{k}_mb": x for k, x in r["phase_peaks_mb"].items()})
     cols = ["variant", "weights_mb", "grads_mb", "adamw_state_mb", "activations_mb", "head_chunk_mb",
-            "mixup_chunk_mb", "head_grad_buffers_mb", "tied_embedding_grad_transient_mb", "floor_mb",
+            "mixup_chunk_mb", "head_grad_buffers_mb", "mixup_kept_dz_mb", "tied_embedding_grad_transient_mb",
+            "floor_mb",
             "phase_forward_and_loss_mb", "phase_backward_mb", "phase_optimizer_mb", "peak_mb", "peak_over_floor",
             "met", "excess_mb", "backward_and_step_s"]
     print(C.table(train, cols))

@@ -13,9 +13,16 @@ The chunk is bounded twice: by ``chunk_size`` tokens and by ``max_chunk_bytes`` 
 (:func:`effective_chunk_size`), so a large vocabulary gets short chunks: at Gemma 3's
 V = 262,144 a 4,096-token chunk would hold 4 GiB of float32 logits; the 128 MiB default
 bound keeps 128 tokens per chunk, where a single-thread matmul is already near its peak rate.
+
+The weight gradient is a (V, D) buffer per call, held from the forward to the backward. A
+second call on the same weight (SFTMix's Mixup pass after the NTP pass) whose tokens are fewer
+than D keeps its (tokens, V) logits gradient instead, and in backward adds ``dz^T h`` into the
+first call's buffer when the autograd engine will still run that call's backward (else it
+forms its own): one (V, D) head gradient per step instead of two (671 MB at Gemma 3's head).
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -113,8 +120,20 @@ def _chunk_logits(h: torch.Tensor, head: OutputHead):
     return z, t
 
 
-def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads):
-    """The chunk loop. ``grads`` = (hidden, weight, bias) flags: which gradients to build."""
+def _add_weight_grad(g_w, dz, h, dtype, alpha=1.0):
+    """``g_w += alpha * dz^T h`` (a new ``dtype`` buffer when ``g_w`` is None), without a (V, D) temporary
+    when the dtypes agree; the matmul runs in ``dz``'s dtype, as autograd would run it."""
+    if g_w is None:
+        g_w = (dz.t() @ h).to(dtype)
+        return g_w.mul_(alpha) if alpha != 1.0 else g_w
+    if g_w.dtype == dz.dtype:
+        return g_w.addmm_(dz.t(), h, alpha=alpha)
+    return g_w.add_((dz.t() @ h).to(g_w.dtype), alpha=alpha)
+
+
+def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads, keep=None):
+    """The chunk loop. ``grads`` = (hidden, weight, bias) flags: which gradients to build. With a
+    ``keep`` list the weight gradient is not formed: each chunk's (dz, h) is appended to it instead."""
     n = hidden.shape[0]
     cdt = _compute_dtype(hidden.dtype)
     w = head.weight
@@ -178,25 +197,44 @@ def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads)
         dzl = dz.to(hidden.dtype)  # back to the matmul dtype, as autograd would run it
         if g_h is not None:
             g_h[s:e] = dzl @ w_mm
-        if grads[1]:
-            if g_w is None:
-                g_w = (dzl.t() @ h).to(gw_dtype)
-            elif g_w.dtype == dzl.dtype:
-                g_w.addmm_(dzl.t(), h)  # accumulate without a (V, D) temporary
-            else:
-                g_w += (dzl.t() @ h).to(g_w.dtype)
+        if grads[1] and keep is not None:
+            keep.append((dzl, h))
+        elif grads[1]:
+            g_w = _add_weight_grad(g_w, dzl, h, gw_dtype)
     return loss, nll_all, correct_all, pmax_all, g_h, g_w, g_b
+
+
+#: id(weight) -> the backward node of the latest call on that weight holding a (V, D) gradient buffer.
+_PENDING: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _pending_node(weight: torch.Tensor):
+    node = _PENDING.get(id(weight))
+    if node is None or node.weight_ref() is not weight or node.grads is None or node.grads[1] is None:
+        return None
+    return node
 
 
 class _LinearCE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, bias, target, weights, target_b, lam, head, chunk_size, stats):
         grads = tuple(ctx.needs_input_grad[:3])
+        # Fewer tokens than D: (tokens, V) logits gradients are smaller than a (V, D) buffer; keep them
+        # and add dz^T h into an earlier call's buffer in backward (see the module docstring).
+        gw_dtype = _compute_dtype(weight.dtype)
+        smaller = hidden.shape[0] * hidden.element_size() < weight.shape[1] * torch.finfo(gw_dtype).bits // 8
+        target_node = _pending_node(weight) if grads[1] and smaller else None
+        keep = [] if target_node is not None else None
         loss, nll, correct, pmax, g_h, g_w, g_b = _run(
-            hidden, head, target, weights, target_b, lam, chunk_size, stats, grads)
+            hidden, head, target, weights, target_b, lam, chunk_size, stats, grads, keep=keep)
         # Intermediates kept on ctx (not inputs/outputs, so no save_for_backward needed).
         ctx.grads = (g_h, g_w, g_b)
         ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
+        ctx.kept, ctx.deferred, ctx.gw_dtype = keep, [], gw_dtype
+        ctx.defer_to = weakref.ref(target_node) if target_node is not None else None
+        ctx.weight_ref = weakref.ref(weight)
+        if g_w is not None:
+            _PENDING[id(weight)] = ctx
         if stats:
             ctx.mark_non_differentiable(nll, correct, pmax)
         return loss, nll, correct, pmax
@@ -204,9 +242,29 @@ class _LinearCE(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss, _g_nll, _g_correct, _g_pmax):
+        g_h, g_w, g_b = ctx.grads
+        ctx.grads = None  # marks this node as run for later calls' backward
+        if ctx.kept is not None:
+            target = ctx.defer_to()
+            if target is not None and target.grads is not None and torch._C._will_engine_execute_node(target):
+                target.deferred.append((ctx.kept, grad_loss))  # that node returns the sum
+            else:  # the earlier call's backward has run or will not run: form this call's own gradient
+                for dz, h in ctx.kept:
+                    g_w = _add_weight_grad(g_w, dz, h, ctx.gw_dtype)
+                g_w.mul_(grad_loss)
+            ctx.kept = None
+        elif g_w is not None:
+            g_w.mul_(grad_loss)
+        for kept, scale in ctx.deferred:
+            for dz, h in kept:
+                g_w = _add_weight_grad(g_w, dz, h, ctx.gw_dtype, alpha=float(scale))
+        ctx.deferred = []
         # The buffers are ours and used once: scale them in place (no (V, D) temporary).
-        out = [None if g is None else g.mul_(grad_loss).to(dt) for g, dt in zip(ctx.grads, ctx.dtypes)]
-        ctx.grads = None
+        if g_h is not None:
+            g_h.mul_(grad_loss)
+        if g_b is not None:
+            g_b.mul_(grad_loss)
+        out = [None if g is None else g.to(dt) for g, dt in zip((g_h, g_w, g_b), ctx.dtypes)]
         return (*out, None, None, None, None, None, None, None)
 
 
