@@ -358,6 +358,10 @@ def goals(res: dict) -> list[dict]:
             r = by[v]["train_mb"] / by["trl_default"]["train_mb"]
             add(f"{v} memory / TRL <= {GOAL_OVER_TRL}", r, GOAL_OVER_TRL,
                 f"{by[v]['train_mb'] - GOAL_OVER_TRL * by['trl_default']['train_mb']:.0f} MB over")
+            if "train_above_weights_grads_mb" in by[v]:  # what the trainer controls: all but weights + gradients
+                ours, trl = by[v]["train_above_weights_grads_mb"], by["trl_default"]["train_above_weights_grads_mb"]
+                add(f"{v} memory above weights+grads / TRL's (information) <= {GOAL_OVER_TRL}", ours / trl,
+                    GOAL_OVER_TRL, f"{ours - GOAL_OVER_TRL * trl:.0f} MB over")
     return out
 
 
@@ -460,8 +464,10 @@ def child(setting: str, variant: str, smoke: bool, threads: int) -> dict:
     ok = C.reset_peak()
     loss = step()
     peak = C.peak_mb()
+    weights_grads = sum(p.numel() * p.element_size() * (1 + p.requires_grad) for p in model.parameters()) / 2**20
     return {"setting": setting, "variant": variant, "rss_before_model_mb": rss0, "rss_before_step_mb": rss1,
-            "peak_mb": peak, "train_mb": peak - rss0, "step_mb": peak - rss1, "loss": float(loss), "peak_reset": ok}
+            "peak_mb": peak, "train_mb": peak - rss0, "step_mb": peak - rss1, "loss": float(loss), "peak_reset": ok,
+            "weights_grads_mb": weights_grads, "train_above_weights_grads_mb": peak - rss0 - weights_grads}
 
 
 def _forked(conn, args):

@@ -29,7 +29,8 @@ def test_bench_peer_smoke(tmp_path):
         assert r["flops"]["sftmix_flops"] > r["flops"]["ntp_flops"] > 0 and r["flops"]["n_mixed"] > 0
         assert {g["goal"].split(" <=")[0] for g in r["goals"]} == {
             "SFTMix/NTP step", "sftmix_ntp step / TRL", "sftmix_sftmix step / TRL", "sftmix_ntp memory / TRL",
-            "sftmix_sftmix memory / TRL"}
+            "sftmix_sftmix memory / TRL", "sftmix_ntp memory above weights+grads / TRL's (information)",
+            "sftmix_sftmix memory above weights+grads / TRL's (information)"}
         for pair, t in r["time"].items():
             assert math.isfinite(t["ratio_median_paired"]) and t["ratio_median_paired"] > 0, pair
         for pair, m in r["memory"]["ratios"].items():
