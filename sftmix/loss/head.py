@@ -100,6 +100,8 @@ def capture_last_hidden(model: torch.nn.Module):
 def _tied_trainable_embedding(model: torch.nn.Module) -> torch.nn.Embedding | None:
     """The input embedding when it is a plain trainable Parameter shared with the output head, else None."""
     lm = unwrap_causal_lm(model)
+    if any(type(m).__name__.startswith(("FSDP", "FullyShardedDataParallel")) for m in (model, lm)):
+        return None  # FSDP owns the parameters and their gradients' layout
     emb, out = lm.get_input_embeddings(), lm.get_output_embeddings()
     if not isinstance(emb, torch.nn.Embedding) or out is None or emb.weight is not getattr(out, "weight", None):
         return None
