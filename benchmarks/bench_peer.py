@@ -263,25 +263,26 @@ def agreement(trainers: dict, models: dict, batch: dict, num_items, bf16: bool =
     with torch.no_grad(), amp(batch, bf16):
         plain = {k: v for k, v in batch.items() if k not in SFTMIX_ONLY}
         ref = float(ref_model(**plain, use_cache=False).loss)
-    losses, grads = {}, {}
+    losses, ref_grads, diffs = {}, None, {}
     for v in ("sftmix_ntp", "trl_default", "trl_lean"):
         model = models[v]
         model.zero_grad(set_to_none=True)
         inputs = {k: t for k, t in batch.items() if v.startswith("sftmix") or k not in SFTMIX_ONLY}
         with amp(batch, bf16):
             losses[v] = float(trainers[v].training_step(model, dict(inputs), num_items))
-        grads[v] = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+        grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+        if ref_grads is None:  # sftmix NTP: kept (cloned) as the reference
+            ref_grads = {n: g.detach().clone() for n, g in grads.items()}
+        else:  # compared at once, so no more than two models' gradients exist (1 GB each on Gemma)
+            assert grads.keys() == ref_grads.keys(), "different parameter sets"
+            diffs[v] = max(float((ref_grads[n] - grads[n]).abs().max()) for n in grads)
         model.zero_grad(set_to_none=True)
 
-    def gdiff(a, b):
-        assert grads[a].keys() == grads[b].keys(), "different parameter sets"
-        return max(float((grads[a][n] - grads[b][n]).abs().max()) for n in grads[a])
-
-    gmax = max(float(g.abs().max()) for g in grads["sftmix_ntp"].values())
+    gmax = max(float(g.abs().max()) for g in ref_grads.values())
     return {"loss_model_forward": ref, **{f"loss_{v}": x for v, x in losses.items()},
             "loss_max_abs_diff": max(abs(x - ref) for x in losses.values()),
-            "grad_max_abs_diff_trl_default": gdiff("sftmix_ntp", "trl_default"),
-            "grad_max_abs_diff_trl_lean": gdiff("sftmix_ntp", "trl_lean"),
+            "grad_max_abs_diff_trl_default": diffs["trl_default"],
+            "grad_max_abs_diff_trl_lean": diffs["trl_lean"],
             "grad_max_abs": gmax}
 
 
