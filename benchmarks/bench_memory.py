@@ -10,8 +10,9 @@ Variants swap ``linear_cross_entropy`` inside the trainer / ``mixup_loss`` for a
 ``F.cross_entropy(head.logits(h))`` that materialises the full (tokens x V) logits.
 
 ``--only gemma3-270m`` breaks down the peak of a full training step of the real Gemma 3 270M
-base (V = 262,144, tied head; 8 x <= 128 ShareGPT tokens; forward + loss, backward and the
-trainer's fused AdamW update, each phase's VmHWM reset before it) into weights, gradients,
+base (V = 262,144, tied head; 8 x <= 128 ShareGPT tokens; one step after the AdamW state is
+created by an update on zero gradients: forward + loss, backward and the trainer's fused AdamW
+update, each phase's VmHWM reset before it) into weights, gradients,
 AdamW state, activations (the tensors autograd saves in the forward, from
 ``saved_tensors_hooks``), head chunks, the head's gradient buffers and the tied embedding's
 gradient, and compares it with the goal ``peak <= 1.2 x (weights + gradients + AdamW state +
@@ -233,27 +234,29 @@ def gemma_child(variant: str, path: str | None, smoke: bool) -> dict:
             saved.append(t)
         return t
 
+    for p in model.parameters():  # the AdamW state as a first update creates it, without a training step
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    model.zero_grad(set_to_none=True)
     phases = {}
-    for rep in range(2):  # warm-up (creates the AdamW state), then the measured step
-        saved.clear()
-        libc.malloc_trim(0)
-        C.reset_peak()
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=num_items)
-        phases["forward_and_loss"] = C.peak_mb() - rss0
-        act = _mb(saved)
-        saved.clear()
-        C.reset_peak()
-        t0 = time.perf_counter()
-        loss.backward()
-        phases["backward"] = C.peak_mb() - rss0
-        emb_sparse = model.get_input_embeddings().sparse  # restored after the forward either way
-        grads_mb = _mb(p.grad for p in model.parameters() if p.grad is not None)
-        C.reset_peak()
-        opt.step()
-        model.zero_grad(set_to_none=True)
-        phases["optimizer"] = C.peak_mb() - rss0
-        res["backward_and_step_s"] = time.perf_counter() - t0
+    libc.malloc_trim(0)
+    C.reset_peak()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=num_items)
+    phases["forward_and_loss"] = C.peak_mb() - rss0
+    act = _mb(saved)
+    saved.clear()
+    C.reset_peak()
+    t0 = time.perf_counter()
+    loss.backward()
+    phases["backward"] = C.peak_mb() - rss0
+    emb_sparse = model.get_input_embeddings().sparse  # restored after the forward either way
+    grads_mb = _mb(p.grad for p in model.parameters() if p.grad is not None)
+    C.reset_peak()
+    opt.step()
+    model.zero_grad(set_to_none=True)
+    phases["optimizer"] = C.peak_mb() - rss0
+    res["backward_and_step_s"] = time.perf_counter() - t0
     adam = _mb(x for st in opt.state.values() for x in st.values() if torch.is_tensor(x))
     n = int(num_items)
     m = trainer._count_mixup(batch["labels"]) if kind == "sftmix" else 0
