@@ -4,7 +4,9 @@
     python figures/paper_claims.py --n-train 2500 --out figures/paper_claims_n2500   # the demo-sized cell
 
 Finished runs are read, not trained again (the trained models are rescored for (b)).
-``--from-csv`` redraws the figure and table from the shipped ``<out>_role.csv`` and ``<out>_spread.csv``.
+``--from-csv`` redraws the figure and table from the cell's shipped CSVs (``figures/paper_claims_role.csv`` and
+``_spread.csv``; ``figures/paper_claims_n2500_*.csv`` for ``--n-train 2500``), or from ``--from-csv PREFIX``'s
+``PREFIX_role.csv`` and ``PREFIX_spread.csv``, and writes to ``--out`` (a path prefix, or a folder).
 
 (a) The role-of-Mixup ablation (NTP only / NTP + 0.2 Mixup / equal weights / Mixup only) and
 (b) the claim that SFTMix lowers the spread of per-example confidence (paper: about 7% lower
@@ -15,6 +17,7 @@ figures/paper_claims.png/.pdf (``--out`` for another cell, e.g. figures/paper_cl
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -39,15 +42,22 @@ def main(argv=None):
     ap.add_argument("--n-train", type=int, default=600)
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--out", default=str(HERE / "paper_claims"))
-    ap.add_argument("--from-csv", action="store_true", help="redraw from the shipped CSVs (no runs needed)")
+    ap.add_argument("--out", default=None, help="where to write: a path prefix (PREFIX.md, PREFIX.png, "
+                    "PREFIX_role.csv, ...) or an existing folder (default: figures/paper_claims[_n<N>])")
+    ap.add_argument("--from-csv", nargs="?", const="", default=None, metavar="PREFIX",
+                    help="redraw from PREFIX_role.csv and PREFIX_spread.csv (no runs needed; default: the cell's "
+                         "shipped CSVs in figures/)")
     args = ap.parse_args(argv)
     start = time.time()
     grid = RegimeGrid(n_train=[args.n_train], noise=[args.noise], epochs=[args.epochs])
     (_, config), = regime_configs(BASE, grid, runs_dir=args.runs_dir)
-    out = Path(args.out)
-    if args.from_csv:
-        role, spread = (pd.read_csv(out.with_name(f"{out.name}_{part}.csv")) for part in ("role", "spread"))
+    shipped = cell_prefix(args.n_train)
+    out = Path(args.out) if args.out else shipped
+    if out.is_dir():
+        out = out / shipped.name
+    if args.from_csv is not None:
+        source = Path(args.from_csv) if args.from_csv else shipped
+        role, spread = (read_csv(source, part) for part in ("role", "spread"))
     else:
         role = role_of_mixup(config)
         spread = confidence_spread(config)
@@ -57,6 +67,20 @@ def main(argv=None):
     out.with_suffix(".md").write_text(markdown(role, spread, config, image=out.with_suffix(".png").name))
     print(out.with_suffix(".md").read_text())
     print(f"{time.time() - start:.0f} s")
+
+
+def cell_prefix(n_train: int) -> Path:
+    """Where a cell's files are shipped: figures/paper_claims (600 examples), figures/paper_claims_n<N>."""
+    return HERE / ("paper_claims" if n_train == 600 else f"paper_claims_n{n_train}")
+
+
+def read_csv(prefix: Path, part: str) -> pd.DataFrame:
+    path = prefix.with_name(f"{prefix.name}_{part}.csv")
+    if not path.is_file():
+        print(f"paper_claims.py: error: {path}: no such file (--from-csv reads PREFIX_role.csv and PREFIX_spread.csv; "
+              "without PREFIX the cell's shipped files in figures/)", file=sys.stderr)
+        raise SystemExit(2)
+    return pd.read_csv(path)
 
 
 def markdown(role: pd.DataFrame, spread: pd.DataFrame, config, image: str = "paper_claims.png") -> str:
