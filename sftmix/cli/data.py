@@ -20,8 +20,8 @@ import pandas as pd
 from ..constants import BUILTIN, IGNORE_INDEX
 from ..data import SHAREGPT_DROPS, SHAREGPT_TRIMS, tokenize_examples
 from ..data.prepare import prepare_train_eval
-from ..io import atomic_write
 from ..data.tokenize import tokenizer_summary
+from ..io import atomic_write
 from ..viz.plots.data import plot_lengths
 from .common import (
     OptionParser,

@@ -38,7 +38,7 @@ from ..config import DataArguments, ModelArguments, SFTMixConfig
 from ..constants import CONFIDENCE_TOKENS, METHODS
 from ..errors import ConfigError
 from ..io import RunDir
-from ..recipe import SPLIT_METRICS
+from ..recipe import PROJECTIONS, SPLIT_METRICS
 from .config_files import load_yaml_config
 
 __all__ = ["ExperimentConfig"]
@@ -83,7 +83,7 @@ class ExperimentConfig:
     # never match a reference word for word.
     exact_match: bool = True
     embeddings: bool = True
-    projection: str = "umap"                              # "umap" or "pca"
+    projection: str = "umap"                              # see sftmix.recipe.PROJECTIONS: umap, pca, tsne
     figures: bool = True
     # The paper's reference model is the model being trained, trained the same way: when
     # nothing sets the reference apart (no reference_model, no reference_training), the NTP
@@ -110,7 +110,7 @@ class ExperimentConfig:
             raise ConfigError(f"split_ratio must lie strictly between 0 and 1, got {self.split_ratio}")
         choices = (("confidence_tokens", CONFIDENCE_TOKENS), ("reference_weights", ("last", "all")),
                    ("split_metric", SPLIT_METRICS), ("dynamics_mode", ("checkpoints", "online")),
-                   ("projection", ("umap", "pca")))
+                   ("projection", tuple(PROJECTIONS)))
         for name, options in choices:
             if getattr(self, name) not in options:
                 raise ConfigError(f"{name}={getattr(self, name)!r}; choose one of {', '.join(options)}")

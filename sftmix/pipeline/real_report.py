@@ -35,6 +35,7 @@ from ..analysis.separation import split_separation
 from ..analysis.stats import format_interval, mean_std, paired_difference
 from ..dynamics import load_dynamics, load_split
 from ..io import GENERATIONS_FILE, RunDir, atomic_write_json, atomic_write_text
+from ..recipe import SPLIT_METRICS
 from ..viz.plots import (
     plot_confidence_hist,
     plot_dynamics_map,
@@ -186,7 +187,7 @@ def _projections(run: RunDir, table: pd.DataFrame, split: dict):
     emb_ids = umap["example_id"].astype(str).tolist()
     confident = np.isin(emb_ids, [str(e) for e in split["confident"]])
     separation = split_separation(embeddings, confident, k=10, n_topics=8, seed=0)
-    keep = [c for c in ("example_id", "confidence", "confidence_prob", "correctness", "noisy") if c in table]
+    keep = [c for c in ("example_id", *SPLIT_METRICS, "noisy") if c in table]
     tsne = project_tsne(embeddings, ids=emb_ids, seed=0)
     tsne = tsne.merge(table[keep], on="example_id", how="left")
     return umap, tsne, separation

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ...recipe import SUMMARIES
+
 #: Okabe & Ito (2008) colour-blind-safe palette; yellow and black come last because
 #: yellow is faint on white and black reads as "baseline".
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
@@ -21,17 +23,12 @@ OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
 SPLIT_COLORS = {"confident": "#0072B2", "unconfident": "#D55E00", "not in split": "#999999"}
 CMAP = "viridis"
 
-_LABELS = {
-    "confidence": "confidence (\u2212mean perplexity)",
-    "variability": "variability (std of perplexity)",
-    "confidence_prob": "confidence (mean geometric-mean token prob.)",
-    "variability_prob": "variability (std of geometric-mean token prob.)",
-    "correctness": "correctness (mean token accuracy)",
-}
-
 
 def axis_label(column: str) -> str:
-    return _LABELS.get(column, column.replace("_", " "))
+    """The label of a summary of :data:`sftmix.recipe.SUMMARIES`; any other column's name, spaced."""
+    if column in SUMMARIES and SUMMARIES[column].label:
+        return SUMMARIES[column].label
+    return column.replace("_", " ")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -1,0 +1,94 @@
+"""The README's demo tables are what the demo prints: a drift (a new transformers, a changed default)
+fails here instead of surprising a reader.
+
+The README's tables are parsed (no copy of their numbers here) and compared with a ``results.json``:
+- the full demo's table with the committed copy of its results (``figures/demo_results.json``) at
+  once, and with a fresh ``sftmix demo`` run when ``SFTMIX_DEMO_RUN`` names its run directory (CI
+  runs ``make demo`` first: ``.ci/run``);
+- the quick demo's table with a fresh ``sftmix demo --quick`` run (about a minute).
+The demo is deterministic on CPU for a given set of versions (``constraints.txt`` pins them).
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+#: The line above each table in the README.
+FULL, QUICK = "What it printed here", "What `sftmix demo --quick` printed here"
+
+
+def readme_table(marker: str, text: str | None = None) -> dict[str, list[str]]:
+    """The first Markdown table after the line containing ``marker``: ``{row label: cells}``, the label cut
+    at its first " (" (``"held-out exact match (300 examples)"`` -> ``"held-out exact match"``)."""
+    lines = (README.read_text() if text is None else text).splitlines()
+    start = next(i for i, line in enumerate(lines) if marker in line)
+    first = next(i for i in range(start, len(lines)) if lines[i].startswith("|"))
+    rows = {}
+    for line in lines[first + 2:]:  # after the header and its rule
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        rows[cells[0].split(" (")[0]] = cells[1:]
+    return rows
+
+
+def demo_rows(results: dict) -> dict[str, list[str]]:
+    """The README's rows from a run's ``results.json``, at the precision the README prints."""
+    summary = results["summary"]
+    methods = ("ntp", "sftmix")
+
+    def stat(method, metric, digits=3):
+        return f"{summary[method][metric]['mean']:.{digits}f}"
+
+    rows = {"held-out exact match": [stat(m, "exact_match") for m in methods],
+            "task families with exact match < 0.5": [
+                ", ".join(f"{t} {v['mean']:.2f}" for t, v in sorted(summary[m]["by_task"].items())
+                          if v["mean"] < 0.5) or "none" for m in methods],
+            "held-out NLL": [stat(m, "nll") for m in methods],
+            "token accuracy / ECE": [f"{stat(m, 'token_accuracy')} / {stat(m, 'ece')}" for m in methods]}
+    auroc = results.get("dynamics", {}).get("noise_auroc")
+    if auroc is not None:
+        rows["label noise flagged by the reference run's confidence"] = [f"AUROC {auroc:.2f}", ""]
+    return rows
+
+
+def assert_matches(table: dict, results: dict) -> None:
+    expected = demo_rows(results)
+    for label, cells in table.items():
+        assert label in expected, f"README row {label!r} is not one the demo prints"
+        assert cells == expected[label], f"README row {label!r}: {cells} but the demo printed {expected[label]}"
+
+
+def test_the_parser_reads_the_readme_tables():
+    text = "\n".join(["x", FULL + " (a note):", "", "| | NTP | SFTMix |", "|---|---|---|",
+                      "| held-out exact match (300 examples) | 0.680 | 0.700 |", "| held-out NLL | 1 | 2 |", "", "|x|"])
+    assert readme_table(FULL, text) == {"held-out exact match": ["0.680", "0.700"], "held-out NLL": ["1", "2"]}
+    full, quick = readme_table(FULL), readme_table(QUICK)
+    assert {"held-out exact match", "held-out NLL", "token accuracy / ECE"} <= set(full) & set(quick)
+
+
+def test_readme_demo_table_is_the_committed_demo_results():
+    results = json.loads((ROOT / "figures" / "demo_results.json").read_text())
+    assert_matches(readme_table(FULL), results)
+    # the committed Markdown copy is the same run
+    assert (ROOT / "figures" / "demo_results.md").read_text().splitlines()[6].startswith(
+        f"| exact match (↑) | {results['summary']['ntp']['exact_match']['mean']:.3f}")
+
+
+@pytest.mark.skipif(not os.environ.get("SFTMIX_DEMO_RUN"), reason="set SFTMIX_DEMO_RUN=runs/demo after `make demo` "
+                    "(.ci/run does)")
+def test_readme_demo_table_is_what_the_demo_printed():
+    results = json.loads((Path(os.environ["SFTMIX_DEMO_RUN"]) / "results.json").read_text())
+    assert_matches(readme_table(FULL), results)
+
+
+@pytest.mark.slow
+def test_readme_quick_demo_table_is_what_the_quick_demo_prints(tmp_path):
+    from sftmix.pipeline.experiment import demo_config, run_experiment
+
+    results = run_experiment(demo_config(quick=True, runs_dir=str(tmp_path)), progress=False)
+    assert_matches(readme_table(QUICK), results)
