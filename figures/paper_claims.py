@@ -25,12 +25,17 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pandas as pd  # noqa: E402
 
-from sftmix.analysis.paper import PAPER_CITATION, PAPER_RESULTS  # noqa: E402
-from sftmix.analysis.stats import format_interval, mean_std, paired_difference  # noqa: E402
-from sftmix.pipeline.claims import confidence_spread, role_of_mixup  # noqa: E402
-from sftmix.pipeline.regime import RegimeGrid, regime_configs  # noqa: E402
-from sftmix.viz.plots import save_figure  # noqa: E402
-from sftmix.viz.plots.claims import plot_paper_claims  # noqa: E402
+from sftmix.analysis import (  # noqa: E402
+    PAPER_CITATION,
+    PAPER_RESULTS,
+    format_interval,
+    markdown_table,
+    mean_std,
+    paired_difference,
+)
+from sftmix.io import atomic_write, atomic_write_text  # noqa: E402
+from sftmix.pipeline import RegimeGrid, confidence_spread, regime_configs, role_of_mixup  # noqa: E402
+from sftmix.viz import plot_paper_claims, save_figure  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BASE = HERE.parent / "configs" / "regime" / "base.yaml"
@@ -61,10 +66,10 @@ def main(argv=None):
     else:
         role = role_of_mixup(config)
         spread = confidence_spread(config)
-    role.to_csv(out.with_name(out.name + "_role.csv"), index=False)
-    spread.to_csv(out.with_name(out.name + "_spread.csv"), index=False)
+    for part, frame in (("role", role), ("spread", spread)):
+        atomic_write(out.with_name(f"{out.name}_{part}.csv"), lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
     save_figure(plot_paper_claims(role, spread), out)
-    out.with_suffix(".md").write_text(markdown(role, spread, config, image=out.with_suffix(".png").name))
+    atomic_write_text(out.with_suffix(".md"), markdown(role, spread, config, image=out.with_suffix(".png").name))
     print(out.with_suffix(".md").read_text())
     print(f"{time.time() - start:.0f} s")
 
@@ -93,9 +98,8 @@ def markdown(role: pd.DataFrame, spread: pd.DataFrame, config, image: str = "pap
              "they measure different things (held-out exact match on a toy suite vs LLM-judged benchmarks).", "",
              "## (a) The role of Mixup", "",
              "Ours: mean ± std over seeds; the difference to NTP only is paired by seed with its exact 95% "
-             "t-interval.", "",
-             "| variant | exact match (↑) | held-out NLL (↓) | ECE (↓) | Δ exact match vs NTP [95% CI] |",
-             "|---|---|---|---|---|"]
+             "t-interval.", ""]
+    rows = []
     ntp = role[role["variant"] == "NTP only"].set_index("seed")
     for variant, part in role.groupby("variant", sort=False):
         part = part.set_index("seed")
@@ -106,28 +110,28 @@ def markdown(role: pd.DataFrame, spread: pd.DataFrame, config, image: str = "pap
         common = sorted(set(part.index) & set(ntp.index))
         diff = "—" if variant == "NTP only" else format_interval(paired_difference(
             ntp.loc[common, "exact_match"].tolist(), part.loc[common, "exact_match"].tolist()))
-        lines.append(f"| {variant} | " + " | ".join(cells) + f" | {diff} |")
+        rows.append([variant, *cells, diff])
+    lines += markdown_table(["variant", "exact match (↑)", "held-out NLL (↓)", "ECE (↓)",
+                             "Δ exact match vs NTP [95% CI]"], rows)
     paper = PAPER_RESULTS["role of Mixup (Llama-3.1-8B, Alpaca-52K)"]
-    lines += ["", f"The paper (Llama-3.1-8B on Alpaca-52K; {PAPER_CITATION}):", "",
-              "| variant | " + " | ".join(paper["metrics"]) + " |", "|---" * (len(paper["metrics"]) + 1) + "|"]
-    for (label, _), values in paper["rows"].items():
-        lines.append(f"| {label} | " + " | ".join(f"{v:g}" for v in values) + " |")
+    lines += ["", f"The paper (Llama-3.1-8B on Alpaca-52K; {PAPER_CITATION}):", ""]
+    lines += markdown_table(["variant", *paper["metrics"]],
+                            ([label, *(f"{v:g}" for v in values)] for (label, _), values in paper["rows"].items()))
     lines += ["", "## (b) Spread of per-example confidence after training", "",
               "Every training example rescored with each trained model. Confidence = −perplexity of the "
               "response (the paper's definition); because perplexity is heavy-tailed (a few corrupted answers "
               "have perplexities in the hundreds), the spread of log-perplexity is shown beside it. "
-              "Ratio = std under SFTMix / std under NTP, paired by seed.", "",
-              "| seed | std of confidence: NTP | SFTMix | ratio | std of log-perplexity: NTP | SFTMix | ratio |",
-              "|---|---|---|---|---|---|---|"]
+              "Ratio = std under SFTMix / std under NTP, paired by seed.", ""]
     summaries = []
     for column in ("confidence_std", "log_ppl_std"):
         wide = spread.pivot(index="seed", columns="method", values=column).dropna()
         summaries.append((column, wide, wide["sftmix"] / wide["ntp"]))
     (_, conf, conf_ratio), (_, logp, logp_ratio) = summaries
-    for seed in conf.index:
-        lines.append(f"| {seed} | {conf.loc[seed, 'ntp']:.4f} | {conf.loc[seed, 'sftmix']:.4f} | "
-                     f"{conf_ratio[seed]:.3f} | {logp.loc[seed, 'ntp']:.4f} | {logp.loc[seed, 'sftmix']:.4f} | "
-                     f"{logp_ratio[seed]:.3f} |")
+    lines += markdown_table(
+        ["seed", "std of confidence: NTP", "SFTMix", "ratio", "std of log-perplexity: NTP", "SFTMix", "ratio"],
+        ([seed, f"{conf.loc[seed, 'ntp']:.4f}", f"{conf.loc[seed, 'sftmix']:.4f}", f"{conf_ratio[seed]:.3f}",
+          f"{logp.loc[seed, 'ntp']:.4f}", f"{logp.loc[seed, 'sftmix']:.4f}", f"{logp_ratio[seed]:.3f}"]
+         for seed in conf.index))
     lines.append("")
     for label, ratios in (("confidence", conf_ratio), ("log-perplexity", logp_ratio)):
         if not len(ratios):

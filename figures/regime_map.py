@@ -13,6 +13,7 @@ figures/regime_map.csv (one row per cell, method and seed).
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -20,9 +21,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pandas as pd  # noqa: E402
 
-from sftmix.pipeline.regime import RegimeGrid, regime_configs, regime_table, run_regime, summarize_regime  # noqa: E402
-from sftmix.viz.plots import save_figure  # noqa: E402
-from sftmix.viz.plots.regime import plot_regime_map  # noqa: E402
+from sftmix.io import atomic_write, atomic_write_text  # noqa: E402
+from sftmix.pipeline import RegimeGrid, regime_configs, regime_table, run_regime, summarize_regime  # noqa: E402
+from sftmix.viz import plot_regime_map, save_figure  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BASE = HERE.parent / "configs" / "regime" / "base.yaml"
@@ -32,8 +33,9 @@ def main(argv=None):
     grid = RegimeGrid()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", action="store_true", help="only rebuild the outputs from finished cells")
-    ap.add_argument("--from-csv", action="store_true", help="redraw from the shipped CSV (one row per cell, "
-                    "method and seed) instead of the run directories")
+    ap.add_argument("--from-csv", nargs="?", const=str(HERE / "regime_map.csv"), default=None, metavar="CSV",
+                    help="redraw from a CSV (one row per cell, method and seed; default: the shipped "
+                         "figures/regime_map.csv) instead of the run directories")
     ap.add_argument("--runs-dir", default=str(HERE.parent / "runs"))
     ap.add_argument("--n-train", type=int, nargs="+", default=grid.n_train)
     ap.add_argument("--noise", type=float, nargs="+", default=grid.noise)
@@ -44,19 +46,22 @@ def main(argv=None):
     start = time.time()
     out = Path(args.out)
     if args.from_csv:
-        table = pd.read_csv(out.with_suffix(".csv"))
+        if not Path(args.from_csv).is_file():
+            print(f"regime_map.py: error: {args.from_csv}: no such file", file=sys.stderr)
+            raise SystemExit(2)
+        table = pd.read_csv(args.from_csv)
     elif args.table:
         table = regime_table(regime_configs(BASE, grid, runs_dir=args.runs_dir))
     else:
         table = run_regime(BASE, grid, runs_dir=args.runs_dir)
-    table.to_csv(out.with_suffix(".csv"), index=False)
+    atomic_write(out.with_suffix(".csv"), lambda tmp: table.to_csv(tmp, index=False))
     summary = summarize_regime(table)
     if summary.empty:
         print("no finished cells yet")
         return
     save_figure(plot_regime_map(summary, grid={"n_train": grid.n_train, "noise": grid.noise, "epochs": grid.epochs}),
                 out)
-    out.with_suffix(".md").write_text(markdown(summary, grid, table))
+    atomic_write_text(out.with_suffix(".md"), markdown(summary, grid, table))
     print(out.with_suffix(".md").read_text())
     print(f"{time.time() - start:.0f} s")
 

@@ -49,16 +49,20 @@ from IPython.display import Image, Markdown, display
 
 # %%
 import sftmix
-from sftmix.analysis.paper import PAPER_CITATION, paper_table, paper_vs_ours
-from sftmix.analysis.projection import knn_agreement, project_pca, project_tsne, project_umap
-from sftmix.analysis.results import results_markdown
+from sftmix import RunDir
+from sftmix.analysis import (
+    PAPER_CITATION,
+    knn_agreement,
+    paper_table,
+    paper_vs_ours,
+    project_pca,
+    project_tsne,
+    project_umap,
+    results_markdown,
+)
 from sftmix.dynamics import load_split
-from sftmix.io import RunDir
-from sftmix.pipeline.experiment import demo_config
-from sftmix.pipeline.regime import RegimeGrid, summarize_regime
-from sftmix.viz.figures import make_figures
-from sftmix.viz.plots.claims import plot_paper_claims
-from sftmix.viz.plots.regime import plot_regime_map
+from sftmix.pipeline import RegimeGrid, demo_config, summarize_regime
+from sftmix.viz import make_figures, plot_paper_claims, plot_regime_map
 
 # %%
 if RUN_DIR is None:

@@ -16,6 +16,10 @@ from ..data.canonical import locate
 from ..data.files import decode_nested
 from ..dynamics.scoring import length_sorted_shard, score_rows
 
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "answer_index", "evaluate_model", "evaluate_multiple_choice",
+           "expected_calibration_error", "generate_responses", "multiple_choice_accuracy", "multiple_choice_loglik",
+           "normalize_answer", "read_multiple_choice", "token_statistics"]
+
 
 def expected_calibration_error(confidence, correct, *, n_bins: int = 10) -> float:
     """ECE with equal-width bins: sum_b (n_b / N) * |accuracy_b - mean confidence_b|.

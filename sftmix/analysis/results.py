@@ -22,6 +22,9 @@ from .markdown import markdown_document, markdown_table
 from .noise import noise_auroc
 from .stats import format_interval, mean_std, paired_difference
 
+__all__ = ["METRICS", "build_results", "collect_evals", "results_markdown", "write_results"]
+
+
 METRICS = {  # name -> (label, higher is better)
     "exact_match": ("exact match", True),
     "nll": ("held-out NLL", False),

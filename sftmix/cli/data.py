@@ -32,6 +32,10 @@ from .common import (
     training_options_parser,
 )
 
+__all__ = ["HELP", "PERCENTILES", "add_parser", "exact_duplicates", "head_table", "length_summary", "loading_text",
+           "report_text", "run", "token_lengths"]
+
+
 HELP = "Load a dataset, validate it and report lengths, truncation, duplicates and counts."
 PERCENTILES = (50, 90, 99)
 

@@ -9,6 +9,9 @@ from ..errors import ConfigError
 from ..io import RunDir
 from ..viz.figures import make_figures
 
+__all__ = ["HELP", "add_parser", "run"]
+
+
 HELP = "Regenerate every figure of a run directory."
 
 

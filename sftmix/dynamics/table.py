@@ -45,6 +45,11 @@ from ..io import atomic_write
 from ..recipe import SUMMARIES
 from .sums import CHECKPOINT_METRICS, TokenSums, table_metrics
 
+__all__ = ["FORMAT_VERSION", "META_KEY", "SUMMARY_COLUMNS", "TABLE_FORMAT_VERSION", "checkpoint_frame",
+           "compute_dynamics", "dataset_fingerprint", "load_dynamics", "per_example_metrics", "read_checkpoint_frame",
+           "read_checkpoint_frames", "save_dynamics", "summarize_checkpoints", "write_checkpoint_frame"]
+
+
 #: Format version of the per-checkpoint files.
 FORMAT_VERSION = "1"
 #: Format version of ``dynamics.parquet``, and the older versions :func:`load_dynamics` reads.

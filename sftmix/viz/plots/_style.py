@@ -15,6 +15,10 @@ from matplotlib.figure import Figure
 
 from ...recipe import SUMMARIES
 
+__all__ = ["CMAP", "MARKERS", "OKABE_ITO", "SPLIT_COLORS", "axis_label", "figure_and_axes", "marker_cycle",
+           "new_figure", "palette", "require_columns", "save_figure"]
+
+
 #: Okabe & Ito (2008) colour-blind-safe palette; yellow and black come last because
 #: yellow is faint on white and black reads as "baseline".
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",

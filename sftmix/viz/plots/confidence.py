@@ -20,6 +20,10 @@ from ...recipe import SUMMARIES
 from ._style import axis_label, figure_and_axes, new_figure, require_columns
 from .marks import NOISY_COLOR, NOISY_LABEL, category_groups, hist_bins, marker_size, subsample
 
+__all__ = ["LOG_PERPLEXITY_LABEL", "Overflow", "log_perplexity_view", "plot_confidence_by_task", "plot_confidence_hist",
+           "threshold_line"]
+
+
 #: The axis label of the paper's confidence in its log view.
 LOG_PERPLEXITY_LABEL = SUMMARIES["confidence"].log_label
 

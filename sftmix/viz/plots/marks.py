@@ -21,6 +21,10 @@ from matplotlib.lines import Line2D
 
 from ._style import CMAP, SPLIT_COLORS, marker_cycle, palette, require_columns
 
+__all__ = ["NOISY_COLOR", "NOISY_LABEL", "QuantileNorm", "category_groups", "color_groups", "colorbar", "hist_bins",
+           "is_continuous", "mark_noisy", "marker_size", "quantile_norm", "scatter_by", "split_groups", "subsample"]
+
+
 #: Label of the corrupted-answer overlay (the built-in suite's ``noisy`` flag).
 NOISY_LABEL = "corrupted answer"
 NOISY_COLOR = "#000000"

@@ -20,6 +20,8 @@ from ...recipe import SUMMARIES
 from ._style import axis_label, figure_and_axes, new_figure, require_columns
 from .marks import colorbar, mark_noisy, marker_size, scatter_by
 
+__all__ = ["plot_projection_grid", "plot_umap_confidence"]
+
 
 def _group_labels(ax, projection: pd.DataFrame, column: str, *, max_per_group: int = 2) -> list:
     """Each group's name on its densest spot (a point with the most same-group points within 4%

@@ -16,6 +16,8 @@ from ...analysis.trajectories import checkpoint_columns, checkpoint_shares, chec
 from ...recipe import SUMMARIES
 from ._style import OKABE_ITO, SPLIT_COLORS, new_figure, require_columns
 
+__all__ = ["plot_mean_vs_last", "plot_split_composition", "plot_trajectories"]
+
 
 def _minus(value: float) -> str:
     return f"{value:.3g}".replace("-", "\u2212")

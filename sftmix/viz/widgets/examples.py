@@ -14,6 +14,8 @@ from ...dynamics.sums import CHECKPOINT_METRICS
 from ..plots import plot_dynamics_map, plot_trajectories
 from .base import image, new_figure, observe, png, set_quietly, widgets_module
 
+__all__ = ["ExampleExplorer", "ExampleInspector", "example_explorer", "example_inspector"]
+
 
 class ExampleInspector:
     """Pick a region, a task and a noise filter; see the examples. ``selection`` holds them."""

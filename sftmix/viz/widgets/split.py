@@ -20,6 +20,8 @@ from ...recipe import SPLIT_METRICS, SUMMARIES
 from ..plots import plot_confidence_hist, plot_dynamics_map, plot_umap_confidence
 from .base import image, new_figure, observe, png, set_quietly, widgets_module
 
+__all__ = ["SplitExplorer", "split_explorer"]
+
 
 class SplitExplorer:
     """The confident/unconfident split recomputed live for a split ratio.
