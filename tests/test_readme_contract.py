@@ -118,3 +118,55 @@ def test_paper_claims_from_csv_reads_the_shipped_csvs_and_writes_to_out(tmp_path
     assert (tmp_path / "paper_claims.png").exists()
     proc = _paper_claims("--from-csv", str(tmp_path / "nothere"), "--out", str(tmp_path))
     assert proc.returncode == 2 and "nothere_role.csv: no such file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------- every README command still parses
+def readme_commands(text: str) -> list[list[str]]:
+    """Every ``sftmix ...`` command of the README: lines of its code blocks (``\\`` continuations joined,
+    ``# comments`` cut; ``accelerate launch ... -m sftmix.cli CMD`` read as ``sftmix CMD``) and inline code."""
+    import re
+    import shlex
+
+    commands, block, lines = [], False, []
+    for line in text.splitlines():
+        if line.strip().startswith("```"):
+            block = not block
+            continue
+        if block:
+            lines.append(line)
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
+    candidates = [line.split(" #")[0].strip() for line in joined.splitlines()]
+    candidates += re.findall(r"`(sftmix [a-z][^`]*)`", text)
+    for line in candidates:
+        if "-m sftmix.cli " in line:
+            line = "sftmix " + line.split("-m sftmix.cli ", 1)[1]
+        if line.startswith("sftmix ") and not line.startswith("sftmix/"):
+            commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def test_every_readme_command_names_a_command_and_its_options():
+    from sftmix.cli import COMMANDS
+
+    commands = readme_commands((ROOT / "README.md").read_text())
+    assert len(commands) > 15
+    helps = {}
+    for argv in commands:
+        name = argv[0]
+        assert name in COMMANDS, f"README: `sftmix {' '.join(argv)}`: no command {name!r}"
+        if name not in helps:
+            proc = sftmix(name, "--help-all") if name in ("train", "eval", "data", "dynamics", "split") \
+                else sftmix(name, "--help")
+            assert proc.returncode == 0, proc.stderr
+            helps[name] = proc.stdout
+        for option in (a.split("=")[0] for a in argv[1:] if a.startswith("--")):
+            assert option in helps[name], f"README: `sftmix {' '.join(argv)}`: {option} is not an option of {name}"
+
+
+def test_the_readme_python_example_runs():
+    import re
+
+    code = re.search(r"From Python:\n\n```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    namespace = {}
+    exec(code.replace("n_train=1000", "n_train=40"), namespace)  # toy size
+    assert len(namespace["data"]) == 40 and "labels" in namespace["data"].column_names
