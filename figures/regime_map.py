@@ -21,6 +21,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pandas as pd  # noqa: E402
 
+from sftmix.analysis import markdown_table  # noqa: E402
 from sftmix.io import atomic_write, atomic_write_text  # noqa: E402
 from sftmix.pipeline import RegimeGrid, regime_configs, regime_table, run_regime, summarize_regime  # noqa: E402
 from sftmix.viz import plot_regime_map, save_figure  # noqa: E402
@@ -80,14 +81,13 @@ def markdown(summary, grid, table) -> str:
              f"over all **{len(summary)} comparisons** in this table. A verdict needs the Holm-adjusted p < 0.05; "
              "`CI excl. 0` says whether the unadjusted interval excludes zero.", "",
              "In the heatmap each cell is coloured by the difference it prints (blue: SFTMix better, for every "
-             "metric), the rows line up across panels, and hatched cells were not run.", "",
-             "| n_train | noise | epochs | metric | NTP | SFTMix | SFTMix − NTP [95% CI] | p | p (Holm) "
-             "| CI excl. 0 | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in summary.itertuples():
-        lines.append(f"| {r.n_train} | {r.noise:g} | {r.epochs} | {r.metric} | {r.ntp:.3f} | {r.sftmix:.3f} | "
-                     f"{r.diff:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}] | {r.p:.3f} | {r.p_holm:.3f} | "
-                     f"{'yes' if r.ci_excludes_zero else 'no'} | {r.verdict} |")
+             "metric), the rows line up across panels, and hatched cells were not run.", ""]
+    lines += markdown_table(
+        ["n_train", "noise", "epochs", "metric", "NTP", "SFTMix", "SFTMix − NTP [95% CI]", "p", "p (Holm)",
+         "CI excl. 0", "verdict"],
+        ([r.n_train, f"{r.noise:g}", r.epochs, r.metric, f"{r.ntp:.3f}", f"{r.sftmix:.3f}",
+          f"{r.diff:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]", f"{r.p:.3f}", f"{r.p_holm:.3f}",
+          "yes" if r.ci_excludes_zero else "no", r.verdict] for r in summary.itertuples()))
     count = summary["verdict"].value_counts()
     lines += ["", f"**As measured:** of {len(summary)} comparisons, SFTMix is better in "
               f"{count.get('SFTMix better', 0)}, NTP is better in {count.get('NTP better', 0)} and "

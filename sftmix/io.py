@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 __all__ = ["EVAL_FILE", "GENERATIONS_FILE", "LOG_HISTORY_FILE", "ONLINE_DIR", "TEMP_GLOB", "TRAIN_KEY_FILE", "RunDir",
-           "atomic_write", "atomic_write_dir", "atomic_write_json", "atomic_write_text", "remove_temp_files",
-           "sha256_of"]
+           "atomic_copy", "atomic_write", "atomic_write_dir", "atomic_write_json", "atomic_write_text",
+           "remove_temp_files", "sha256_of"]
 
 TEMP_GLOB = ".*.tmp"
 
@@ -64,6 +64,11 @@ def sha256_of(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def atomic_copy(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Copy the file ``source`` to ``path`` (with its times and mode), atomically."""
+    return atomic_write(path, lambda tmp: shutil.copy2(source, tmp))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

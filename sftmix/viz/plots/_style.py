@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ...io import atomic_write
 from ...recipe import SUMMARIES
 
 __all__ = ["CMAP", "MARKERS", "OKABE_ITO", "SPLIT_COLORS", "axis_label", "figure_and_axes", "marker_cycle",
@@ -90,8 +91,7 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150) -> list[Path]:
     path = Path(path)
     if path.suffix.lower() in (".png", ".pdf"):
         path = path.with_suffix("")
-    path.parent.mkdir(parents=True, exist_ok=True)
     png, pdf = path.with_name(path.name + ".png"), path.with_name(path.name + ".pdf")
-    fig.savefig(png, dpi=dpi)
-    fig.savefig(pdf, metadata={"CreationDate": None})
+    atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    atomic_write(pdf, lambda tmp: fig.savefig(tmp, format="pdf", metadata={"CreationDate": None}))
     return [png, pdf]
