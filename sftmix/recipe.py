@@ -189,7 +189,8 @@ class Summary:
     What the plots read: ``label`` (the axis label); ``perplexity`` (the summary is minus
     this perplexity, heavy-tailed: ``log=True`` draws it as log₁₀ of the perplexity, see
     :attr:`log_label`; None otherwise); ``colour_scale`` (a projection coloured by it:
-    ``"quantile"`` deciles or ``"linear"``).
+    ``"quantile"`` deciles or ``"linear"``); ``colour_range`` (fixed limits of a linear colour
+    scale, e.g. (0, 1) for a share; None: the 2nd-98th percentile of the values).
     """
 
     name: str
@@ -200,6 +201,7 @@ class Summary:
     label: str = ""
     perplexity: str | None = None
     colour_scale: str = "linear"
+    colour_range: tuple[float, float] | None = None
 
     @property
     def log_label(self) -> str | None:
@@ -223,7 +225,8 @@ SUMMARIES.register(Summary("variability_prob", "std over checkpoints of the geom
                            lambda m: np.nanstd(m["gprob"], axis=1), direction=None,
                            label="variability (std of geometric-mean token prob.)"))
 SUMMARIES.register(Summary("correctness", "mean over checkpoints of token accuracy",
-                           lambda m: np.nanmean(m["acc"], axis=1), label="correctness (mean token accuracy)"))
+                           lambda m: np.nanmean(m["acc"], axis=1), label="correctness (mean token accuracy)",
+                           colour_range=(0.0, 1.0)))
 SUMMARIES.register(Summary("confidence_last", "-perplexity at the last checkpoint that scored the example "
                            "(not in the paper)", lambda m: -_last_finite(m["ppl"]), paper=False,
                            label="confidence at the last checkpoint (\u2212perplexity)",

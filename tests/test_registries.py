@@ -100,3 +100,11 @@ def test_projection_colour_scale_comes_from_the_summary():
         bar = fig.axes[-1].get_ylabel()
         assert bar.startswith(SUMMARIES[name].label)
         assert bar.endswith("(deciles)") == (SUMMARIES[name].colour_scale == "quantile")
+
+
+def test_linear_colour_limits_come_from_the_summary():
+    table = _table()
+    fig = plot_umap_confidence(table, color="correctness", scale="linear")
+    assert fig.axes[0].collections[0].get_clim() == SUMMARIES["correctness"].colour_range == (0.0, 1.0)
+    fig = plot_umap_confidence(table, color="confidence", scale="linear")  # no fixed range: 2nd-98th percentile
+    assert fig.axes[0].collections[0].get_clim() == pytest.approx(tuple(np.percentile(table["confidence"], [2, 98])))
