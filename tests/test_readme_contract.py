@@ -79,6 +79,12 @@ def test_multiple_choice_reads_medqa_layout(tmp_path):
             {"question": "Q2?", "options": {"A": "x", "B": "y"}, "answer": "x", "answer_idx": "A"}]
     items = read_multiple_choice(_jsonl(tmp_path / "medqa.jsonl", rows))
     assert [answer_index(item) for item in items] == [1, 0]
+    # the README's command on MedQA's layout (a tiny random model: the accuracy is not the point)
+    out = tmp_path / "mc.json"
+    proc = sftmix("eval", "--model_name_or_path", "tiny-llama", "--tiny_hidden_size", "16", "--tiny_heads", "2",
+                  "--multiple_choice", str(tmp_path / "medqa.jsonl"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["n_items"] == 2
     rows[1]["answer"] = "y"  # the text and the letter disagree: refused, naming the row and field
     with pytest.raises(DataError, match=r"row 1, field 'answer'.*not option 'A'"):
         read_multiple_choice(_jsonl(tmp_path / "bad.jsonl", rows))
