@@ -92,3 +92,16 @@ def test_readme_quick_demo_table_is_what_the_quick_demo_prints(tmp_path):
 
     results = run_experiment(demo_config(quick=True, runs_dir=str(tmp_path)), progress=False)
     assert_matches(readme_table(QUICK), results)
+
+
+def test_the_install_pins_the_versions_the_demo_numbers_come_from():
+    import re
+
+    versions = json.loads((ROOT / "figures" / "demo_results.json").read_text())["versions"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-c constraints.txt" in makefile and "constraints.txt" in makefile.split("$(STAMP):", 1)[1].split("\n")[0]
+    pins = dict(line.split("==", 1) for line in (ROOT / "constraints.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    assert pins["transformers"] == versions["transformers"]
+    torch_spec = re.search(r"TORCH_SPEC \?= torch==(\S+)", makefile).group(1)
+    assert versions["torch"].split("+")[0] == torch_spec
