@@ -44,18 +44,8 @@ from pathlib import Path
 
 from IPython.display import Markdown
 
+from sftmix import pipeline
 from sftmix.analysis import paired_difference, paper_table
-from sftmix.pipeline import (
-    BASELINE,
-    EXPECTATIONS,
-    LESSON_SEEDS,
-    LESSON_SWEEP,
-    effects_table,
-    lesson_config,
-    load_ablation,
-    plot_sweep,
-    run_ablation,
-)
 from sftmix.viz import plot_ablation_effects
 
 # %% [markdown]
@@ -63,7 +53,7 @@ from sftmix.viz import plot_ablation_effects
 # Before looking at any number: what the recipe says each setting does.
 
 # %%
-Markdown("\n".join(f"- **{knob}**: {text}." for knob, text in EXPECTATIONS.items()))
+Markdown("\n".join(f"- **{knob}**: {text}." for knob, text in pipeline.EXPECTATIONS.items()))
 
 # %% [markdown]
 # ## The results
@@ -71,9 +61,9 @@ Markdown("\n".join(f"- **{knob}**: {text}." for knob, text in EXPECTATIONS.items
 # the recipe's own rows, shared by every setting.
 
 # %%
-config = lesson_config(RUNS_DIR)
-results = run_ablation(config, LESSON_SWEEP, LESSON_SEEDS) if RERUN \
-    else load_ablation(SHIPPED)
+config = pipeline.lesson_config(RUNS_DIR)
+results = pipeline.run_ablation(config, pipeline.LESSON_SWEEP, pipeline.LESSON_SEEDS) if RERUN \
+    else pipeline.load_ablation(SHIPPED)
 results.head(8)
 
 # %%
@@ -89,7 +79,7 @@ Markdown(f"Shipped sweep: {results.param.nunique() - 1} settings, seeds {meta['s
 # is wide; a grey row says "not distinguishable at this sample size", not "no effect".
 
 # %%
-effects = {metric: effects_table(results, metric) for metric in ("exact_match", "nll")}
+effects = {metric: pipeline.effects_table(results, metric) for metric in ("exact_match", "nll")}
 plot_ablation_effects(effects["exact_match"], metric="exact_match", higher_is_better=True)
 
 # %%
@@ -129,7 +119,7 @@ same.pivot_table(index="seed", columns="param", values=["exact_match", "nll"]).r
 # the NTP baseline as the dashed line with its band (mean ± std).
 
 # %%
-plot_sweep(results, "exact_match", error="ci95")
+pipeline.plot_sweep(results, "exact_match", error="ci95")
 
 # %% [markdown]
 # ## The paper's role-of-Mixup ablation, for context
@@ -144,8 +134,8 @@ paper_table("role of Mixup (Llama-3.1-8B, Alpaca-52K)")
 
 # %%
 # checks: every setting of the lesson ran for every seed; the verdicts follow the intervals
-seeds_per_cell = results[results.param != BASELINE].groupby(["param", "value"]).seed.nunique()
-assert (seeds_per_cell >= 3).all() and set(results.param) >= set(LESSON_SWEEP)
+seeds_per_cell = results[results.param != pipeline.BASELINE].groupby(["param", "value"]).seed.nunique()
+assert (seeds_per_cell >= 3).all() and set(results.param) >= set(pipeline.LESSON_SWEEP)
 row = effects["exact_match"].set_index(["param", "value"]).loc[("loss_variant", "mixup_only")]
 recipe = results[results.centre & (results.param == "loss_variant")].set_index("seed").exact_match
 cell = results[(results.param == "loss_variant") & (results.value == "mixup_only")].set_index("seed").exact_match

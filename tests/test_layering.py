@@ -350,14 +350,19 @@ PUBLIC_USERS = sorted((ROOT.parent / "notebooks").glob("*.py")) + sorted((ROOT.p
 
 
 def public_api_problems(sources: dict[str, str], public: dict[str, set[str]]) -> list[str]:
-    """Imports of ``sources`` (name -> code) that reach below a subpackage or take a name that is not in
-    the imported package's ``__all__`` (``public``: package -> its ``__all__``)."""
+    """Imports and attributes of ``sources`` (name -> code) that reach below a subpackage or take a name that
+    is not in the package's ``__all__`` (``public``: package -> its ``__all__``; its keys are ``sftmix`` and
+    its direct children, which may be imported and used as ``viz.plot_fit`` or ``sftmix.viz.plot_fit``)."""
     problems = []
     for name, source in sources.items():
-        for node in ast.walk(ast.parse(source)):
+        tree = ast.parse(source)
+        packages = {}  # local name -> the sftmix package it stands for
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    if alias.name.startswith("sftmix."):
+                    if alias.name == "sftmix":
+                        packages[alias.asname or "sftmix"] = "sftmix"
+                    elif alias.name.startswith("sftmix."):
                         problems.append(f"{name}:{node.lineno} imports the module {alias.name}; use `from "
                                         f"{alias.name.rpartition('.')[0]} import ...`")
             elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sftmix":
@@ -365,9 +370,29 @@ def public_api_problems(sources: dict[str, str], public: dict[str, set[str]]) ->
                     problems.append(f"{name}:{node.lineno} imports from {node.module}, below a subpackage")
                     continue
                 for alias in node.names:
-                    if alias.name not in public[node.module]:
+                    child = f"{node.module}.{alias.name}"
+                    if node.module == "sftmix" and child in public:
+                        packages[alias.asname or alias.name] = child
+                    elif alias.name not in public[node.module]:
                         problems.append(f"{name}:{node.lineno} imports {alias.name}, not in {node.module}.__all__")
-    return problems
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute):
+                continue
+            chain, root = [], node
+            while isinstance(root, ast.Attribute):
+                chain.insert(0, root.attr)
+                root = root.value
+            if not isinstance(root, ast.Name) or root.id not in packages:
+                continue
+            package = packages[root.id]
+            for attr in chain:
+                if package == "sftmix" and f"sftmix.{attr}" in public:
+                    package = f"sftmix.{attr}"
+                    continue
+                if attr not in public[package]:
+                    problems.append(f"{name}:{node.lineno} uses {package}.{attr}, not in {package}.__all__")
+                break
+    return sorted(set(problems), key=problems.index)
 
 
 def public_packages() -> dict[str, set[str]]:
@@ -401,9 +426,13 @@ def test_every_subpackage_has_a_public_api_that_resolves():
 
 def test_the_public_api_checker_flags_deep_imports():
     public = {"sftmix": {"RunDir"}, "sftmix.viz": {"plot_fit"}}
-    sources = {"nb.py": "import sftmix\nfrom sftmix import RunDir\nfrom sftmix.viz import plot_fit, _hidden\n"
-                        "from sftmix.viz.plots import plot_fit\nimport sftmix.viz.plots\n"}
+    sources = {"nb.py": "import sftmix\nfrom sftmix import RunDir, viz\nfrom sftmix.viz import plot_fit, _hidden\n"
+                        "from sftmix.viz.plots import plot_fit\nimport sftmix.viz.plots\n"
+                        "viz.plot_fit(x).savefig('a')\nsftmix.viz.plot_fit(x)\nviz.plots.plot_fit(x)\n"
+                        "sftmix.viz.plots.plot_fit(x)\nsftmix.RunDir('r').root\n"}
     assert public_api_problems(sources, public) == [
         "nb.py:3 imports _hidden, not in sftmix.viz.__all__",
         "nb.py:4 imports from sftmix.viz.plots, below a subpackage",
-        "nb.py:5 imports the module sftmix.viz.plots; use `from sftmix.viz import ...`"]
+        "nb.py:5 imports the module sftmix.viz.plots; use `from sftmix.viz import ...`",
+        "nb.py:8 uses sftmix.viz.plots, not in sftmix.viz.__all__",
+        "nb.py:9 uses sftmix.viz.plots, not in sftmix.viz.__all__"]
