@@ -31,7 +31,7 @@ from transformers import AutoModelForCausalLM
 from ..analysis.embed import embed_examples
 from ..analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, evaluate_model
 from ..analysis.fit import fit_table
-from ..analysis.projection import project_pca, project_umap
+from ..analysis.projection import project
 from ..distributed import Processes
 from ..dynamics import (
     compute_dynamics,
@@ -45,6 +45,7 @@ from ..dynamics import (
 )
 from ..io import EVAL_FILE, GENERATIONS_FILE, LOG_HISTORY_FILE, TRAIN_KEY_FILE, RunDir, atomic_write, atomic_write_json
 from ..models import adapter_base, load_adapter, load_model
+from ..recipe import SPLIT_METRICS
 from ..train import clean_checkpoints, latest_checkpoint, train_model, train_reference
 from .context import RunContext
 
@@ -366,13 +367,9 @@ def embeddings_stage(ctx: RunContext) -> None:
 
     atomic_write(rd.embeddings, save_npy)
     ids = list(tokenized["example_id"])
-    if config.projection == "umap":
-        proj = project_umap(emb, ids=ids, seed=config.seeds[0], cache_dir=rd.cache)
-    else:
-        proj = project_pca(emb, ids=ids)
+    proj = project(config.projection, emb, ids=ids, seed=config.seeds[0], cache_dir=rd.cache)
     table = load_dynamics(rd.dynamics)
-    keep = [c for c in ("example_id", "confidence", "confidence_prob", "correctness", "task", "noisy",
-                        "difficulty") if c in table.columns]
+    keep = [c for c in ("example_id", *SPLIT_METRICS, "task", "noisy", "difficulty") if c in table.columns]
     method = proj.attrs.get("method", config.projection)
     proj = proj.merge(table[keep], on="example_id", how="left")
     proj.attrs["method"] = method  # merge drops attrs; the plots label the axes with it
