@@ -102,7 +102,8 @@ def load_tokenizer(args: ModelArguments):
 def load_model(args: ModelArguments, tokenizer=None) -> torch.nn.Module:
     """The causal LM, wrapped with fresh LoRA adapters when ``args.use_lora`` (for training).
 
-    An adapter folder loads its base and that adapter (trainable only when ``use_lora``).
+    An adapter folder loads its base and that adapter (trainable only when ``use_lora``). Given the
+    tokenizer, generation also stops at its template's end-of-turn token (:func:`stop_at_end_of_turn`).
     """
     name = args.model_name_or_path
     base = adapter_base(name) if not is_tiny(name) else None
@@ -122,6 +123,8 @@ def load_model(args: ModelArguments, tokenizer=None) -> torch.nn.Module:
         model = transformers.AutoModelForCausalLM.from_pretrained(
             resolve_model_path(name), dtype=_DTYPES[args.torch_dtype], trust_remote_code=args.trust_remote_code,
             use_safetensors=True)
+    if tokenizer is not None:
+        stop_at_end_of_turn(model, tokenizer)
     if args.use_lora:
         model = add_lora(model, args)
         model.sftmix_base_args = {k: v for k, v in vars(args).items() if k != "use_lora"}
@@ -162,9 +165,7 @@ def add_lora(model, args: ModelArguments):
 
 def load_model_and_tokenizer(args: ModelArguments):
     tokenizer = load_tokenizer(args)
-    model = load_model(args, tokenizer)
-    stop_at_end_of_turn(model, tokenizer)
-    return model, tokenizer
+    return load_model(args, tokenizer), tokenizer
 
 
 def stop_at_end_of_turn(model, tokenizer) -> None:

@@ -56,7 +56,7 @@ def run_pipeline(out: Path, rank: int, world: int) -> None:
     from sftmix.pipeline.experiment import run_experiment
 
     ran = []
-    for name in ("reference_stage", "dynamics_stage", "split_stage", "train_stage", "eval_stage",
+    for name in ("reference_stage", "dynamics_stage", "prune_stage", "split_stage", "train_stage", "eval_stage",
                  "embeddings_stage"):
         def counted(*args, _fn=getattr(stages, name), _name=name, **kwargs):
             ran.append(_name)
@@ -101,7 +101,7 @@ def misuse(out: Path, rank: int) -> None:
     try:
         SFTMixTrainer(model=build_tiny_model("llama", tokenizer=tok, hidden_size=16, num_heads=2), args=config)
         error = None
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:  # a user error (ConfigError is a ValueError)
         error = str(exc)
     (out / f"rank{rank}_misuse.json").write_text(json.dumps({"error": error}))
 

@@ -9,7 +9,7 @@ import pytest
 from sftmix.analysis.agreement import confidence_agreement
 from sftmix.cli import main
 from sftmix.config import ModelArguments
-from sftmix.data import canonicalize, load_examples
+from sftmix.data import canonicalize, load_examples, tokenize_examples
 from sftmix.errors import DatasetMismatchError, SplitError
 from sftmix.io import RunDir
 from sftmix.models import load_model, load_tokenizer
@@ -69,9 +69,12 @@ def test_a_reference_that_keeps_other_examples_exits_2_before_anything_trains(tm
     toy = load_tokenizer(ModelArguments(model_name_or_path="tiny-llama"))
     gemma = load_tokenizer(ModelArguments(model_name_or_path="tiny-gemma3", chat_template="gemma"))
     # One token per character: the toy prompt "<|user|>q..q<|end|><|assistant|>" is 23 tokens, the Gemma one 36.
-    check_reference_examples(examples, toy, gemma, max_length=40)
+    def both(max_length):
+        return [tokenize_examples(examples, tok, max_length=max_length) for tok in (toy, gemma)]
+
+    check_reference_examples(*both(40), max_length=40)
     with pytest.raises(SplitError, match="tiny-llama keeps 1 training examples that tiny-gemma3 drops at max_len"):
-        check_reference_examples(examples, toy, gemma, max_length=25, names=("tiny-llama", "tiny-gemma3"))
+        check_reference_examples(*both(25), max_length=25, names=("tiny-llama", "tiny-gemma3"))
     data = tmp_path / "chats.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"question {k:02d} " + "q" * 8, "response": "a" * 5}) + "\n"
                             for k in range(8)))

@@ -20,7 +20,7 @@ import datasets
 from transformers import TrainerCallback
 
 from ..config import SFTMixConfig
-from ..data import PadCollator, tokenize_examples
+from ..data import PadCollator
 from ..data.templates import template_name
 from ..distributed import Processes
 from ..errors import SplitError
@@ -119,7 +119,7 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     ``save_total_limit``: the :class:`CheckpointSchedule` decides what is saved; and with
     ``save_only_model=True``: a reference checkpoint is scored, never resumed (an interrupted
     reference run starts again), so no optimizer state (twice the weights) is written. With
-    ``record_online`` (or ``config.record_dynamics``) a :class:`DynamicsRecorder` writes
+    ``record_online`` a :class:`DynamicsRecorder` writes
     online statistics of the ``confidence_tokens``, one file per epoch, to ``<out_dir>/online``.
     ``eval_tokenized`` (with
     ``config.eval_strategy`` set) logs the held-out loss, as :func:`train_model` does.
@@ -130,7 +130,7 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
                                save_total_limit=None, save_only_model=True)
     schedule = CheckpointSchedule(steps=steps) if steps is not None else CheckpointSchedule(n_checkpoints)
     extra = [schedule, *(callbacks or [])]
-    if record_online or config.record_dynamics:
+    if record_online:
         extra.append(DynamicsRecorder(Path(out_dir) / ONLINE_DIR, example_ids=train_tokenized["example_id"],
                                       tokens=confidence_tokens))
     if eval_tokenized is None:
@@ -138,6 +138,7 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     trainer = SFTMixTrainer(model=model, args=args, train_dataset=train_tokenized, eval_dataset=eval_tokenized,
                             processing_class=tokenizer,
                             data_collator=PadCollator.for_tokenizer(tokenizer), callbacks=extra)
+    trainer.checkpoint_full_weights = True  # scored as models, also when FSDP saves sharded checkpoints
     quiet_progress(trainer)
     trainer.train()
     if trainer.is_world_process_zero():  # the whole log, incl. the evaluation after the last save
@@ -149,17 +150,16 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     return dirs
 
 
-def check_reference_examples(train_examples: datasets.Dataset, tokenizer, reference_tokenizer, *, max_length: int,
-                             names: tuple[str, str] = ("model", "reference_model")) -> None:
-    """:class:`SplitError` unless both tokenizers keep the same examples of ``train_examples``.
+def check_reference_examples(tokenized: datasets.Dataset, reference_tokenized: datasets.Dataset, *,
+                             max_length: int, names: tuple[str, str] = ("model", "reference_model")) -> None:
+    """:class:`SplitError` unless the trained model's and the reference's tokenized data hold the same examples.
 
-    A split is by example id, so a reference of another family can split the trained model's data,
-    but only when its ids are exactly the training ids: an example that one tokenizer cuts to no
-    response token at ``max_length`` (and drops) while the other keeps it would be trained without
-    a half, or be in a half without being trained.
+    A split is by example id, so a reference of another family (another tokenizer) can split the
+    trained model's data, but only when its ids are exactly the training ids: an example that one
+    tokenizer cuts to no response token at ``max_length`` (and drops) while the other keeps it
+    would be trained without a half, or be in a half without being trained.
     """
-    kept = [set(tokenize_examples(train_examples, tok, max_length=max_length)["example_id"])
-            for tok in (tokenizer, reference_tokenizer)]
+    kept = [set(t["example_id"]) for t in (tokenized, reference_tokenized)]
     (a, kept_a), (b, kept_b) = zip(names, kept)
     for name, ids, other, other_ids in ((a, kept_a, b, kept_b), (b, kept_b, a, kept_a)):
         only = sorted(ids - other_ids)
