@@ -43,7 +43,7 @@ def confidence_agreement(first: pd.DataFrame, second: pd.DataFrame, *, metric: s
                                    f"e.g. {only[:3]}): agreement needs the same examples")
     b = b.loc[a.index]
     spearman = float(a.rank().corr(b.rank()))
-    halves = [set(split_by_confidence(s.rename(metric).reset_index(), ratio=ratio, metric=metric)["confident"])
+    halves = [set(split_by_confidence(s.to_frame(metric).reset_index(), ratio=ratio, metric=metric)["confident"])
               for s in (a, b)]
     return {"n": len(a), "metric": metric, "spearman": spearman,
             "confident_overlap": len(halves[0] & halves[1]) / len(halves[0]),
