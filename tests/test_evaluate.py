@@ -14,7 +14,7 @@ from sftmix.analysis.evaluate import (
     multiple_choice_loglik,
     normalize_answer,
 )
-from sftmix.analysis.export import export_alpaca_eval, export_mt_bench
+from sftmix.analysis.export import export_alpaca_eval
 from sftmix.toy import build_tiny_model
 
 
@@ -104,8 +104,5 @@ def test_exports(tmp_path):
     path = export_alpaca_eval(["Say hi"], ["hi"], tmp_path / "ae.json", generator="tiny")
     assert json.loads(path.read_text()) == [{"instruction": "Say hi", "output": "hi", "generator": "tiny",
                                              "dataset": "sftmix"}]
-    path = export_mt_bench([81], [["a", "b"]], tmp_path / "mt.jsonl", model_id="tiny")
-    row = json.loads(path.read_text().splitlines()[0])
-    assert row["question_id"] == 81 and row["choices"] == [{"index": 0, "turns": ["a", "b"]}]
     with pytest.raises(ValueError):
         export_alpaca_eval(["a"], [], tmp_path / "x.json", generator="g")

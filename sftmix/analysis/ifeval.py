@@ -72,17 +72,22 @@ def punkt_sentence_tokenizer():
 @contextlib.contextmanager
 def offline_punkt():
     """Inside: if-verifiable's sentence counter and NLTK's ``word_tokenize`` use
-    :func:`punkt_sentence_tokenizer` instead of loading the Punkt download."""
+    :func:`punkt_sentence_tokenizer` instead of loading the Punkt download, and language detection
+    (``langdetect``, random by default) is seeded, so the same answer always gets the same verdict."""
+    import langdetect
     import nltk.tokenize as nltk_tokenize
     from if_verifiable.ifeval import instructions_util
 
     saved = instructions_util._get_sentence_tokenizer, nltk_tokenize._get_punkt_tokenizer
+    saved_seed = langdetect.DetectorFactory.seed
     instructions_util._get_sentence_tokenizer = punkt_sentence_tokenizer
     nltk_tokenize._get_punkt_tokenizer = lambda language="english": punkt_sentence_tokenizer()
+    langdetect.DetectorFactory.seed = 0
     try:
         yield
     finally:
         instructions_util._get_sentence_tokenizer, nltk_tokenize._get_punkt_tokenizer = saved
+        langdetect.DetectorFactory.seed = saved_seed
 
 
 def build_instruction_set(prompts: list[str], *, seed: int = 0, min_instructions: int = 1,
