@@ -20,11 +20,14 @@ __all__ = ["evaluate_instruction_following", "flat_metrics"]
 
 
 def evaluate_instruction_following(model, tokenizer, out_dir, *, model_id: str, questions: list[dict] | None = None,
-                                   references: dict | None = None, ifeval_rows: list[dict] | None = None,
+                                   references: dict | None = None, reference_questions: list[dict] | None = None,
+                                   ifeval_rows: list[dict] | None = None,
                                    ifeval_source: str | None = None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                                    batch_size: int = 16, max_length: int = 2048, progress: bool = True) -> dict:
     """Run the evaluations that were given and write ``<out_dir>/model_answer/<model_id>.jsonl`` (FastChat),
-    ``<out_dir>/<model_id>.instruct.json`` (every measure, the answers, the checks); returns that dict."""
+    ``<out_dir>/<model_id>.instruct.json`` (every measure, the answers, the checks); returns that dict.
+    The reference answers are scored for ``reference_questions`` (default: ``questions``), so a subset
+    answered to save time can still be scored on every question that has a reference."""
     out_dir = Path(out_dir)
     result: dict = {"model_id": model_id, "max_new_tokens": int(max_new_tokens)}
     if questions:
@@ -34,7 +37,7 @@ def evaluate_instruction_following(model, tokenizer, out_dir, *, model_id: str, 
                               "answers": answers}
         if references:
             result["mt_bench"]["reference_nll"] = mtbench.reference_nll(
-                model, tokenizer, questions, references, max_length=max_length, progress=progress)
+                model, tokenizer, reference_questions or questions, references, max_length=max_length, progress=progress)
     if ifeval_rows:
         prompts = [render_conversation(tokenizer, [{"role": "user", "content": r["prompt"]}],
                                        add_generation_prompt=True) for r in ifeval_rows]

@@ -28,7 +28,8 @@ def add_options(ap) -> None:
     ap.add_argument("--mt_bench_references", default=None, metavar="FILE",
                     help="FastChat reference answers (default: MT-Bench's GPT-4 answers to 30 questions).")
     ap.add_argument("--mt_bench_per_category", type=int, default=None, metavar="N",
-                    help="Answer only the first N questions of each category (default: all).")
+                    help="Answer only the first N questions of each category (default: all); the reference "
+                         "answers are still scored on every question that has one.")
     ap.add_argument("--model_id", default=None, metavar="ID",
                     help="FastChat model id (default: a run folder's last two parts, e.g. ntp-seed0).")
     ap.add_argument("--ifeval", default=None, metavar="FILE",
@@ -64,8 +65,8 @@ def read_inputs(known) -> dict:
         raise ConfigError("sftmix eval --ifeval: pass --out FILE (or --mt_bench DIR) for the results")
     plan: dict = {}
     if known.mt_bench:
-        plan["questions"] = mtbench.subset(mtbench.read_questions(known.mt_bench_questions),
-                                           known.mt_bench_per_category)
+        plan["reference_questions"] = mtbench.read_questions(known.mt_bench_questions)
+        plan["questions"] = mtbench.subset(plan["reference_questions"], known.mt_bench_per_category)
         plan["references"] = mtbench.read_reference_answers(known.mt_bench_references)
     if known.ifeval:
         if not Path(known.ifeval).is_file():
