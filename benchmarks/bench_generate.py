@@ -63,8 +63,8 @@ def main():
                 gens = generate_texts(model, tok, prompts, batch_size=b, max_new_tokens=args.max_new_tokens,
                                       progress=False)
                 seconds = time.perf_counter() - t0
-                row[b] = {"seconds": seconds, "tokens": sum(gens.n_tokens), "tokens_per_s": sum(gens.n_tokens) / seconds,
-                          "texts": gens.texts}
+                tokens = sum(gens.n_tokens)
+                row[b] = {"seconds": seconds, "tokens": tokens, "tokens_per_s": tokens / seconds, "texts": gens.texts}
             rounds.append(row)
         per_size = {}
         for b in sizes:

@@ -37,7 +37,8 @@ def evaluate_instruction_following(model, tokenizer, out_dir, *, model_id: str, 
                               "answers": answers}
         if references:
             result["mt_bench"]["reference_nll"] = mtbench.reference_nll(
-                model, tokenizer, reference_questions or questions, references, max_length=max_length, progress=progress)
+                model, tokenizer, reference_questions or questions, references, max_length=max_length,
+                progress=progress)
     if ifeval_rows:
         prompts = [render_conversation(tokenizer, [{"role": "user", "content": r["prompt"]}],
                                        add_generation_prompt=True) for r in ifeval_rows]

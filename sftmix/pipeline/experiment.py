@@ -47,13 +47,14 @@ from ..viz.figures import make_figures
 from . import stages as st
 from .config_files import packaged_config
 from .experiment_config import ExperimentConfig
+from .instruct_stage import instruct_output, instruct_results, instruct_stage
 from .runner import Stage, StageBook, run_stages
 
 logger = logging.getLogger(__name__)
 
 #: The stages in the order they run; ``run_experiment(..., until=name)`` stops after ``name``.
 #: The embeddings depend only on the reference run and the dynamics, so they come before training.
-STAGES = ("reference", "dynamics", "split", "embeddings", "train", "eval", "results")
+STAGES = ("reference", "dynamics", "split", "embeddings", "train", "eval", "instruct", "results")
 
 
 @dataclass
@@ -164,11 +165,18 @@ def _run_stages(ctx: RunContext, method: str, seed: int) -> list[Stage]:
                                                                         progress=ctx.bars),
                      key=(config.generate, config.max_new_tokens, config.exact_match), deps=(name,),
                      outputs=[out / EVAL_FILE])
-    return [train, evaluate]
+    if not config.instruct:
+        return [train, evaluate]
+    instruct = Stage(f"instruct/{method}/seed{seed}", lambda: instruct_stage(config, ctx.rd.root, method, seed, out,
+                                                                             progress=ctx.bars),
+                     key=(config.instruct,), deps=(name,), outputs=[instruct_output(ctx.rd.root, method, seed)])
+    return [train, evaluate, instruct]
 
 
 def _finish(ctx: RunContext) -> dict:
     results = build_results(ctx.rd.root, ctx.config, stage_seconds=ctx.book.seconds())
+    if ctx.config.instruct:
+        results["instruct"] = instruct_results(ctx.rd.root, ctx.config)
     write_results(ctx.rd.root, results)
     if ctx.config.figures:
         make_figures(ctx.rd.root, ctx.rd.figures)

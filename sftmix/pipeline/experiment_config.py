@@ -82,6 +82,8 @@ class ExperimentConfig:
     # suite); false for open-ended chats, which are generated (side by side, judge exports) but
     # never match a reference word for word.
     exact_match: bool = True
+    # Instruction following without a judge for every trained model (sftmix.pipeline.instruct_stage).
+    instruct: dict = field(default_factory=dict)
     embeddings: bool = True
     projection: str = "umap"                              # "umap" or "pca"
     figures: bool = True
@@ -116,6 +118,9 @@ class ExperimentConfig:
                 raise ConfigError(f"{name}={getattr(self, name)!r}; choose one of {', '.join(options)}")
         if self.n_checkpoints < 1:
             raise ConfigError("n_checkpoints must be >= 1")
+        if self.instruct:
+            from .instruct_stage import check_instruct  # the evaluation modules load only when asked for
+            check_instruct(self.instruct)
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1 (or null), got {self.max_new_tokens}")
         for section in ("training", "reference_training"):
