@@ -50,3 +50,13 @@ def test_cut_and_token_counts(base, tokenizer):
     assert turns[1].texts[0] == "" and turns[1].n_tokens[0] == 0 and turns[1].n_tokens[1] > 0
     with pytest.raises(ValueError):
         generate_texts(base, tokenizer, ["x"], max_new_tokens=0)
+
+
+def test_generation_stops_at_the_generation_configs_extra_stop_token(tokenizer):
+    model = load_base_model().eval()   # its own copy: the generation config is changed below
+    prompt = render_conversation(tokenizer, [{"role": "user", "content": "Name a colour."}], add_generation_prompt=True)
+    free = generate_texts(model, tokenizer, [prompt], max_new_tokens=6, progress=False)
+    first = tokenizer(free.texts[0], add_special_tokens=False)["input_ids"][0]
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, first]   # e.g. a template's end-of-turn token
+    stopped = generate_texts(model, tokenizer, [prompt], max_new_tokens=6, progress=False)
+    assert free.n_tokens[0] > 1 and stopped.n_tokens == [1] and stopped.cut == [False]

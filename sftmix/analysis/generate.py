@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 
 from ..data.tokenize import render_conversation
 
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Generations", "generate_chat_turns", "generate_responses", "generate_texts"]
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Generations", "generate_chat_turns", "generate_responses", "generate_texts",
+           "stop_ids"]
 
 #: Greedy generation budget: long enough for open-ended chat answers (a judge export must not
 #: hold answers cut mid-sentence); generations that reach it are counted in the results.
@@ -42,6 +43,15 @@ def _pad_id(tokenizer) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
+def stop_ids(model, tokenizer) -> list[int]:
+    """The tokens that end an answer: the tokenizer's eos and every stop token of the model's generation
+    config (e.g. a template's end-of-turn token that differs from eos)."""
+    config = getattr(model, "generation_config", None)
+    extra = getattr(config, "eos_token_id", None) if config is not None else None
+    extra = extra if isinstance(extra, list) else [] if extra is None else [extra]
+    return list(dict.fromkeys([i for i in [tokenizer.eos_token_id, *extra] if i is not None]))
+
+
 @torch.inference_mode()
 def generate_texts(model, tokenizer, prompts: list[str], *, batch_size: int = 64,
                    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, progress: bool = True) -> Generations:
@@ -49,7 +59,7 @@ def generate_texts(model, tokenizer, prompts: list[str], *, batch_size: int = 64
     if batch_size < 1 or max_new_tokens < 1:
         raise ValueError(f"batch_size and max_new_tokens must be >= 1, got {batch_size} and {max_new_tokens}")
     device = next(model.parameters()).device
-    pad, eos = _pad_id(tokenizer), tokenizer.eos_token_id
+    pad, stops = _pad_id(tokenizer), stop_ids(model, tokenizer)
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     out = Generations([""] * len(prompts), [False] * len(prompts), [0] * len(prompts))
     order = np.argsort([len(e) for e in encoded], kind="stable")
@@ -65,12 +75,13 @@ def generate_texts(model, tokenizer, prompts: list[str], *, batch_size: int = 64
                 ids[j, width - len(encoded[i]):] = torch.as_tensor(encoded[i])
                 attention[j, width - len(encoded[i]):] = 1
             generated = model.generate(input_ids=ids.to(device), attention_mask=attention.to(device),
-                                       do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                                       do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=stops,
                                        pad_token_id=pad)
             for j, i in enumerate(rows):
                 new = generated[j, width:].tolist()
-                ended = eos in new
-                new = new[:new.index(eos) + 1] if ended else new
+                end = next((k for k, t in enumerate(new) if t in stops), None)
+                ended = end is not None
+                new = new[:end + 1] if ended else new
                 out.texts[i] = tokenizer.decode(new, skip_special_tokens=True)
                 out.cut[i] = not ended and len(new) >= max_new_tokens
                 out.n_tokens[i] = len(new)
