@@ -7,7 +7,8 @@ For each model (the shipped ``tiny-base`` and SmolLM2-135M-Instruct, ``smollm2-1
   ``generate`` call per prompt, the reference), 4, 16 and 64, alternating the order between rounds;
   the speed-up is batched tokens/s over batch-1 tokens/s within the same round;
 * the share of answers that differ from batch 1's (greedy decoding; padding changes float32 sums,
-  which can flip a near-tie);
+  which can flip a near-tie); with ``--unbatched_prompts N`` batch 1 answers only the first N prompts
+  (its tokens/s is a rate; the comparison is over those N answers);
 * the wall time of answering all 160 MT-Bench turns (80 questions x 2, the second after the model's own
   first answer) at batch 16 and ``--max_new_tokens``.
 
@@ -28,7 +29,10 @@ def main():
     ap.add_argument("--prompts", type=int, default=64)
     ap.add_argument("--max_new_tokens", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--unbatched_prompts", type=int, default=None,
+                    help="batch 1 answers only the first N prompts (its tokens/s is a rate; default all)")
     ap.add_argument("--mt_bench_max_new_tokens", type=int, default=64)
+    ap.add_argument("--mt_bench_models", default=None, help="models timed on the 160 turns (default all)")
     args = ap.parse_args()
     if args.smoke:
         args.models, args.prompts, args.max_new_tokens, args.rounds = "tiny-base", 8, 4, 1
@@ -60,8 +64,8 @@ def main():
             row = {}
             for b in (sizes if r % 2 == 0 else sizes[::-1]):
                 t0 = time.perf_counter()
-                gens = generate_texts(model, tok, prompts, batch_size=b, max_new_tokens=args.max_new_tokens,
-                                      progress=False)
+                gens = generate_texts(model, tok, prompts[:args.unbatched_prompts] if b == 1 else prompts,
+                                      batch_size=b, max_new_tokens=args.max_new_tokens, progress=False)
                 seconds = time.perf_counter() - t0
                 tokens = sum(gens.n_tokens)
                 row[b] = {"seconds": seconds, "tokens": tokens, "tokens_per_s": tokens / seconds, "texts": gens.texts}
@@ -69,26 +73,30 @@ def main():
         per_size = {}
         for b in sizes:
             speedups = [rd[b]["tokens_per_s"] / rd[1]["tokens_per_s"] for rd in rounds]
-            differ = [sum(x != y for x, y in zip(rd[b]["texts"], rd[1]["texts"])) / len(prompts) for rd in rounds]
+            differ = [sum(x != y for x, y in zip(rd[b]["texts"], rd[1]["texts"])) / len(rd[1]["texts"])
+                      for rd in rounds]   # batch 1's prompts are the first ones of every batch size
             per_size[str(b)] = {"tokens_per_s": [rd[b]["tokens_per_s"] for rd in rounds],
                                 "seconds": [rd[b]["seconds"] for rd in rounds],
                                 "tokens": [rd[b]["tokens"] for rd in rounds],
                                 "speedup_vs_batch1": speedups, "share_answers_differ_from_batch1": differ}
-        t0 = time.perf_counter()
-        turns = generate_chat_turns(model, tok, [q["turns"] for q in questions], batch_size=16,
-                                    max_new_tokens=args.mt_bench_max_new_tokens, progress=False)
-        mt_seconds = time.perf_counter() - t0
-        results[name] = {"n_prompts": len(prompts), "max_new_tokens": args.max_new_tokens, "batch_sizes": per_size,
-                         "mt_bench_160_turns": {"seconds": mt_seconds, "batch_size": 16,
-                                                "max_new_tokens": args.mt_bench_max_new_tokens,
-                                                "tokens": sum(sum(t.n_tokens) for t in turns),
-                                                "share_cut": sum(sum(t.cut) for t in turns) / 160}}
+        results[name] = {"n_prompts": len(prompts), "n_prompts_batch1": len(rounds[0][1]["texts"]),
+                         "max_new_tokens": args.max_new_tokens, "batch_sizes": per_size}
+        if args.mt_bench_models is None or name in args.mt_bench_models.split(","):
+            t0 = time.perf_counter()
+            turns = generate_chat_turns(model, tok, [q["turns"] for q in questions], batch_size=16,
+                                        max_new_tokens=args.mt_bench_max_new_tokens, progress=False)
+            results[name]["mt_bench_160_turns"] = {"seconds": time.perf_counter() - t0, "batch_size": 16,
+                                                   "max_new_tokens": args.mt_bench_max_new_tokens,
+                                                   "tokens": sum(sum(t.n_tokens) for t in turns),
+                                                   "share_cut": sum(sum(t.cut) for t in turns) / 160}
         del model
     rows = [{"model": m, "batch": b, "tok/s": sum(r["tokens_per_s"]) / len(r["tokens_per_s"]),
              "speed-up": min(r["speedup_vs_batch1"]), "differ": max(r["share_answers_differ_from_batch1"])}
             for m, res in results.items() for b, r in res["batch_sizes"].items()]
     print(C.table(rows, list(rows[0])))
     for m, res in results.items():
+        if "mt_bench_160_turns" not in res:
+            continue
         print(f"{m}: 160 MT-Bench turns at batch 16, max_new_tokens {res['mt_bench_160_turns']['max_new_tokens']}: "
               f"{res['mt_bench_160_turns']['seconds']:.0f} s")
     C.write_result("bench_generate", args, {"threads": args.threads, "results": results}, load_start)

@@ -9,6 +9,7 @@ measures that results tables compare between methods.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ..data.tokenize import render_conversation
@@ -31,10 +32,11 @@ def evaluate_instruction_following(model, tokenizer, out_dir, *, model_id: str, 
     out_dir = Path(out_dir)
     result: dict = {"model_id": model_id, "max_new_tokens": int(max_new_tokens)}
     if questions:
+        start = time.perf_counter()
         answers = mtbench.answer_questions(model, tokenizer, questions, batch_size=batch_size,
                                            max_new_tokens=max_new_tokens, progress=progress)
         result["mt_bench"] = {"n_questions": len(questions), "lengths": mtbench.answer_lengths(answers),
-                              "answers": answers}
+                              "answer_seconds": time.perf_counter() - start, "answers": answers}
         if references:
             result["mt_bench"]["reference_nll"] = mtbench.reference_nll(
                 model, tokenizer, reference_questions or questions, references, max_length=max_length,
@@ -42,9 +44,12 @@ def evaluate_instruction_following(model, tokenizer, out_dir, *, model_id: str, 
     if ifeval_rows:
         prompts = [render_conversation(tokenizer, [{"role": "user", "content": r["prompt"]}],
                                        add_generation_prompt=True) for r in ifeval_rows]
+        start = time.perf_counter()
         gens = generate_texts(model, tokenizer, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens,
                               progress=progress)
+        seconds = time.perf_counter() - start
         scores = ifeval.score_responses(ifeval_rows, gens.texts)
+        scores["answer_seconds"] = seconds
         scores["source"] = ifeval_source
         scores["share_cut"] = sum(gens.cut) / len(gens.cut)
         scores["responses"] = gens.texts
