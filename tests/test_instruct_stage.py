@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from sftmix.errors import ConfigError
+from sftmix.errors import ConfigError, DataError
 from sftmix.pipeline.experiment import run_experiment
 from tests.helpers import tiny_config
 
@@ -41,3 +41,7 @@ def test_bad_instruct_section_is_a_config_error(tmp_path):
         tiny_config(tmp_path, instruct={"max_new_tokens": 0})
     with pytest.raises(ConfigError, match="instruct.ifeval"):
         tiny_config(tmp_path, instruct={"ifeval": str(tmp_path / "missing.jsonl")})
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"key": 1, "prompt": "Hi.", "instruction_id_list": ["no:such"], "kwargs": [{}]}) + "\n")
+    with pytest.raises(DataError, match="bad.jsonl, row 0, field 'instruction_id_list"):
+        tiny_config(tmp_path, instruct={"ifeval": str(bad)})

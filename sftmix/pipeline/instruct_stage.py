@@ -54,8 +54,10 @@ def check_instruct(section: dict) -> dict:
     for key in ("max_new_tokens", "batch_size") + (("per_category",) if opts["per_category"] is not None else ()):
         if not isinstance(opts[key], int) or opts[key] < 1:
             raise ConfigError(f"instruct.{key} must be an integer >= 1, got {opts[key]!r}")
-    if opts["ifeval"] not in (None, "build") and not Path(opts["ifeval"]).is_file():
-        raise ConfigError(f"instruct.ifeval: {opts['ifeval']!r} is neither 'build', null nor an existing file")
+    if opts["ifeval"] not in (None, "build"):
+        if not Path(opts["ifeval"]).is_file():
+            raise ConfigError(f"instruct.ifeval: {opts['ifeval']!r} is neither 'build', null nor an existing file")
+        ifeval.read_instruction_set(opts["ifeval"])   # a bad row stops the experiment before anything trains
     if not opts["mt_bench"] and opts["ifeval"] is None:
         raise ConfigError("instruct: turns on neither mt_bench nor ifeval; remove the section instead")
     return opts
