@@ -115,3 +115,15 @@ def test_bad_instruction_files(tmp_path, change, field):
     proc = sftmix("eval", "--model_name_or_path", "tiny-llama", "--ifeval", str(path), "--out", str(out))
     assert_one_line_error(proc, "set.jsonl", "row 1", f"field '{field}'")
     assert not out.exists()
+
+
+def test_cli_builds_a_set_from_mt_bench_and_held_out_prompts(tmp_path):
+    prompts = tmp_path / "held_out.json"
+    prompts.write_text(json.dumps([{"instruction": "Describe a cat."}, {"instruction": "Name three rivers."}]))
+    out = tmp_path / "set.jsonl"
+    proc = sftmix("eval", "--model_name_or_path", "tiny-llama", "--ifeval_build", str(out), "--ifeval_prompts",
+                  str(prompts), "--ifeval_seed", "1")
+    assert proc.returncode == 0, proc.stderr
+    rows = ifeval.read_instruction_set(out)
+    assert len(rows) == 82 and rows[-1]["prompt"].startswith("Name three rivers.")
+    assert rows[0]["prompt"].startswith("Compose an engaging travel blog post")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..analysis import ifeval, mtbench
 from ..analysis.instruct import evaluate_instruction_following, flat_metrics
+from ..data.prompts import load_prompts
 from ..errors import ConfigError
 from ..io import atomic_write_json
 
@@ -39,6 +40,9 @@ def add_options(ap) -> None:
     ap.add_argument("--ifeval_build", default=None, metavar="FILE",
                     help="Write an IFEval-style set (MT-Bench's first turns, 1-3 instructions each drawn with "
                          "--ifeval_seed) to FILE and exit.")
+    ap.add_argument("--ifeval_prompts", default=None, metavar="FILE",
+                    help="--ifeval_build: also give instructions to these prompts (e.g. held-out prompts; any file "
+                         "sftmix eval answers: the last user message of each row), after MT-Bench's first turns.")
     ap.add_argument("--ifeval_seed", type=int, default=0, metavar="S", help="Seed of --ifeval_build (default 0).")
     ap.add_argument("--batch_size", type=int, default=16, metavar="B",
                     help="--mt_bench/--ifeval: generation batch size (default 16).")
@@ -49,9 +53,12 @@ def wanted(known) -> bool:
 
 
 def build(known) -> None:
-    """``--ifeval_build``: the set from MT-Bench's first turns, written to the file."""
-    questions = mtbench.read_questions(known.mt_bench_questions)
-    rows = ifeval.build_instruction_set([q["turns"][0] for q in questions], seed=known.ifeval_seed)
+    """``--ifeval_build``: the set from MT-Bench's first turns (and ``--ifeval_prompts``), written to the file."""
+    prompts = [q["turns"][0] for q in mtbench.read_questions(known.mt_bench_questions)]
+    if known.ifeval_prompts:
+        prompts += [[m for m in msgs if m["role"] == "user"][-1]["content"]
+                    for msgs in load_prompts(known.ifeval_prompts)["messages"]]
+    rows = ifeval.build_instruction_set(prompts, seed=known.ifeval_seed)
     path, digest = ifeval.write_instruction_set(rows, known.ifeval_build)
     print(f"wrote {len(rows)} prompts with {sum(len(r['instruction_id_list']) for r in rows)} instructions "
           f"(seed {known.ifeval_seed}) to {path} (sha256 {digest[:16]})")
