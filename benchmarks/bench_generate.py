@@ -1,7 +1,9 @@
 """Greedy generation: batched (left-padded, length-sorted) against one prompt at a time, and MT-Bench's cost.
 
 For each model (the shipped ``tiny-base`` and SmolLM2-135M-Instruct, ``smollm2-135m``), on the first
-``--prompts`` MT-Bench first turns rendered with the model's chat template:
+``--prompts`` prompts rendered with the model's chat template (MT-Bench's first turns; for ``tiny-*``
+models the built-in suite's test prompts, the short questions they were built for: MT-Bench's
+questions run to ~1,000 of the toy tokenizer's tokens, far past what the tiny base was trained on):
 
 * generated tokens per second with :func:`sftmix.analysis.generate.generate_texts` at batch 1 (one
   ``generate`` call per prompt, the reference), 4, 16 and 64, alternating the order between rounds;
@@ -45,6 +47,7 @@ def main():
     from sftmix.analysis import mtbench
     from sftmix.analysis.generate import generate_chat_turns, generate_texts
     from sftmix.config import ModelArguments
+    from sftmix.data import load_examples
     from sftmix.data.tokenize import render_conversation
     from sftmix.models import load_model_and_tokenizer
 
@@ -56,8 +59,12 @@ def main():
     for name in args.models.split(","):
         model, tok = load_model_and_tokenizer(ModelArguments(model_name_or_path=name, torch_dtype="float32"))
         model.eval()
-        prompts = [render_conversation(tok, [{"role": "user", "content": q["turns"][0]}], add_generation_prompt=True)
-                   for q in questions[:args.prompts]]
+        if name.startswith("tiny-"):
+            suite = load_examples("builtin", split="test", n_train=1, n_test=args.prompts, seed=0)
+            prompts = [render_conversation(tok, m, add_generation_prompt=True) for m in suite["messages"]]
+        else:
+            prompts = [render_conversation(tok, [{"role": "user", "content": q["turns"][0]}],
+                                           add_generation_prompt=True) for q in questions[:args.prompts]]
         generate_texts(model, tok, prompts[:2], batch_size=2, max_new_tokens=2, progress=False)  # warm-up
         rounds = []
         for r in range(args.rounds):
