@@ -9,8 +9,8 @@ questions run to ~1,000 of the toy tokenizer's tokens, far past what the tiny ba
   ``generate`` call per prompt, the reference), 4, 16 and 64, alternating the order between rounds;
   the speed-up is batched tokens/s over batch-1 tokens/s within the same round;
 * the share of answers that differ from batch 1's (greedy decoding; padding changes float32 sums,
-  which can flip a near-tie); with ``--unbatched_prompts N`` batch 1 answers only the first N prompts
-  (its tokens/s is a rate; the comparison is over those N answers);
+  which can flip a near-tie); with ``--unbatched_prompts N`` batch 1 answers only N prompts spread
+  evenly over the list (its tokens/s is a rate; the comparison is over those N answers);
 * the wall time of answering all 160 MT-Bench turns (80 questions x 2, the second after the model's own
   first answer) at batch 16 and ``--max_new_tokens``.
 
@@ -32,7 +32,8 @@ def main():
     ap.add_argument("--max_new_tokens", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--unbatched_prompts", type=int, default=None,
-                    help="batch 1 answers only the first N prompts (its tokens/s is a rate; default all)")
+                    help="batch 1 answers only N prompts spread evenly over the list (its tokens/s is a rate; "
+                         "default all)")
     ap.add_argument("--mt_bench_max_new_tokens", type=int, default=64)
     ap.add_argument("--mt_bench_models", default=None, help="models timed on the 160 turns (default all)")
     args = ap.parse_args()
@@ -66,12 +67,14 @@ def main():
             prompts = [render_conversation(tok, [{"role": "user", "content": q["turns"][0]}],
                                            add_generation_prompt=True) for q in questions[:args.prompts]]
         generate_texts(model, tok, prompts[:2], batch_size=2, max_new_tokens=2, progress=False)  # warm-up
+        n1 = min(args.unbatched_prompts or len(prompts), len(prompts))
+        spread = [round(k * len(prompts) / n1) for k in range(n1)]   # batch 1's prompts: every (len/n1)-th
         rounds = []
         for r in range(args.rounds):
             row = {}
             for b in (sizes if r % 2 == 0 else sizes[::-1]):
                 t0 = time.perf_counter()
-                gens = generate_texts(model, tok, prompts[:args.unbatched_prompts] if b == 1 else prompts,
+                gens = generate_texts(model, tok, [prompts[i] for i in spread] if b == 1 else prompts,
                                       batch_size=b, max_new_tokens=args.max_new_tokens, progress=False)
                 seconds = time.perf_counter() - t0
                 tokens = sum(gens.n_tokens)
@@ -80,8 +83,8 @@ def main():
         per_size = {}
         for b in sizes:
             speedups = [rd[b]["tokens_per_s"] / rd[1]["tokens_per_s"] for rd in rounds]
-            differ = [sum(x != y for x, y in zip(rd[b]["texts"], rd[1]["texts"])) / len(rd[1]["texts"])
-                      for rd in rounds]   # batch 1's prompts are the first ones of every batch size
+            differ = [0.0 if b == 1 else sum(rd[b]["texts"][i] != y for i, y in zip(spread, rd[1]["texts"])) / n1
+                      for rd in rounds]   # over batch 1's prompts
             per_size[str(b)] = {"tokens_per_s": [rd[b]["tokens_per_s"] for rd in rounds],
                                 "seconds": [rd[b]["seconds"] for rd in rounds],
                                 "tokens": [rd[b]["tokens"] for rd in rounds],
