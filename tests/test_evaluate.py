@@ -90,7 +90,7 @@ def test_evaluate_model_reports_all_metrics(tokenizer, suite_examples):
 
 
 def test_default_budget_does_not_cut_open_ended_answers(tokenizer, suite_examples):
-    from sftmix.analysis.evaluate import DEFAULT_MAX_NEW_TOKENS
+    from sftmix.analysis.generate import DEFAULT_MAX_NEW_TOKENS
 
     assert DEFAULT_MAX_NEW_TOKENS >= 256
     model = build_tiny_model("llama", tokenizer=tokenizer, hidden_size=32, num_heads=2)

@@ -37,8 +37,8 @@ from ..data.canonical import locate
 from ..io import atomic_write_text
 from .stats import wilson_interval
 
-__all__ = ["build_instruction_set", "offline_punkt", "punkt_sentence_tokenizer", "read_instruction_set",
-           "registry", "score_responses", "write_instruction_set"]
+__all__ = ["build_instruction_set", "check_response", "offline_punkt", "punkt_sentence_tokenizer",
+           "read_instruction_set", "registry", "score_responses", "write_instruction_set"]
 
 
 def registry():

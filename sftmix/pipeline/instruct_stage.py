@@ -29,38 +29,18 @@ import pandas as pd
 from ..analysis import ifeval, mtbench
 from ..analysis.instruct import evaluate_instruction_following, flat_metrics
 from ..analysis.stats import format_interval, paired_difference
-from ..errors import ConfigError
 from ..io import atomic_write_text
+from ..models import load_tokenizer
+from .instruct_options import check_instruct
+from .stages import load_trained
 
-__all__ = ["INSTRUCT_DIR", "check_instruct", "instruct_output", "instruct_results", "instruct_stage"]
+__all__ = ["INSTRUCT_DIR", "instruct_output", "instruct_results", "instruct_stage"]
 
 INSTRUCT_DIR = "mt_bench"
-_DEFAULTS = {"mt_bench": True, "per_category": None, "ifeval": "build", "ifeval_seed": 0, "max_new_tokens": 256,
-             "batch_size": 16}
 #: measure -> higher is better (for the verdict's direction); the others are reported without a verdict
 _DIRECTION = {"ifeval_prompt_strict": True, "ifeval_prompt_loose": True, "ifeval_instruction_strict": True,
               "ifeval_instruction_loose": True, "mt_bench_ref_nll_per_byte_all": False,
               "mt_bench_ref_nll_per_byte_turn1": False, "mt_bench_ref_nll_per_byte_turn2": False}
-
-
-def check_instruct(section: dict) -> dict:
-    """The ``instruct`` section with its defaults; a ConfigError names a bad key or value."""
-    if not section:
-        return {}
-    unknown = sorted(set(section) - set(_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"instruct: unknown keys {unknown}; known: {sorted(_DEFAULTS)}")
-    opts = {**_DEFAULTS, **section}
-    for key in ("max_new_tokens", "batch_size") + (("per_category",) if opts["per_category"] is not None else ()):
-        if not isinstance(opts[key], int) or opts[key] < 1:
-            raise ConfigError(f"instruct.{key} must be an integer >= 1, got {opts[key]!r}")
-    if opts["ifeval"] not in (None, "build"):
-        if not Path(opts["ifeval"]).is_file():
-            raise ConfigError(f"instruct.ifeval: {opts['ifeval']!r} is neither 'build', null nor an existing file")
-        ifeval.read_instruction_set(opts["ifeval"])   # a bad row stops the experiment before anything trains
-    if not opts["mt_bench"] and opts["ifeval"] is None:
-        raise ConfigError("instruct: turns on neither mt_bench nor ifeval; remove the section instead")
-    return opts
 
 
 def instruct_output(run: Path, method: str, seed: int) -> Path:
@@ -80,9 +60,6 @@ def _ifeval_rows(opts: dict, folder: Path) -> tuple[list[dict] | None, str | Non
 
 def instruct_stage(config, run: Path, method: str, seed: int, model_dir: Path, *, progress: bool = True) -> None:
     """Evaluate one trained model (see the module docstring)."""
-    from ..models import load_tokenizer
-    from .stages import load_trained
-
     opts = check_instruct(config.instruct)
     folder = Path(run) / INSTRUCT_DIR
     rows, source = _ifeval_rows(opts, folder)
