@@ -136,7 +136,7 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
     run, out = RunDir(run_dir), Path(out)
     data = RunDir(out / "data")  # the run's own files, under their run-directory names
     data.root.mkdir(parents=True, exist_ok=True)
-    config = ExperimentConfig(**json.loads(run.config_json.read_text()))
+    config = ExperimentConfig.from_dict(json.loads(run.config_json.read_text()), str(run.config_json))
     seeds = list(config.seeds)
     table, split = load_dynamics(run.dynamics), load_split(run.split)
     per_seed = _per_seed(run, seeds)

@@ -347,7 +347,7 @@ def load_trained(path):
 def eval_stage(ctx: RunContext, out: Path) -> None:
     """Evaluate the model trained into ``out`` on the held-out examples: ``eval.json`` and the generations."""
     out, config = Path(out), ctx.config
-    evaluate_and_save(load_trained(out), ctx.tokenizer(), ctx.held_out, tokenized=ctx.tokenized("held_out"),
+    evaluate_and_save(load_trained(out), ctx.tokenizer(), ctx.held_out, tokenized=ctx.tokenized("held_out", alone=True),
                       out_file=out / EVAL_FILE, generations_file=out / GENERATIONS_FILE,
                       max_length=config.data_args().max_length, generate=config.generate,
                       max_new_tokens=config.max_new_tokens, exact_match=config.exact_match, progress=ctx.bars)
@@ -358,15 +358,16 @@ def embeddings_stage(ctx: RunContext) -> None:
     config, rd = ctx.config, ctx.rd
     checkpoints = json.loads(rd.checkpoints.read_text())
     model = load_trained(checkpoints[-1])
-    emb = embed_examples(model, ctx.tokenizer(reference=True), ctx.tokenized("train", reference=True),
-                         max_length=config.data_args().max_length, progress=ctx.bars)
+    tokenized = ctx.tokenized("train", reference=True, alone=True)  # a main-process stage
+    emb = embed_examples(model, ctx.tokenizer(reference=True), tokenized, max_length=config.data_args().max_length,
+                         progress=ctx.bars)
 
     def save_npy(tmp):
         with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a path
             np.save(f, emb)
 
     atomic_write(rd.embeddings, save_npy)
-    ids = list(ctx.tokenized("train", reference=True)["example_id"])
+    ids = list(tokenized["example_id"])
     proj = project(config.projection, emb, ids=ids, seed=config.seeds[0], cache_dir=rd.cache)
     table = load_dynamics(rd.dynamics)
     keep = [c for c in ("example_id", *SPLIT_METRICS, "task", "noisy", "difficulty") if c in table.columns]
