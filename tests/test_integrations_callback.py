@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+import trl  # a dev dependency (pyproject.toml): CI runs these tests, no skip
 
 from sftmix.errors import DataError
 
 from . import _integrations as T
 
-trl = pytest.importorskip("trl")  # a dev dependency: CI installs it, so these tests run there
 
 
 def _train(tmp_path, data, tok, *, interval=None, epochs=2, **config):

@@ -8,7 +8,6 @@ import pytest
 
 from .helpers import ROOT
 
-pytest.importorskip("trl")  # a dev dependency: CI installs it, so this test runs there
 
 
 @pytest.mark.slow

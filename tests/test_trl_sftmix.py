@@ -4,13 +4,13 @@ handling, trains NTP as plain SFTTrainer does, and refuses settings that would t
 import copy
 
 import pytest
+import trl  # a dev dependency (pyproject.toml): CI runs these tests, no skip
 import torch
 
 from sftmix.errors import ConfigError, SplitError
 
 from . import _integrations as T
 
-trl = pytest.importorskip("trl")  # a dev dependency: CI installs it, so these tests run there
 
 
 def _half_split(data):
