@@ -9,7 +9,6 @@ from sftmix.errors import DataError
 from . import _integrations as T
 
 
-
 def _train(tmp_path, data, tok, *, interval=None, epochs=2, **config):
     """A tiny SFTTrainer run with the callback; checkpoints saved at the same points the callback scores."""
     import sftmix

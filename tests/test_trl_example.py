@@ -9,7 +9,6 @@ import pytest
 from .helpers import ROOT
 
 
-
 @pytest.mark.slow
 def test_example_script_runs_reference_then_sftmix(tmp_path):
     import sftmix

@@ -4,13 +4,12 @@ handling, trains NTP as plain SFTTrainer does, and refuses settings that would t
 import copy
 
 import pytest
-import trl  # a dev dependency (pyproject.toml): CI runs these tests, no skip
 import torch
+import trl  # a dev dependency (pyproject.toml): CI runs these tests, no skip
 
 from sftmix.errors import ConfigError, SplitError
 
 from . import _integrations as T
-
 
 
 def _half_split(data):
