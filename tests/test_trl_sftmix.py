@@ -150,13 +150,34 @@ def test_splits_that_do_not_fit_the_data_are_one_line_errors(tmp_path):
         assert "\n" not in str(err.value)
 
 
-def test_messages_run_trains_with_mixup(tmp_path):
+def test_messages_run_trains_with_mixup_and_evaluates(tmp_path):
+    import sftmix
+
     tok = T.tokenizer(generation_markers=True)
     model = T.model(tok)
     before = [p.detach().clone() for p in model.parameters()]
-    trainer = _trl_trainer(tmp_path, T.messages_dataset(24), tok, model, assistant_only_loss=True,
-                           num_train_epochs=1)
+    data = T.messages_dataset(32)
+    args = sftmix.SFTMixTRLConfig(**T.trl_args(tmp_path, assistant_only_loss=True, num_train_epochs=1,
+                                               eval_strategy="epoch"))
+    train = data.select(range(24))
+    trainer = sftmix.SFTMixTRLTrainer(model=model, args=args, train_dataset=train, split=_half_split(train),
+                                      eval_dataset=data.select(range(24, 32)), processing_class=tok)
     trainer.train()
     logged = [h for h in trainer.state.log_history if "loss" in h]
     assert logged and all(h["mixup_loss"] > 0 and h["ntp_loss"] > 0 for h in logged)
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert any(h.get("eval_loss", 0) > 0 for h in trainer.state.log_history)  # held-out NTP loss
+
+
+def test_config_parses_from_the_command_line_as_trl_configs_do():
+    import sftmix
+
+    (config,) = trl.TrlParser(sftmix.SFTMixTRLConfig).parse_args_into_dataclasses(
+        ["--output_dir", "out", "--split", "split.json", "--mixup_weight", "0.1", "--pairing", "random",
+         "--use_cpu", "True"])
+    assert (config.split_file, config.mixup_weight, config.pairing, config.method) == ("split.json", 0.1, "random",
+                                                                                        "sftmix")
+    assert config.gradient_checkpointing and config.learning_rate == 2e-5  # TRL's own defaults are kept
+    with pytest.raises(ConfigError, match="loss_variant='nope'"):
+        trl.TrlParser(sftmix.SFTMixTRLConfig).parse_args_into_dataclasses(["--output_dir", "o", "--use_cpu", "True",
+                                                                          "--loss_variant", "nope"])

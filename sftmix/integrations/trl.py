@@ -71,8 +71,13 @@ class SFTMixTRLConfig(SFTConfig):
                 "row numbers as 'example_id')."})
 
     def __post_init__(self):
-        super().__post_init__()
         check_recipe(self)
+        try:
+            super().__post_init__()
+        except ValueError as exc:  # SFTConfig's and TrainingArguments' own checks: a config error too
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(" ".join(str(exc).split())) from exc
         if self.packing or self.padding_free:
             raise ConfigError("SFTMix pairs whole examples within a batch: set packing=False and padding_free=False")
         if self.loss_type != "nll":
