@@ -114,3 +114,19 @@ def test_masks_become_labels_and_missing_ids_are_one_line_errors():
         trained_tokens(data.select([0]).map(lambda r: {"completion_mask": [0, 0, 0, 1]}), id_column=None)
     with pytest.raises(DataError, match="row 1: example id 'a'"):
         with_example_ids(data.add_column("id", ["a", "a"]), source="id")
+
+
+def test_a_resumed_run_keeps_the_points_before_its_checkpoint(tmp_path):
+    import sftmix
+
+    tok = T.tokenizer()
+    data = T.prompt_completion_dataset(16)
+    _train(tmp_path, data, tok, epochs=1)  # scores epoch-1, saves checkpoint-2
+    args = trl.SFTConfig(**T.trl_args(tmp_path / "trl", num_train_epochs=2))
+    trainer = trl.SFTTrainer(model=T.model(tok), args=args, train_dataset=data, processing_class=tok)
+    callback = sftmix.DynamicsCallback(tmp_path / "run", trainer.train_dataset, batch_size=8)
+    trainer.add_callback(callback)
+    trainer.train(resume_from_checkpoint=str(_checkpoints(tmp_path)[-1]))
+    assert [(f.attrs["name"], f.attrs["step"]) for f in callback.frames] == [("epoch-1", 2), ("epoch-2", 4)]
+    assert sftmix.load_dynamics(sftmix.RunDir(tmp_path / "run").dynamics).attrs["checkpoints"] == ["epoch-1",
+                                                                                                   "epoch-2"]

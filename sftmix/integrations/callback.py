@@ -32,7 +32,13 @@ from transformers import TrainerCallback
 from ..distributed import Processes
 from ..dynamics.scoring import score_model
 from ..dynamics.split import save_split, split_by_confidence
-from ..dynamics.table import compute_dynamics, dataset_fingerprint, save_dynamics, write_checkpoint_frame
+from ..dynamics.table import (
+    compute_dynamics,
+    dataset_fingerprint,
+    read_checkpoint_frames,
+    save_dynamics,
+    write_checkpoint_frame,
+)
 from ..io import RunDir
 from ..recipe import SPLIT_METRICS
 from .data import ID_COLUMN, trained_tokens
@@ -58,7 +64,8 @@ class DynamicsCallback(TrainerCallback):
     ratio, metric : the split written after each scoring point (:func:`sftmix.split_by_confidence`).
     model_name : recorded in ``dynamics.parquet`` (default: the model's ``name_or_path``).
 
-    After training, ``self.frames`` holds the per-point frames and ``self.table`` the table.
+    After training, ``self.frames`` holds the per-point frames and ``self.table`` the table. A run resumed from
+    a checkpoint keeps the points ``out_dir`` holds up to the checkpoint's step.
     """
 
     def __init__(self, out_dir, dataset: datasets.Dataset | None = None, *, id_column: str | None = ID_COLUMN,
@@ -89,6 +96,7 @@ class DynamicsCallback(TrainerCallback):
                              "DynamicsCallback(out_dir, dataset=trainer.train_dataset)")
         self.data = trained_tokens(dataset, id_column=self.id_column)
         self._metadata = _metadata(dataset, self.id_column)
+        self.frames = self._earlier_frames(state.global_step)
         if self.model_name is None:
             self.model_name = str(getattr(getattr(model, "config", None), "name_or_path", "") or type(model).__name__)
         self._last_step = state.global_step
@@ -104,6 +112,14 @@ class DynamicsCallback(TrainerCallback):
     def on_train_end(self, args, state, control, model=None, **kwargs):
         if self.interval is not None and state.global_step != self._last_step:
             self.score(model, state, f"step-{state.global_step}")
+
+    def _earlier_frames(self, step: int) -> list:
+        """On resume (``step`` > 0), the points this run directory already holds for this data, up to ``step``."""
+        if step == 0 or not self.run.scores.exists():
+            return []
+        fingerprint = dataset_fingerprint(self.data[ID_COLUMN])
+        return [f for f in read_checkpoint_frames(self.run.scores)
+                if f.attrs.get("fingerprint") == fingerprint and (f.attrs.get("step") or 0) <= step]
 
     def score(self, model, state, name: str) -> None:
         """Score the training set with ``model`` now; rewrite the table and the split."""
