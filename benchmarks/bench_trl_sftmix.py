@@ -110,7 +110,7 @@ def measure(name: str, spec: dict) -> dict:
     import torch
 
     tok, base, data = build(spec)
-    models = {v: copy.deepcopy(base) for v in VARIANTS}
+    models = {v: base if v == "trl" else copy.deepcopy(base) for v in VARIANTS}  # one copy each, same weights
     trainers = {v: make_trainer(v, models[v], data, tok, spec["batch"]) for v in VARIANTS}
     paired = next(iter(trainers["trl_sftmix"].get_train_dataloader()))  # rows: confident half, unconfident half
     rows = paired["example_index"].tolist()
