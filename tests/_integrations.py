@@ -53,6 +53,6 @@ def model(tok, seed: int = 0):
 
 def trl_args(out_dir, **kw) -> dict:
     """SFTConfig arguments for a CPU test: fp32, no gradient checkpointing (TRL's defaults are for GPUs)."""
-    return dict(output_dir=str(out_dir), per_device_train_batch_size=8, learning_rate=3e-3, bf16=False,
-                gradient_checkpointing=False, use_cpu=True, report_to="none", disable_tqdm=True, seed=0,
-                logging_steps=1, save_strategy="no", max_length=128, **kw)
+    return {**dict(output_dir=str(out_dir), per_device_train_batch_size=8, learning_rate=3e-3, bf16=False,
+                   gradient_checkpointing=False, use_cpu=True, report_to="none", disable_tqdm=True, seed=0,
+                   logging_steps=1, save_strategy="no", max_length=128), **kw}
