@@ -1,6 +1,6 @@
 """SFTMix inside TRL: ``SFTMixTRLTrainer``'s step time over plain ``trl.SFTTrainer``'s on the same batches.
 
-Both trainers get the same model weights (deep copies of one initialisation) and the same
+Both trainers get the same model (one instance, see ``measure``) and the same
 prepared data (TRL's own preparation of a conversational prompt-completion dataset, completion-only
 loss). The batch is the first paired batch of ``SFTMixTRLTrainer``'s sampler (half confident,
 half unconfident examples of a split that pairs the first half of the data with the second);
@@ -26,7 +26,6 @@ needs the real-model artefacts; run it under ``flock /tmp/heavy.lock``).
 """
 from __future__ import annotations
 
-import copy
 import sys
 import tempfile
 
@@ -41,7 +40,7 @@ def settings(smoke: bool) -> dict:
     if smoke:
         return {"tiny": dict(model="tiny", hidden=32, n=16, batch=8, length=128, rounds=2)}
     return {"tiny": dict(model="tiny", hidden=64, n=32, batch=16, length=128, rounds=20),
-            "smollm2-135m": dict(model="smollm2-135m", n=16, batch=8, length=128, rounds=6)}
+            "smollm2-135m": dict(model="smollm2-135m", n=16, batch=8, length=128, rounds=5)}
 
 
 def build(spec: dict):
@@ -110,7 +109,10 @@ def measure(name: str, spec: dict) -> dict:
     import torch
 
     tok, base, data = build(spec)
-    models = {v: base if v == "trl" else copy.deepcopy(base) for v in VARIANTS}  # one copy each, same weights
+    # One model for the three trainers (as bench_peer.py shares one between sftmix's): the weights never change
+    # (no optimizer update) and each step drops its gradients. Each trainer's TRL __init__ wraps model.forward
+    # again; without fused_lm_head=True every wrapper falls through to the model's own forward.
+    models = dict.fromkeys(VARIANTS, base)
     trainers = {v: make_trainer(v, models[v], data, tok, spec["batch"]) for v in VARIANTS}
     paired = next(iter(trainers["trl_sftmix"].get_train_dataloader()))  # rows: confident half, unconfident half
     rows = paired["example_index"].tolist()
