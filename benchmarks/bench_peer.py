@@ -9,7 +9,17 @@ Settings: (a) the tiny suite model (``build_tiny_model("llama", tokenizer=build_
 character vocabulary, a batch of 32 suite examples); (b) Llama d256, 2 layers, V = 32,000,
 16 x <= 128 synthetic tokens; (c) the same with V = 128,000; (d) the real SmolLM2-135M-Instruct
 (``smollm2-135m``: 30 layers, d576, tied head, V = 49,152), 8 ShareGPT first exchanges of
-<= 128 ChatML tokens (``--only smollm2-135m``; needs the real-model artefacts).
+<= 128 ChatML tokens (``--only smollm2-135m``; needs the real-model artefacts); (e) the real
+Gemma 3 270M base (``--only gemma3-270m``: 18 layers, d640, tied head, V = 262,144, the head
+168M of its 268M parameters), 8 ShareGPT first exchanges of <= 128 tokens in sftmix's template
+for a model without one, from ``gemma3-270m`` when sftmix knows that name, else from the GGUF
+file ``--gemma`` (default ``/work/cache/gemma/gemma-3-270m-q4_k_m.gguf``). The smoke run has a
+tiny tied-head Gemma whose head dominates (``tiny-gemma-V8000``) for the same code path.
+
+Each setting also prints its FLOP floor and the goals of issue 26 with what is missing
+(:func:`flop_floor`, :func:`goals`): the SFTMix / NTP step ratio against the ratio of their
+FLOPs, ``6 * (non-head params + attention) * B * T + 6 * V * d * N`` for NTP plus
+``6 * V * d * M`` for the M mixed positions; the sftmix / TRL step and memory ratios against 0.6.
 
 A step is each trainer's own ``Trainer.training_step(model, batch, num_items_in_batch)``
 (``compute_loss`` inside the trainer's context managers, then ``accelerator.backward``),
@@ -55,6 +65,7 @@ from __future__ import annotations
 import copy
 import ctypes
 import math
+import os
 import sys
 import tempfile
 
@@ -65,17 +76,35 @@ sys.path.insert(0, str(C.ROOT))  # measure the checkout this file lives in
 VARIANTS = ("sftmix_ntp", "sftmix_sftmix", "trl_default", "trl_lean")
 #: Batch keys only sftmix reads (TRL and the model's own forward get the rest).
 SFTMIX_ONLY = ("example_index", "content_labels")
+#: The Gemma 3 270M GGUF used when sftmix has no ``gemma3-270m`` name (``--gemma`` overrides it).
+GEMMA_GGUF = "/work/cache/gemma/gemma-3-270m-q4_k_m.gguf"
+#: Goals of issue 26 (the 262k-token head).
+GOAL_SFTMIX_OVER_FLOOR, GOAL_OVER_TRL = 1.05, 0.6
+
+
+def real_model(vocab) -> str | None:
+    """What ``load_model`` gets for a real-model setting (None for synthetic ones)."""
+    if vocab == "smollm2-135m":
+        return vocab
+    if vocab == "gemma3-270m":
+        from sftmix.offline import MODELS
+
+        return vocab if vocab in MODELS else os.environ.get("SFTMIX_BENCH_GEMMA", GEMMA_GGUF)
+    return None
 
 
 def settings(smoke: bool) -> dict:
     """name: dict(vocab (None: the suite's character vocabulary), hidden, batch, length, rounds, n_suite)."""
     if smoke:
         return {"tiny-suite": dict(vocab=None, hidden=64, batch=8, length=128, rounds=2, n_suite=64),
-                "d64-V2000": dict(vocab=2000, hidden=64, batch=4, length=32, rounds=2)}
+                "d64-V2000": dict(vocab=2000, hidden=64, batch=4, length=32, rounds=2),
+                "tiny-gemma-V8000": dict(vocab=8000, hidden=64, batch=4, length=32, rounds=2, family="gemma")}
     return {"tiny-suite": dict(vocab=None, hidden=64, batch=32, length=128, rounds=20, n_suite=1000),
             "d256-V32000": dict(vocab=32000, hidden=256, batch=16, length=128, rounds=5),
             "d256-V128000": dict(vocab=128000, hidden=256, batch=16, length=128, rounds=3),
-            "smollm2-135m": dict(vocab="smollm2-135m", hidden=576, batch=8, length=128, rounds=4)}
+            "smollm2-135m": dict(vocab="smollm2-135m", hidden=576, batch=8, length=128, rounds=4),
+            "gemma3-270m": dict(vocab="gemma3-270m", hidden=640, batch=8, length=128, rounds=2, warmup=0)}
+REAL_SETTINGS = ("smollm2-135m", "gemma3-270m")  # not run by default: each has its own run
 
 
 # ------------------------------------------------------------------ data and models
@@ -86,11 +115,11 @@ def build_data(spec: dict):
     import sftmix
 
     datasets.disable_progress_bars()
-    if spec["vocab"] == "smollm2-135m":  # a real model: its own tokenizer, real chats
+    if real_model(spec["vocab"]):  # a real model: its own tokenizer, real chats
         from sftmix.config import ModelArguments
         from sftmix.models import load_tokenizer
 
-        tok = load_tokenizer(ModelArguments(model_name_or_path="smollm2-135m"))
+        tok = load_tokenizer(ModelArguments(model_name_or_path=real_model(spec["vocab"])))
         return tok, sftmix.tokenize_examples(C.sharegpt_first_exchanges(2 * spec["batch"], tok, spec["length"]),
                                              tok, max_length=spec["length"])
     tok = sftmix.build_toy_tokenizer()
@@ -103,14 +132,15 @@ def build_data(spec: dict):
 def build_model(spec: dict, tok):
     import sftmix
 
-    if spec["vocab"] == "smollm2-135m":
+    if real_model(spec["vocab"]):
         from sftmix.config import ModelArguments
         from sftmix.models import load_model
 
-        return load_model(ModelArguments(model_name_or_path="smollm2-135m"))
+        return load_model(ModelArguments(model_name_or_path=real_model(spec["vocab"])))
     if spec["vocab"] is None:
         return sftmix.build_tiny_model("llama", tokenizer=tok, hidden_size=spec["hidden"])
-    return sftmix.build_tiny_model("llama", vocab_size=spec["vocab"], hidden_size=spec["hidden"], num_heads=4)
+    return sftmix.build_tiny_model(spec.get("family", "llama"), vocab_size=spec["vocab"], hidden_size=spec["hidden"],
+                                   num_heads=4)
 
 
 def batch_rows(data, batch_size: int) -> list[int]:
@@ -233,25 +263,26 @@ def agreement(trainers: dict, models: dict, batch: dict, num_items, bf16: bool =
     with torch.no_grad(), amp(batch, bf16):
         plain = {k: v for k, v in batch.items() if k not in SFTMIX_ONLY}
         ref = float(ref_model(**plain, use_cache=False).loss)
-    losses, grads = {}, {}
+    losses, ref_grads, diffs = {}, None, {}
     for v in ("sftmix_ntp", "trl_default", "trl_lean"):
         model = models[v]
         model.zero_grad(set_to_none=True)
         inputs = {k: t for k, t in batch.items() if v.startswith("sftmix") or k not in SFTMIX_ONLY}
         with amp(batch, bf16):
             losses[v] = float(trainers[v].training_step(model, dict(inputs), num_items))
-        grads[v] = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+        grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+        if ref_grads is None:  # sftmix NTP: kept (cloned) as the reference
+            ref_grads = {n: g.detach().clone() for n, g in grads.items()}
+        else:  # compared at once, so no more than two models' gradients exist (1 GB each on Gemma)
+            assert grads.keys() == ref_grads.keys(), "different parameter sets"
+            diffs[v] = max(float((ref_grads[n] - grads[n]).abs().max()) for n in grads)
         model.zero_grad(set_to_none=True)
 
-    def gdiff(a, b):
-        assert grads[a].keys() == grads[b].keys(), "different parameter sets"
-        return max(float((grads[a][n] - grads[b][n]).abs().max()) for n in grads[a])
-
-    gmax = max(float(g.abs().max()) for g in grads["sftmix_ntp"].values())
+    gmax = max(float(g.abs().max()) for g in ref_grads.values())
     return {"loss_model_forward": ref, **{f"loss_{v}": x for v, x in losses.items()},
             "loss_max_abs_diff": max(abs(x - ref) for x in losses.values()),
-            "grad_max_abs_diff_trl_default": gdiff("sftmix_ntp", "trl_default"),
-            "grad_max_abs_diff_trl_lean": gdiff("sftmix_ntp", "trl_lean"),
+            "grad_max_abs_diff_trl_default": diffs["trl_default"],
+            "grad_max_abs_diff_trl_lean": diffs["trl_lean"],
             "grad_max_abs": gmax}
 
 
@@ -268,6 +299,71 @@ def collator_matches(trainer, rows, batch) -> bool:
     except Exception as exc:  # record, do not fail the benchmark
         print(f"   TRL collator check failed: {exc!r}", flush=True)
         return False
+
+
+# ------------------------------------------------------------------ FLOP floor and goals
+def flop_floor(model, batch_shape, n_scored: int, n_mixed: int) -> dict:
+    """FLOPs of an NTP and an SFTMix step (forward + backward, 2 + 4 FLOPs per multiply-add).
+
+    Per position of the padded B x T batch: 6 x the parameters that do matmuls outside the
+    output head (the input embedding is a lookup; a tied one is the head) plus the attention
+    scores and their use (12 * layers * T * heads * head_dim); per scored token 6 * V * d for
+    the head; per mixed position another 6 * V * d (the Mixup head pass). Norms, activations and
+    the softmax are left out (a few % of the total).
+    """
+    from sftmix.loss.head import output_head, unwrap_causal_lm
+
+    lm = unwrap_causal_lm(model)
+    w = output_head(model).weight
+    v, d = w.shape
+    emb = lm.get_input_embeddings().weight
+    total = sum(p.numel() for p in lm.parameters())
+    non_head = total - w.numel() - (0 if emb is w else emb.numel())
+    cfg = lm.config.get_text_config() if hasattr(lm.config, "get_text_config") else lm.config
+    heads = cfg.num_attention_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    b, t = batch_shape
+    attention = 12 * cfg.num_hidden_layers * t * heads * head_dim
+    backbone = (6 * non_head + attention) * b * t
+    head_token = 6 * v * d
+    ntp = backbone + head_token * n_scored
+    sftmix = ntp + head_token * n_mixed
+    return {"vocab": v, "hidden": d, "non_head_params": non_head, "head_params": v * d,
+            "n_scored": n_scored, "n_mixed": n_mixed, "backbone_flops": backbone, "head_flops_per_token": head_token,
+            "ntp_flops": ntp, "sftmix_flops": sftmix, "sftmix_over_ntp_floor": sftmix / ntp,
+            "head_share_ntp": head_token * n_scored / ntp}
+
+
+def goals(res: dict) -> list[dict]:
+    """The issue's goals for one setting: measured, target, met, and what is missing where not."""
+    tm, floor, ms = res["time"], res["flops"], res["median_ms"]
+    out = []
+
+    def add(name, measured, target, excess):
+        met = measured <= target
+        out.append({"goal": name, "measured": measured, "target": target, "met": met,
+                    "excess": "" if met else excess})
+
+    r = tm["sftmix_sftmix/sftmix_ntp"]["ratio_median_paired"]
+    target = GOAL_SFTMIX_OVER_FLOOR * floor["sftmix_over_ntp_floor"]
+    add(f"SFTMix/NTP step <= {GOAL_SFTMIX_OVER_FLOOR} x FLOP floor {floor['sftmix_over_ntp_floor']:.3f}", r, target,
+        f"{(r - target) * ms['sftmix_ntp']:.0f} ms/step over")
+    for v in ("sftmix_ntp", "sftmix_sftmix"):
+        r = tm[f"{v}/trl_default"]["ratio_median_paired"]
+        add(f"{v} step / TRL <= {GOAL_OVER_TRL}", r, GOAL_OVER_TRL,
+            f"{(r - GOAL_OVER_TRL) * ms['trl_default']:.0f} ms/step over")
+    mem = res.get("memory")
+    if mem:
+        by = mem["variants"]
+        for v in ("sftmix_ntp", "sftmix_sftmix"):
+            r = by[v]["train_mb"] / by["trl_default"]["train_mb"]
+            add(f"{v} memory / TRL <= {GOAL_OVER_TRL}", r, GOAL_OVER_TRL,
+                f"{by[v]['train_mb'] - GOAL_OVER_TRL * by['trl_default']['train_mb']:.0f} MB over")
+            if "train_above_weights_grads_mb" in by[v]:  # what the trainer controls: all but weights + gradients
+                ours, trl = by[v]["train_above_weights_grads_mb"], by["trl_default"]["train_above_weights_grads_mb"]
+                add(f"{v} memory above weights+grads / TRL's (information) <= {GOAL_OVER_TRL}", ours / trl,
+                    GOAL_OVER_TRL, f"{ours - GOAL_OVER_TRL * trl:.0f} MB over")
+    return out
 
 
 # ------------------------------------------------------------------ timing
@@ -294,13 +390,16 @@ def measure(name: str, spec: dict, smoke: bool, device: str = "cpu", bf16: bool 
             "n_params": sum(p.numel() for p in base.parameters()),
             "trl_gradient_checkpointing_on": bool(getattr(models["trl_default"], "is_gradient_checkpointing", False)),
             "trl_collator_matches": collator_matches(trainers["trl_default"], rows, batch)}
+    n_mixed = trainers["sftmix_sftmix"]._count_mixup(batch["labels"])
+    info["flops"] = flop_floor(base, (b, t), int(num_items), int(n_mixed))
     info.update(agreement(trainers, models, batch, num_items, bf16))
     print(f"   losses {info['loss_sftmix_ntp']:.6f} / {info['loss_trl_default']:.6f} / {info['loss_trl_lean']:.6f} "
           f"(model forward {info['loss_model_forward']:.6f}); max |grad diff| "
           f"{info['grad_max_abs_diff_trl_default']:.2e} / {info['grad_max_abs_diff_trl_lean']:.2e}", flush=True)
 
     fns = {v: step_fn(v, trainers[v], models[v], batch, num_items, bf16) for v in VARIANTS}
-    times = C.interleave(fns, repeats=spec["rounds"], warmup=1)
+    # warmup=0 (real models, ~1 min a step here): the agreement check above already ran each trainer once.
+    times = C.interleave(fns, repeats=spec["rounds"], warmup=spec.get("warmup", 1))
     pairs = {"sftmix_ntp/trl_default": ("trl_default", "sftmix_ntp"),
              "sftmix_sftmix/trl_default": ("trl_default", "sftmix_sftmix"),
              "sftmix_ntp/trl_lean": ("trl_lean", "sftmix_ntp"),
@@ -309,6 +408,8 @@ def measure(name: str, spec: dict, smoke: bool, device: str = "cpu", bf16: bool 
              "sftmix_sftmix/sftmix_ntp": ("sftmix_ntp", "sftmix_sftmix")}
     info["time"] = {k: C.summarize(times, a, o) for k, (a, o) in pairs.items()}
     info["median_ms"] = {v: 1e3 * sorted(ts)[len(ts) // 2] for v, ts in times.items()}
+    info["gflop_per_s"] = {v: info["flops"]["sftmix_flops" if v == "sftmix_sftmix" else "ntp_flops"] / ms / 1e6
+                           for v, ms in info["median_ms"].items()}
     info["times_s"] = times
     if device != "cpu":  # GPU: peak allocated during one step above what was allocated before it
         info["cuda_step_peak_mb"] = {}
@@ -359,14 +460,17 @@ def child(setting: str, variant: str, smoke: bool, threads: int) -> dict:
     batch = sftmix_batch(data, batch_rows(data, spec["batch"]), tok.pad_token_id)
     num_items = (batch["labels"][:, 1:] != -100).sum()
     step = step_fn(variant, trainer, model, batch, num_items)
-    step()  # warm-up
+    if spec.get("warmup", 1):
+        step()  # warm-up (real models: none; train_mb is read from the first step, step_mb then includes its set-up)
     libc.malloc_trim(0)
     rss1 = C.rss_mb()
     ok = C.reset_peak()
     loss = step()
     peak = C.peak_mb()
+    weights_grads = sum(p.numel() * p.element_size() * (1 + p.requires_grad) for p in model.parameters()) / 2**20
     return {"setting": setting, "variant": variant, "rss_before_model_mb": rss0, "rss_before_step_mb": rss1,
-            "peak_mb": peak, "train_mb": peak - rss0, "step_mb": peak - rss1, "loss": float(loss), "peak_reset": ok}
+            "peak_mb": peak, "train_mb": peak - rss0, "step_mb": peak - rss1, "loss": float(loss), "peak_reset": ok,
+            "weights_grads_mb": weights_grads, "train_above_weights_grads_mb": peak - rss0 - weights_grads}
 
 
 def _forked(conn, args):
@@ -415,7 +519,10 @@ def main():
     ap.add_argument("--child", nargs=2, metavar=("SETTING", "VARIANT"), help="internal: memory of one variant")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--only", nargs="+", default=None,
-                    help="settings to run (default all but smollm2-135m, which has its own run)")
+                    help=f"settings to run (default all but the real models {', '.join(REAL_SETTINGS)}: each has its "
+                         "own run)")
+    ap.add_argument("--gemma", default=None, help=f"Gemma 3 270M GGUF file or folder when sftmix has no "
+                                                  f"gemma3-270m name (default {GEMMA_GGUF})")
     ap.add_argument("--skip-memory", action="store_true", help="timing and checks only")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda; on cuda memory is max_memory_allocated")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for every trainer (TRL's default)")
@@ -423,6 +530,8 @@ def main():
     ap.add_argument("--spawn", action="store_true",
                     help="memory children as fresh interpreters (default: forked after imports)")
     args = ap.parse_args()
+    if args.gemma:
+        os.environ["SFTMIX_BENCH_GEMMA"] = args.gemma  # children (forked or spawned) inherit it
     if args.child:
         prime(args.threads)  # as the forked children: lazy imports are not counted as training memory
         return C.emit(child(*args.child, args.smoke, args.threads))
@@ -432,7 +541,7 @@ def main():
     import transformers
     import trl
 
-    names = [n for n in settings(args.smoke) if (n in args.only if args.only else n != "smollm2-135m")]
+    names = [n for n in settings(args.smoke) if (n in args.only if args.only else n not in REAL_SETTINGS)]
     mem = {}
     if args.device != "cpu":
         args.skip_memory = True  # VmHWM measures host memory; the GPU peak is recorded by measure()
@@ -448,10 +557,16 @@ def main():
         res = measure(name, settings(args.smoke)[name], args.smoke, args.device, args.bf16, args.trl_gc)
         if name in mem:
             res["memory"] = mem[name]
+        res["goals"] = goals(res)
         rows.append(res)
-        tm = res["time"]
+        tm, fl = res["time"], res["flops"]
         print("   step ms " + "  ".join(f"{v} {ms:.1f}" for v, ms in res["median_ms"].items())
               + "  | " + "  ".join(f"{k} {x['ratio_median_paired']:.3f}" for k, x in tm.items()), flush=True)
+        print(f"   FLOP floor: NTP {fl['ntp_flops'] / 1e9:.1f} GFLOP (head {fl['head_share_ntp']:.0%}), SFTMix "
+              f"{fl['sftmix_flops'] / 1e9:.1f} GFLOP ({fl['n_mixed']} mixed positions x 6Vd); SFTMix/NTP floor "
+              f"{fl['sftmix_over_ntp_floor']:.3f}; GFLOP/s " + "  ".join(
+                  f"{v} {x:.1f}" for v, x in res["gflop_per_s"].items()), flush=True)
+        print(C.table(res["goals"], ["goal", "measured", "target", "met", "excess"]), flush=True)
     cols = ["setting", "B x T", "N / scored", "ntp/trl", "IQR", "sftmix/trl", "ntp/trl_lean", "sftmix/trl_lean",
             "mem ntp/trl", "mem ntp/trl_lean", "loss diff", "grad diff"]
     table = []

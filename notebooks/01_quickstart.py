@@ -192,7 +192,7 @@ explorer.widget
 assert set(results["summary"]) == set(config.methods)
 assert all(0.0 <= s["exact_match"]["mean"] <= 1.0 for s in results["summary"].values())
 assert any("mixup_loss" in h for h in histories["SFTMix"])
-assert len(fit) == config.n_checkpoints and (fit["held_out"] > 0).all()
+assert len(fit) == config.recipe_args().n_checkpoints and (fit["held_out"] > 0).all()
 assert float((explorer.probs["confident"] - explorer.probs["unconfident"]).abs().max()) > 0.0
 assert set(fit_by_half["half"]) == {"confident", "unconfident"} and fit_by_half["nll"].notna().all()
 assert 0.5 < mid < 0.7  # most Beta(0.5, 0.5) draws are NOT near 0 or 1

@@ -221,7 +221,8 @@ assert halves.loc["unconfident", "share_corrupted"] > halves.loc["confident", "s
 assert len(split["confident"]) + len(split["unconfident"]) == len(table) == config.data["n_train"]
 assert ran["stages"] == ["reference", "dynamics", "split"]  # nothing was trained beyond the split
 assert sides["changed"].sum() == (sides["side_mean"] != sides["side_last"]).sum()
-assert set(picked.values()) <= set(table["example_id"]) and explorer.scores.shape[0] == config.n_checkpoints
+assert set(picked.values()) <= set(table["example_id"])
+assert explorer.scores.shape[0] == config.recipe_args().n_checkpoints
 
 # %% [markdown]
 # ## Split explorer

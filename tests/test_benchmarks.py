@@ -44,3 +44,25 @@ def test_throughput_counts_padding_exactly():
     assert stats["padded_tokens"] == 2 * 5 + 2 * 4 and stats["real_tokens"] == 16
     assert stats["response_tokens"] == 1 + 2 + 2 + 1
     assert stats["padding_fraction"] == pytest.approx(2 / 18)
+
+
+@pytest.mark.slow
+def test_gemma_memory_breakdown_smoke(tmp_path):
+    """The Gemma breakdown on a tiny tied-head Gemma: the current head gives the same losses as the
+    previous one, with one head-gradient buffer per SFTMix step and no dense embedding gradient."""
+    out = tmp_path / "gemma.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_memory.py"), "--only", "gemma3-270m", "--smoke",
+                           "--out", str(out)], cwd=BENCH.parent, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    by = {r["variant"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(by) == {"ntp_before", "ntp_after", "sftmix_before", "sftmix_after", "scoring_before",
+                       "scoring_after", "generation"}
+    for kind in ("ntp", "sftmix"):
+        before, after = by[f"{kind}_before"], by[f"{kind}_after"]
+        assert after["loss"] == pytest.approx(before["loss"], rel=1e-5)
+        assert after["tied_embedding_grad_transient_mb"] < before["tied_embedding_grad_transient_mb"]
+        assert after["floor_mb"] == pytest.approx(after["weights_mb"] + after["grads_mb"] + after["adamw_state_mb"]
+                                                  + after["activations_mb"])
+        assert after["peak_mb"] > 0 and not after["embedding_sparse_after"]
+    assert by["sftmix_after"]["head_grad_buffers_mb"] == pytest.approx(by["sftmix_before"]["head_grad_buffers_mb"] / 2)
+    assert by["generation"]["new_tokens"] == 16 * 8 and by["scoring_after"]["n_examples"] == 16

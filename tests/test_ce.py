@@ -40,8 +40,8 @@ def _params(h, head):
     return [h, head.weight] + ([] if head.bias is None else [head.bias])
 
 
-def _check(h, head, y, tol=1e-12, chunk_size=3, **kw):
-    out = linear_cross_entropy(h, head, y, chunk_size=chunk_size, **kw)
+def _check(h, head, y, tol=1e-12, chunk_size=3, max_chunk_bytes=ce.CHUNK_LOGITS_BYTES, **kw):
+    out = linear_cross_entropy(h, head, y, chunk_size=chunk_size, max_chunk_bytes=max_chunk_bytes, **kw)
     ref = _naive(h, head, y, **kw)
     ps = _params(h, head)
     got_g = torch.autograd.grad(out.loss_sum, ps)
@@ -166,7 +166,7 @@ def test_frozen_head_only_hidden_grad(monkeypatch):
     torch.testing.assert_close(got, torch.autograd.grad(_naive(h, head, y), h)[0])
     calls = []
     real_run = ce._run
-    monkeypatch.setattr(ce, "_run", lambda *a: calls.append(a[-1]) or real_run(*a))
+    monkeypatch.setattr(ce, "_run", lambda *a, **k: calls.append(a[-1]) or real_run(*a, **k))
     linear_cross_entropy(h, head, y)
     assert calls == [(True, False, False)]  # no (V, D) gradient buffer for a frozen head
 
@@ -249,3 +249,148 @@ def test_token_set_sums_computes_only_the_sets_asked_for():
     sums = token_set_sums(torch.tensor([1.0, 2.0]), torch.tensor([True, True]), mask,
                           torch.tensor([[True, False]]), sets={"content"})
     assert list(sums) == ["content"] and sums["content"].nll_sum.tolist() == [1.0]
+
+
+# ---------------------------------------------------------------- the chunk bounded by bytes of logits
+def test_effective_chunk_size_bounds_logits_bytes():
+    from sftmix.loss.ce import MIN_CHUNK_TOKENS, effective_chunk_size
+
+    mib = 2**20
+    # Gemma 3: 262,144 float32 logits per token = 1 MiB; 128 MiB -> 128 tokens.
+    assert effective_chunk_size(4096, 262144, torch.float32, 128 * mib) == 128
+    assert effective_chunk_size(4096, 49152, torch.float32, 128 * mib) == 682  # 134217728 // 196608
+    assert effective_chunk_size(100, 49152, torch.float32, 128 * mib) == 100  # the token bound is smaller
+    assert effective_chunk_size(4096, 262144, torch.float64, 128 * mib) == 64  # float64 softmax: 8 bytes
+    assert effective_chunk_size(4096, 262144, torch.bfloat16, 128 * mib) == 128  # softmax in float32
+    assert effective_chunk_size(4096, 10**9, torch.float32, 128 * mib) == MIN_CHUNK_TOKENS
+    assert effective_chunk_size(4096, 262144, torch.float32, None) == 4096
+
+
+def test_byte_bound_changes_chunks_not_results(monkeypatch):
+    """V = 11 float64 logits are 88 bytes a token: a 200-byte bound gives chunks of 2 tokens (4 for N = 7),
+    with the same loss, gradients and stats as one chunk and as the naive reference."""
+    monkeypatch.setattr(ce, "MIN_CHUNK_TOKENS", 1)
+    h, head, y, yb, lam, wt = _make()
+    sizes = []
+    real = ce._chunk_logits
+    monkeypatch.setattr(ce, "_chunk_logits", lambda x, hd: sizes.append(x.shape[0]) or real(x, hd))
+    kw = dict(weights=wt, target_b=yb, lam=lam, return_stats=True, chunk_size=4096)
+    bounded = linear_cross_entropy(h, head, y, max_chunk_bytes=200, **kw)
+    assert sizes == [2, 2, 2, 1]
+    sizes.clear()
+    one = linear_cross_entropy(h, head, y, max_chunk_bytes=None, **kw)
+    assert sizes == [7]
+    for a, b in zip(bounded, one):  # loss and every per-token stat
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    _check(h, head, y, chunk_size=4096, max_chunk_bytes=200, weights=wt, target_b=yb, lam=lam)  # grads vs naive
+    with pytest.raises(ValueError, match="max_chunk_bytes"):
+        linear_cross_entropy(h, head, y, max_chunk_bytes=0)
+
+
+# ---------------------------------------------------------------- the tied embedding's sparse gradient
+class _OpLog(torch.utils._python_dispatch.TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.add(str(func.overloadpacket))
+        return func(*args, **(kwargs or {}))
+
+
+def _tiny_step(model, sparse: bool):
+    from sftmix.loss.ce import response_cross_entropy
+    from sftmix.loss.head import forward_hidden, output_head
+
+    ids = torch.tensor([[5, 9, 9, 17, 3, 0], [7, 7, 2, 40, 41, 42]])  # row 0 ends in padding (id 0)
+    labels = torch.tensor([[-100, -100, 9, 17, 3, -100], [-100, -100, -100, 40, 41, 42]])
+    model.zero_grad(set_to_none=True)
+    hidden = forward_hidden(model, ids, (ids != 0).long(), sparse_embedding_grad=sparse)
+    ce_out, _ = response_cross_entropy(hidden, labels, output_head(model))
+    log = _OpLog()
+    with log:
+        ce_out.loss_sum.backward()
+    return ce_out.loss_sum.detach(), {n: p.grad for n, p in model.named_parameters()}, log.ops
+
+
+def test_tied_embedding_sparse_gradient_same_values_no_dense_temporary():
+    from sftmix.toy import build_tiny_model
+
+    model = build_tiny_model("gemma", vocab_size=64, hidden_size=16).double().train()  # tied head
+    emb = model.get_input_embeddings()
+    assert emb.weight is model.get_output_embeddings().weight
+    loss_d, grads_d, ops_d = _tiny_step(model, sparse=False)
+    loss_s, grads_s, ops_s = _tiny_step(model, sparse=True)
+    assert "aten.embedding_dense_backward" in ops_d and "aten.embedding_dense_backward" not in ops_s
+    assert not emb.sparse  # restored after the forward
+    assert loss_s == loss_d
+    assert grads_s.keys() == grads_d.keys()
+    for name, g in grads_s.items():
+        assert g.layout == torch.strided, name  # .grad stays dense: AdamW can use it
+        torch.testing.assert_close(g, grads_d[name], rtol=1e-12, atol=1e-14)
+
+
+def test_untied_or_frozen_embedding_keeps_dense_gradient():
+    from sftmix.toy import build_tiny_model
+
+    untied = build_tiny_model("llama", vocab_size=64, hidden_size=16).double().train()
+    *_, ops = _tiny_step(untied, sparse=True)
+    assert "aten.embedding_dense_backward" in ops  # nothing to merge with: the ordinary path
+    frozen = build_tiny_model("gemma", vocab_size=64, hidden_size=16).double().train()
+    frozen.get_input_embeddings().weight.requires_grad_(False)
+    _, grads, _ = _tiny_step(frozen, sparse=True)
+    assert grads["model.embed_tokens.weight"] is None
+    assert grads["model.norm.weight"] is not None
+
+
+# ---------------------------------------------------------------- one (V, D) head gradient for two calls
+def _two_calls(seed=1):
+    h, head, y, yb, lam, wt = _make(seed=seed)  # N = 7 >= D = 5: the first call keeps a (V, D) buffer
+    g = torch.Generator().manual_seed(seed + 10)
+    h2 = torch.randn(3, D, generator=g, dtype=torch.float64).requires_grad_()  # 3 < D: the second keeps dz
+    y2, y2b = torch.randint(0, V, (3,), generator=g), torch.randint(0, V, (3,), generator=g)
+    lam2 = torch.tensor([0.25, 1.0, 0.5], dtype=torch.float64)
+    return h, head, y, h2, y2, y2b, lam2
+
+
+def _spy_alphas(monkeypatch):
+    alphas, real = [], ce._add_weight_grad
+    monkeypatch.setattr(ce, "_add_weight_grad", lambda *a, alpha=1.0: alphas.append(alpha) or real(*a, alpha=alpha))
+    return alphas
+
+
+def test_second_call_adds_into_the_first_calls_weight_gradient(monkeypatch):
+    h, head, y, h2, y2, y2b, lam2 = _two_calls()
+    alphas = _spy_alphas(monkeypatch)
+    l1 = linear_cross_entropy(h, head, y, chunk_size=3).loss_sum
+    l2 = linear_cross_entropy(h2, head, y2, target_b=y2b, lam=lam2, chunk_size=2).loss_sum
+    assert alphas == [1.0, 1.0, 1.0]  # the first call's three chunks; the second's two are kept, not formed
+    (0.3 * l1 + 1.7 * l2).backward()
+    assert alphas[3:] == [1.7, 1.7]  # added into the first call's buffer with the second's scale
+    ref = 0.3 * _naive(h, head, y) + 1.7 * _naive(h2, head, y2, target_b=y2b, lam=lam2)
+    ps = [h, h2, head.weight]
+    want = torch.autograd.grad(ref, ps)
+    for p, w in zip(ps, want):
+        torch.testing.assert_close(p.grad, w, rtol=1e-12, atol=1e-12)
+
+
+def test_kept_call_forms_its_own_gradient_when_the_first_will_not_run():
+    h, head, y, h2, y2, y2b, lam2 = _two_calls()
+    l1 = linear_cross_entropy(h, head, y, chunk_size=3).loss_sum
+    l2 = linear_cross_entropy(h2, head, y2, target_b=y2b, lam=lam2, chunk_size=2).loss_sum
+    (2.0 * l2).backward()  # the first call is not part of this backward
+    want2 = torch.autograd.grad(2.0 * _naive(h2, head, y2, target_b=y2b, lam=lam2), head.weight)[0]
+    torch.testing.assert_close(head.weight.grad, want2, rtol=1e-12, atol=1e-12)
+    l1.backward()  # then the first alone: only its own gradient is added
+    want1 = torch.autograd.grad(_naive(h, head, y), head.weight)[0]
+    torch.testing.assert_close(head.weight.grad, want1 + want2, rtol=1e-12, atol=1e-12)
+
+
+def test_kept_call_after_the_first_has_run():
+    h, head, y, h2, y2, y2b, lam2 = _two_calls()
+    l1 = linear_cross_entropy(h, head, y, chunk_size=3).loss_sum
+    l2 = linear_cross_entropy(h2, head, y2, target_b=y2b, lam=lam2, chunk_size=2).loss_sum
+    l1.backward()
+    l2.backward()
+    want = torch.autograd.grad(_naive(h, head, y) + _naive(h2, head, y2, target_b=y2b, lam=lam2), head.weight)[0]
+    torch.testing.assert_close(head.weight.grad, want, rtol=1e-12, atol=1e-12)

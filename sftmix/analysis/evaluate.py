@@ -117,8 +117,11 @@ def generate_responses(model, tokenizer, examples, *, batch_size: int = 64,
 
 def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_size: int = 64,
                    generate: bool = True, max_new_tokens: int | None = DEFAULT_MAX_NEW_TOKENS,
-                   exact_match: bool = True, progress: bool = True) -> dict:
+                   exact_match: bool = True, progress: bool = True, tokenized=None) -> dict:
     """Evaluate a causal LM on canonical held-out examples.
+
+    ``tokenized``: the same examples already tokenized (:func:`~sftmix.data.tokenize_examples`, e.g.
+    with ``last_turn_only`` as the model trained); the likelihood metrics are computed on them.
 
     Returns a dict with ``nll`` (mean NLL over the trained response tokens: content and
     end-of-turn, as the training loss), ``content_nll`` (over content tokens only, as
@@ -132,7 +135,8 @@ def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_s
     ``exact_match=False`` generates without scoring exact match (open-ended chats, where no
     answer matches a reference word for word).
     """
-    tokenized = tokenize_examples(examples, tokenizer, max_length=max_length)
+    if tokenized is None:
+        tokenized = tokenize_examples(examples, tokenizer, max_length=max_length)
     stats = token_statistics(model, tokenized, batch_size=batch_size,
                              progress=progress)
     total = stats["count"].sum()

@@ -8,9 +8,21 @@ tokens in chunks and, when gradients are needed, computes them inside the forwar
 pass (the softmax gradient has a closed form), so only one chunk's logits are alive at
 any time. The FLOPs equal an ordinary forward + backward; the extra memory is the
 gradient buffers that autograd would create anyway plus one chunk's logits.
+
+The chunk is bounded twice: by ``chunk_size`` tokens and by ``max_chunk_bytes`` of logits
+(:func:`effective_chunk_size`), so a large vocabulary gets short chunks: at Gemma 3's
+V = 262,144 a 4,096-token chunk would hold 4 GiB of float32 logits; the 128 MiB default
+bound keeps 128 tokens per chunk, where a single-thread matmul is already near its peak rate.
+
+The weight gradient is a (V, D) buffer per call, held from the forward to the backward. A
+second call on the same weight (SFTMix's Mixup pass after the NTP pass) whose tokens are fewer
+than D keeps its (tokens, V) logits gradient instead, and in backward adds ``dz^T h`` into the
+first call's buffer when the autograd engine will still run that call's backward (else it
+forms its own): one (V, D) head gradient per step instead of two (671 MB at Gemma 3's head).
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -19,7 +31,13 @@ from torch.autograd.function import once_differentiable
 
 from ..constants import IGNORE_INDEX
 
-__all__ = ["OutputHead", "CEOutput", "linear_cross_entropy", "response_cross_entropy"]
+__all__ = ["CHUNK_LOGITS_BYTES", "OutputHead", "CEOutput", "effective_chunk_size", "linear_cross_entropy",
+           "response_cross_entropy"]
+
+#: Default bound on one chunk's logits (bytes, in the softmax dtype): 128 MiB.
+CHUNK_LOGITS_BYTES = 128 * 2**20
+#: Chunks never shrink below this many tokens for the byte bound (matmuls of fewer rows run slowly).
+MIN_CHUNK_TOKENS = 32
 
 
 @dataclass
@@ -75,6 +93,19 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
+def effective_chunk_size(chunk_size: int, vocab_size: int, dtype: torch.dtype = torch.float32,
+                         max_chunk_bytes: int | None = CHUNK_LOGITS_BYTES) -> int:
+    """Tokens per chunk: at most ``chunk_size``, and at most ``max_chunk_bytes`` of (chunk, V) logits in
+    the softmax dtype of ``dtype`` (never below ``MIN_CHUNK_TOKENS`` for the byte bound; None: no bound).
+
+    E.g. 4096 requested, float32: V = 49,152 -> 682 tokens (128 MiB); V = 262,144 -> 128.
+    """
+    if max_chunk_bytes is None:
+        return chunk_size
+    per_token = vocab_size * torch.finfo(_compute_dtype(dtype)).bits // 8
+    return min(chunk_size, max(MIN_CHUNK_TOKENS, max_chunk_bytes // max(per_token, 1)))
+
+
 def _chunk_logits(h: torch.Tensor, head: OutputHead):
     """Logits of ``h`` upcast for the softmax, and tanh(z/c) (for the softcap derivative)."""
     # Matmul in the inputs' dtype (as the model's own lm_head would), then upcast.
@@ -89,8 +120,20 @@ def _chunk_logits(h: torch.Tensor, head: OutputHead):
     return z, t
 
 
-def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads):
-    """The chunk loop. ``grads`` = (hidden, weight, bias) flags: which gradients to build."""
+def _add_weight_grad(g_w, dz, h, dtype, alpha=1.0):
+    """``g_w += alpha * dz^T h`` (a new ``dtype`` buffer when ``g_w`` is None), without a (V, D) temporary
+    when the dtypes agree; the matmul runs in ``dz``'s dtype, as autograd would run it."""
+    if g_w is None:
+        g_w = (dz.t() @ h).to(dtype)
+        return g_w.mul_(alpha) if alpha != 1.0 else g_w
+    if g_w.dtype == dz.dtype:
+        return g_w.addmm_(dz.t(), h, alpha=alpha)
+    return g_w.add_((dz.t() @ h).to(g_w.dtype), alpha=alpha)
+
+
+def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads, keep=None):
+    """The chunk loop. ``grads`` = (hidden, weight, bias) flags: which gradients to build. With a
+    ``keep`` list the weight gradient is not formed: each chunk's (dz, h) is appended to it instead."""
     n = hidden.shape[0]
     cdt = _compute_dtype(hidden.dtype)
     w = head.weight
@@ -154,25 +197,44 @@ def _run(hidden, head, target, weights, target_b, lam, chunk_size, stats, grads)
         dzl = dz.to(hidden.dtype)  # back to the matmul dtype, as autograd would run it
         if g_h is not None:
             g_h[s:e] = dzl @ w_mm
-        if grads[1]:
-            if g_w is None:
-                g_w = (dzl.t() @ h).to(gw_dtype)
-            elif g_w.dtype == dzl.dtype:
-                g_w.addmm_(dzl.t(), h)  # accumulate without a (V, D) temporary
-            else:
-                g_w += (dzl.t() @ h).to(g_w.dtype)
+        if grads[1] and keep is not None:
+            keep.append((dzl, h))
+        elif grads[1]:
+            g_w = _add_weight_grad(g_w, dzl, h, gw_dtype)
     return loss, nll_all, correct_all, pmax_all, g_h, g_w, g_b
+
+
+#: id(weight) -> the backward node of the latest call on that weight holding a (V, D) gradient buffer.
+_PENDING: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _pending_node(weight: torch.Tensor):
+    node = _PENDING.get(id(weight))
+    if node is None or node.weight_ref() is not weight or node.grads is None or node.grads[1] is None:
+        return None
+    return node
 
 
 class _LinearCE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, bias, target, weights, target_b, lam, head, chunk_size, stats):
         grads = tuple(ctx.needs_input_grad[:3])
+        # Fewer tokens than D: (tokens, V) logits gradients are smaller than a (V, D) buffer; keep them
+        # and add dz^T h into an earlier call's buffer in backward (see the module docstring).
+        gw_dtype = _compute_dtype(weight.dtype)
+        smaller = hidden.shape[0] * hidden.element_size() < weight.shape[1] * torch.finfo(gw_dtype).bits // 8
+        target_node = _pending_node(weight) if grads[1] and smaller else None
+        keep = [] if target_node is not None else None
         loss, nll, correct, pmax, g_h, g_w, g_b = _run(
-            hidden, head, target, weights, target_b, lam, chunk_size, stats, grads)
+            hidden, head, target, weights, target_b, lam, chunk_size, stats, grads, keep=keep)
         # Intermediates kept on ctx (not inputs/outputs, so no save_for_backward needed).
         ctx.grads = (g_h, g_w, g_b)
         ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
+        ctx.kept, ctx.deferred, ctx.gw_dtype = keep, [], gw_dtype
+        ctx.defer_to = weakref.ref(target_node) if target_node is not None else None
+        ctx.weight_ref = weakref.ref(weight)
+        if g_w is not None:
+            _PENDING[id(weight)] = ctx
         if stats:
             ctx.mark_non_differentiable(nll, correct, pmax)
         return loss, nll, correct, pmax
@@ -180,14 +242,35 @@ class _LinearCE(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss, _g_nll, _g_correct, _g_pmax):
+        g_h, g_w, g_b = ctx.grads
+        ctx.grads = None  # marks this node as run for later calls' backward
+        if ctx.kept is not None:
+            target = ctx.defer_to()
+            if target is not None and target.grads is not None and torch._C._will_engine_execute_node(target):
+                target.deferred.append((ctx.kept, grad_loss))  # that node returns the sum
+            else:  # the earlier call's backward has run or will not run: form this call's own gradient
+                for dz, h in ctx.kept:
+                    g_w = _add_weight_grad(g_w, dz, h, ctx.gw_dtype)
+                g_w.mul_(grad_loss)
+            ctx.kept = None
+        elif g_w is not None:
+            g_w.mul_(grad_loss)
+        for kept, scale in ctx.deferred:
+            for dz, h in kept:
+                g_w = _add_weight_grad(g_w, dz, h, ctx.gw_dtype, alpha=float(scale))
+        ctx.deferred = []
         # The buffers are ours and used once: scale them in place (no (V, D) temporary).
-        out = [None if g is None else g.mul_(grad_loss).to(dt) for g, dt in zip(ctx.grads, ctx.dtypes)]
-        ctx.grads = None
+        if g_h is not None:
+            g_h.mul_(grad_loss)
+        if g_b is not None:
+            g_b.mul_(grad_loss)
+        out = [None if g is None else g.to(dt) for g, dt in zip((g_h, g_w, g_b), ctx.dtypes)]
         return (*out, None, None, None, None, None, None, None)
 
 
 def linear_cross_entropy(hidden, head: OutputHead, target, *, weights=None, target_b=None,
-                         lam=None, chunk_size: int = 2048, return_stats: bool = False) -> CEOutput:
+                         lam=None, chunk_size: int = 2048, max_chunk_bytes: int | None = CHUNK_LOGITS_BYTES,
+                         return_stats: bool = False) -> CEOutput:
     """Weighted (optionally two-label) cross-entropy of ``head(hidden)``, chunked over tokens.
 
     ``loss_sum = sum_i weights_i * [lam_i * CE(z_i, target_i) + (1 - lam_i) * CE(z_i, target_b_i)]``
@@ -201,7 +284,9 @@ def linear_cross_entropy(hidden, head: OutputHead, target, *, weights=None, targ
     weights : Tensor (N,), optional. Per-token weights (constants, no gradient). Default ones.
     target_b, lam : LongTensor (N,) and Tensor (N,) in [0, 1], optional, together.
         Soft target ``lam * onehot(target) + (1 - lam) * onehot(target_b)``; lam gets no gradient.
-    chunk_size : int. Tokens per chunk; peak extra memory is one chunk's (chunk, V) logits.
+    chunk_size : int. Most tokens per chunk; peak extra memory is one chunk's (chunk, V) logits.
+    max_chunk_bytes : int or None. Most bytes of one chunk's logits (softmax dtype); shortens the chunk
+        for large vocabularies (:func:`effective_chunk_size`). None: ``chunk_size`` alone.
     return_stats : bool. Also return detached ``token_nll``, ``token_correct`` and ``token_max_prob`` (N,).
 
     Returns
@@ -220,6 +305,8 @@ def linear_cross_entropy(hidden, head: OutputHead, target, *, weights=None, targ
         raise ValueError(f"softcap must be positive, got {head.softcap}")
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    if max_chunk_bytes is not None and (not isinstance(max_chunk_bytes, int) or max_chunk_bytes < 1):
+        raise ValueError(f"max_chunk_bytes must be a positive int or None, got {max_chunk_bytes!r}")
     if (target_b is None) != (lam is None):
         raise ValueError("target_b and lam must be given together")
     for name, x in (("target", target), ("target_b", target_b)):
@@ -230,6 +317,7 @@ def linear_cross_entropy(hidden, head: OutputHead, target, *, weights=None, targ
         if n and (int(x.min()) < 0 or int(x.max()) >= v):
             raise ValueError(f"{name} values must lie in [0, {v})")
     cdt = _compute_dtype(hidden.dtype)
+    chunk_size = effective_chunk_size(chunk_size, v, hidden.dtype, max_chunk_bytes)
     for name, x in (("weights", weights), ("lam", lam)):
         if x is not None and tuple(x.shape) != (n,):
             raise ValueError(f"{name} must have shape ({n},), got {tuple(x.shape)}")
