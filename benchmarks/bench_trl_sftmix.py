@@ -21,7 +21,7 @@ Settings: ``tiny`` (sftmix's tiny Llama, d64, character vocabulary, 32 suite exa
 ``smollm2-135m`` (SmolLM2-135M-Instruct, ChatML, 16 ShareGPT first exchanges of <= 128 tokens, batch 8;
 needs the real-model artefacts; run it under ``flock /tmp/heavy.lock``).
 
-    python benchmarks/bench_trl_sftmix.py                      # both settings, ~5 min on 1 thread
+    python benchmarks/bench_trl_sftmix.py                      # both settings, ~4 min on 1 thread
     python benchmarks/bench_trl_sftmix.py --only tiny --smoke --out /tmp/trl.json
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ def settings(smoke: bool) -> dict:
     if smoke:
         return {"tiny": dict(model="tiny", hidden=32, n=16, batch=8, length=128, rounds=2)}
     return {"tiny": dict(model="tiny", hidden=64, n=32, batch=16, length=128, rounds=20),
-            "smollm2-135m": dict(model="smollm2-135m", n=16, batch=8, length=128, rounds=5)}
+            "smollm2-135m": dict(model="smollm2-135m", n=16, batch=8, length=128, rounds=4)}
 
 
 def build(spec: dict):
