@@ -57,14 +57,13 @@ def build(spec: dict):
         args = ModelArguments(model_name_or_path="smollm2-135m")
         tok, model = load_tokenizer(args), load_model(args)
         examples = C.sharegpt_first_exchanges(spec["n"], tok, spec["length"])
-        prompts = [[{"role": "user", "content": p}] for p in examples["prompt"]]
     else:
         tok = sftmix.build_toy_tokenizer()
         model = sftmix.build_tiny_model("llama", tokenizer=tok, hidden_size=spec["hidden"])
         examples = sftmix.load_examples("builtin", split="train", n_train=spec["n"], n_test=0, seed=0)
-        prompts = examples["messages"]
     data = datasets.Dataset.from_dict({
-        "prompt": prompts, "completion": [[{"role": "assistant", "content": r}] for r in examples["response"]],
+        "prompt": examples["messages"],
+        "completion": [[{"role": "assistant", "content": r}] for r in examples["response"]],
         "example_id": [str(e) for e in examples["example_id"]]})
     return tok, model.train(), data
 
