@@ -101,7 +101,7 @@ def misuse(out: Path, rank: int) -> None:
     try:
         SFTMixTrainer(model=build_tiny_model("llama", tokenizer=tok, hidden_size=16, num_heads=2), args=config)
         error = None
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:  # a user error (ConfigError is a ValueError)
         error = str(exc)
     (out / f"rank{rank}_misuse.json").write_text(json.dumps({"error": error}))
 

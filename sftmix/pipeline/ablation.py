@@ -47,6 +47,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..analysis.markdown import markdown_table
 from ..analysis.results import METRICS
 from ..analysis.stats import paired_difference
 from ..config import Axis, RecipeArguments, SFTMixConfig
@@ -380,12 +381,12 @@ def summary_markdown(results: pd.DataFrame, metrics: Sequence[str] = ("exact_mat
         lines += [f"## {metric} ({'higher' if _HIGHER_IS_BETTER.get(metric, True) else 'lower'} is better)", ""]
         if band:
             lines += [f"NTP baseline: {band['mean']:.4f} ± {band['std']:.4f} ({band['label']})", ""]
-        lines += ["| param | value | seeds | mean ± std | Δ vs centre [95% CI] | verdict |",
-                  "|---|---|---|---|---|---|"]
+        rows = []
         for r in summary.itertuples():
             ci = "" if r.verdict in ("centre", "no claim (1 seed)") else f" [{r.ci95_low:+.4f}, {r.ci95_high:+.4f}]"
-            lines.append(f"| {r.param} | {_fmt(r.value)} | {r.n_seeds} | {r.mean:.4f} ± {r.std:.4f} | "
-                         f"{r.diff:+.4f}{ci} | {r.verdict} |")
+            rows.append([r.param, _fmt(r.value), r.n_seeds, f"{r.mean:.4f} ± {r.std:.4f}", f"{r.diff:+.4f}{ci}",
+                         r.verdict])
+        lines += markdown_table(["param", "value", "seeds", "mean ± std", "Δ vs centre [95% CI]", "verdict"], rows)
         lines.append("")
     lines.append("Differences inside the spread over seeds (verdict 'within noise') are not findings.")
     return "\n".join(lines) + "\n"

@@ -38,12 +38,22 @@ _MODEL_ONLY = ("tiny_hidden_size", "tiny_layers", "tiny_heads", "model_seed", "t
                "lora_alpha", "lora_dropout", "lora_target_modules")
 
 
-def tokenize_for_training(examples: datasets.Dataset, tokenizer, data_args: DataArguments) -> datasets.Dataset:
-    """Examples tokenized as the data settings say (``max_length``, ``last_turn_only``), on every process:
-    the main process first, so a dataset cached on disk is written once and read by the others."""
-    with Processes().state.main_process_first():
+def tokenize_for_training(examples: datasets.Dataset, tokenizer, data_args: DataArguments, *,
+                          alone: bool = False) -> datasets.Dataset:
+    """Examples tokenized as the data settings say (``max_length``, ``last_turn_only``).
+
+    Called on every process, the main process goes first, so a dataset cached on disk is written
+    once and read by the others. ``alone``: called on the main process alone (in a stage the others
+    wait for), so nothing waits for the others.
+    """
+    def tokenize():
         return tokenize_examples(examples, tokenizer, max_length=data_args.max_length,
                                  last_turn_only=data_args.last_turn_only)
+
+    if alone:
+        return tokenize()
+    with Processes().state.main_process_first():
+        return tokenize()
 
 
 def tokenizer_key(args: ModelArguments) -> str:
@@ -74,8 +84,12 @@ class RunContext:
             self._cache[key] = load_tokenizer(args)
         return self._cache[key]
 
-    def tokenized(self, which: str = "train", *, reference: bool = False) -> datasets.Dataset:
-        """``"train"`` or ``"held_out"`` tokenized with the (reference) model's tokenizer, once per tokenizer."""
+    def tokenized(self, which: str = "train", *, reference: bool = False, alone: bool = False) -> datasets.Dataset:
+        """``"train"`` or ``"held_out"`` tokenized with the (reference) model's tokenizer, once per tokenizer.
+
+        ``alone``: asked for by a stage that runs on the main process alone (see
+        :func:`tokenize_for_training`); the stages that run everywhere leave it False.
+        """
         examples = {"train": self.train_examples, "held_out": self.held_out}[which]
         if examples is None:
             raise ValueError(f"this run has no {which} examples")
@@ -83,7 +97,7 @@ class RunContext:
         key = ("tokens", which, tokenizer_key(self.config.model_args(reference=reference)))
         if key not in self._cache:
             self._cache[key] = tokenize_for_training(examples, self.tokenizer(reference=reference),
-                                                     self.config.data_args())
+                                                     self.config.data_args(), alone=alone)
         return self._cache[key]
 
     def with_config(self, config: ExperimentConfig) -> RunContext:

@@ -44,6 +44,7 @@ from ..config import DataArguments, ModelArguments, RecipeArguments, SFTMixConfi
 from ..constants import METHODS
 from ..errors import ConfigError
 from ..io import RunDir
+from ..recipe import PROJECTIONS as PROJECTION_REGISTRY
 from .config_files import load_yaml_config
 
 __all__ = ["PROJECTIONS", "SECTIONS", "ExperimentConfig"]
@@ -55,8 +56,8 @@ SECTIONS = {"model": ModelArguments, "reference_model": ModelArguments, "data": 
 #: reads, and its checkpointing (every epoch for a training run, to resume from; the reference run
 #: saves the checkpoints it is scored at).
 _PER_RUN = ("method", "seed", "output_dir", "split_file", "save_strategy", "save_steps", "save_total_limit")
-#: 2-D projections of the embeddings the experiment can draw.
-PROJECTIONS = ("umap", "pca")
+#: 2-D projections of the embeddings the experiment can draw: the names of :data:`sftmix.recipe.PROJECTIONS`.
+PROJECTIONS = tuple(PROJECTION_REGISTRY)
 #: Keys of older experiment layouts and where they live now (refused with this line).
 MOVED = {**{f.name: f"recipe.{f.name}" for f in dataclasses.fields(RecipeArguments)},
          "training.record_dynamics": "recipe.dynamics_mode (online)",

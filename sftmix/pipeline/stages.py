@@ -31,7 +31,7 @@ from transformers import AutoModelForCausalLM
 from ..analysis.embed import embed_examples
 from ..analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, evaluate_model
 from ..analysis.fit import fit_table
-from ..analysis.projection import project_pca, project_umap
+from ..analysis.projection import project
 from ..distributed import Processes
 from ..dynamics import (
     compute_dynamics,
@@ -45,6 +45,7 @@ from ..dynamics import (
 )
 from ..io import EVAL_FILE, GENERATIONS_FILE, LOG_HISTORY_FILE, TRAIN_KEY_FILE, RunDir, atomic_write, atomic_write_json
 from ..models import adapter_base, load_adapter, load_model
+from ..recipe import SPLIT_METRICS
 from ..train import clean_checkpoints, latest_checkpoint, train_model, train_reference
 from .context import RunContext
 
@@ -345,7 +346,7 @@ def load_trained(path):
 def eval_stage(ctx: RunContext, out: Path) -> None:
     """Evaluate the model trained into ``out`` on the held-out examples: ``eval.json`` and the generations."""
     out, config = Path(out), ctx.config
-    evaluate_and_save(load_trained(out), ctx.tokenizer(), ctx.held_out, tokenized=ctx.tokenized("held_out"),
+    evaluate_and_save(load_trained(out), ctx.tokenizer(), ctx.held_out, tokenized=ctx.tokenized("held_out", alone=True),
                       out_file=out / EVAL_FILE, generations_file=out / GENERATIONS_FILE,
                       max_length=config.data_args().max_length, generate=config.generate,
                       max_new_tokens=config.max_new_tokens, exact_match=config.exact_match, progress=ctx.bars)
@@ -356,22 +357,19 @@ def embeddings_stage(ctx: RunContext) -> None:
     config, rd = ctx.config, ctx.rd
     checkpoints = json.loads(rd.checkpoints.read_text())
     model = load_trained(checkpoints[-1])
-    emb = embed_examples(model, ctx.tokenizer(reference=True), ctx.tokenized("train", reference=True),
-                         max_length=config.data_args().max_length, progress=ctx.bars)
+    tokenized = ctx.tokenized("train", reference=True, alone=True)  # a main-process stage
+    emb = embed_examples(model, ctx.tokenizer(reference=True), tokenized, max_length=config.data_args().max_length,
+                         progress=ctx.bars)
 
     def save_npy(tmp):
         with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a path
             np.save(f, emb)
 
     atomic_write(rd.embeddings, save_npy)
-    ids = list(ctx.tokenized("train", reference=True)["example_id"])
-    if config.projection == "umap":
-        proj = project_umap(emb, ids=ids, seed=config.seeds[0], cache_dir=rd.cache)
-    else:
-        proj = project_pca(emb, ids=ids)
+    ids = list(tokenized["example_id"])
+    proj = project(config.projection, emb, ids=ids, seed=config.seeds[0], cache_dir=rd.cache)
     table = load_dynamics(rd.dynamics)
-    keep = [c for c in ("example_id", "confidence", "confidence_prob", "correctness", "task", "noisy",
-                        "difficulty") if c in table.columns]
+    keep = [c for c in ("example_id", *SPLIT_METRICS, "task", "noisy", "difficulty") if c in table.columns]
     method = proj.attrs.get("method", config.projection)
     proj = proj.merge(table[keep], on="example_id", how="left")
     proj.attrs["method"] = method  # merge drops attrs; the plots label the axes with it

@@ -64,7 +64,7 @@ class SFTMixTrainer(Trainer):
         launched = launched_processes()
         if launched > 1 and self.args.world_size == 1:
             # Each process would train on all the data and write the same files.
-            raise RuntimeError(
+            raise ConfigError(
                 f"launched as {launched} processes, but each one trains alone (no process group). On a "
                 "machine without GPUs pass use_cpu=True (--use_cpu True) so the processes train together "
                 "over gloo.")
