@@ -217,7 +217,7 @@ halves = analysis.half_profile(table, split)
 assert by_noise[True] < by_noise[False]
 assert halves.loc["unconfident", "share_corrupted"] > halves.loc["confident", "share_corrupted"]
 assert len(split["confident"]) + len(split["unconfident"]) == len(table) == config.data["n_train"]
-assert ran["stages"] == ["reference", "dynamics", "split"]  # nothing was trained beyond the split
+assert ran["stages"] == ["reference", "dynamics", "prune", "split"]  # nothing was trained beyond the split
 assert sides["changed"].sum() == (sides["side_mean"] != sides["side_last"]).sum()
 assert set(picked.values()) <= set(table["example_id"])
 assert explorer.scores.shape[0] == config.recipe_args().n_checkpoints
