@@ -43,7 +43,16 @@ from ..dynamics import (
     score_checkpoints,
     split_by_confidence,
 )
-from ..io import EVAL_FILE, GENERATIONS_FILE, LOG_HISTORY_FILE, TRAIN_KEY_FILE, RunDir, atomic_write, atomic_write_json
+from ..io import (
+    EVAL_FILE,
+    GENERATIONS_FILE,
+    LOG_HISTORY_FILE,
+    TRAIN_KEY_FILE,
+    RunDir,
+    atomic_copy,
+    atomic_write,
+    atomic_write_json,
+)
 from ..models import adapter_base, load_adapter, load_model
 from ..recipe import SPLIT_METRICS
 from ..train import clean_checkpoints, latest_checkpoint, train_model, train_reference
@@ -254,7 +263,7 @@ def ntp_from_reference(ctx: RunContext, out: Path) -> None:
         if (last / name).exists():
             _link_or_copy(last / name, out / name)
     ctx.tokenizer().save_pretrained(out)
-    shutil.copy2(rd.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
+    atomic_copy(rd.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -263,7 +272,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:
-        shutil.copy2(source, target)
+        atomic_copy(source, target)
 
 
 def scores_held_out(ctx: RunContext) -> bool:
