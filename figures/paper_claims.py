@@ -4,7 +4,9 @@
     python figures/paper_claims.py --n-train 2500 --out figures/paper_claims_n2500   # the demo-sized cell
 
 Finished runs are read, not trained again (the trained models are rescored for (b)).
-``--from-csv`` redraws the figure and table from the shipped ``<out>_role.csv`` and ``<out>_spread.csv``.
+``--from-csv`` redraws the figure and table from the cell's shipped CSVs (``figures/paper_claims_role.csv`` and
+``_spread.csv``; ``figures/paper_claims_n2500_*.csv`` for ``--n-train 2500``), or from ``--from-csv PREFIX``'s
+``PREFIX_role.csv`` and ``PREFIX_spread.csv``, and writes to ``--out`` (a path prefix, or a folder).
 
 (a) The role-of-Mixup ablation (NTP only / NTP + 0.2 Mixup / equal weights / Mixup only) and
 (b) the claim that SFTMix lowers the spread of per-example confidence (paper: about 7% lower
@@ -15,6 +17,7 @@ figures/paper_claims.png/.pdf (``--out`` for another cell, e.g. figures/paper_cl
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -22,12 +25,17 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pandas as pd  # noqa: E402
 
-from sftmix.analysis.paper import PAPER_CITATION, PAPER_RESULTS  # noqa: E402
-from sftmix.analysis.stats import format_interval, mean_std, paired_difference  # noqa: E402
-from sftmix.pipeline.claims import confidence_spread, role_of_mixup  # noqa: E402
-from sftmix.pipeline.regime import RegimeGrid, regime_configs  # noqa: E402
-from sftmix.viz.plots import save_figure  # noqa: E402
-from sftmix.viz.plots.claims import plot_paper_claims  # noqa: E402
+from sftmix.analysis import (  # noqa: E402
+    PAPER_CITATION,
+    PAPER_RESULTS,
+    format_interval,
+    markdown_table,
+    mean_std,
+    paired_difference,
+)
+from sftmix.io import atomic_write, atomic_write_text  # noqa: E402
+from sftmix.pipeline import RegimeGrid, confidence_spread, regime_configs, role_of_mixup  # noqa: E402
+from sftmix.viz import plot_paper_claims, save_figure  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BASE = HERE.parent / "configs" / "regime" / "base.yaml"
@@ -39,24 +47,45 @@ def main(argv=None):
     ap.add_argument("--n-train", type=int, default=600)
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--out", default=str(HERE / "paper_claims"))
-    ap.add_argument("--from-csv", action="store_true", help="redraw from the shipped CSVs (no runs needed)")
+    ap.add_argument("--out", default=None, help="where to write: a path prefix (PREFIX.md, PREFIX.png, "
+                    "PREFIX_role.csv, ...) or an existing folder (default: figures/paper_claims[_n<N>])")
+    ap.add_argument("--from-csv", nargs="?", const="", default=None, metavar="PREFIX",
+                    help="redraw from PREFIX_role.csv and PREFIX_spread.csv (no runs needed; default: the cell's "
+                         "shipped CSVs in figures/)")
     args = ap.parse_args(argv)
     start = time.time()
     grid = RegimeGrid(n_train=[args.n_train], noise=[args.noise], epochs=[args.epochs])
     (_, config), = regime_configs(BASE, grid, runs_dir=args.runs_dir)
-    out = Path(args.out)
-    if args.from_csv:
-        role, spread = (pd.read_csv(out.with_name(f"{out.name}_{part}.csv")) for part in ("role", "spread"))
+    shipped = cell_prefix(args.n_train)
+    out = Path(args.out) if args.out else shipped
+    if out.is_dir():
+        out = out / shipped.name
+    if args.from_csv is not None:
+        source = Path(args.from_csv) if args.from_csv else shipped
+        role, spread = (read_csv(source, part) for part in ("role", "spread"))
     else:
         role = role_of_mixup(config)
         spread = confidence_spread(config)
-    role.to_csv(out.with_name(out.name + "_role.csv"), index=False)
-    spread.to_csv(out.with_name(out.name + "_spread.csv"), index=False)
+    for part, frame in (("role", role), ("spread", spread)):
+        atomic_write(out.with_name(f"{out.name}_{part}.csv"), lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
     save_figure(plot_paper_claims(role, spread), out)
-    out.with_suffix(".md").write_text(markdown(role, spread, config, image=out.with_suffix(".png").name))
+    atomic_write_text(out.with_suffix(".md"), markdown(role, spread, config, image=out.with_suffix(".png").name))
     print(out.with_suffix(".md").read_text())
     print(f"{time.time() - start:.0f} s")
+
+
+def cell_prefix(n_train: int) -> Path:
+    """Where a cell's files are shipped: figures/paper_claims (600 examples), figures/paper_claims_n<N>."""
+    return HERE / ("paper_claims" if n_train == 600 else f"paper_claims_n{n_train}")
+
+
+def read_csv(prefix: Path, part: str) -> pd.DataFrame:
+    path = prefix.with_name(f"{prefix.name}_{part}.csv")
+    if not path.is_file():
+        print(f"paper_claims.py: error: {path}: no such file (--from-csv reads PREFIX_role.csv and PREFIX_spread.csv; "
+              "without PREFIX the cell's shipped files in figures/)", file=sys.stderr)
+        raise SystemExit(2)
+    return pd.read_csv(path)
 
 
 def markdown(role: pd.DataFrame, spread: pd.DataFrame, config, image: str = "paper_claims.png") -> str:
@@ -69,9 +98,8 @@ def markdown(role: pd.DataFrame, spread: pd.DataFrame, config, image: str = "pap
              "they measure different things (held-out exact match on a toy suite vs LLM-judged benchmarks).", "",
              "## (a) The role of Mixup", "",
              "Ours: mean ± std over seeds; the difference to NTP only is paired by seed with its exact 95% "
-             "t-interval.", "",
-             "| variant | exact match (↑) | held-out NLL (↓) | ECE (↓) | Δ exact match vs NTP [95% CI] |",
-             "|---|---|---|---|---|"]
+             "t-interval.", ""]
+    rows = []
     ntp = role[role["variant"] == "NTP only"].set_index("seed")
     for variant, part in role.groupby("variant", sort=False):
         part = part.set_index("seed")
@@ -82,28 +110,28 @@ def markdown(role: pd.DataFrame, spread: pd.DataFrame, config, image: str = "pap
         common = sorted(set(part.index) & set(ntp.index))
         diff = "—" if variant == "NTP only" else format_interval(paired_difference(
             ntp.loc[common, "exact_match"].tolist(), part.loc[common, "exact_match"].tolist()))
-        lines.append(f"| {variant} | " + " | ".join(cells) + f" | {diff} |")
+        rows.append([variant, *cells, diff])
+    lines += markdown_table(["variant", "exact match (↑)", "held-out NLL (↓)", "ECE (↓)",
+                             "Δ exact match vs NTP [95% CI]"], rows)
     paper = PAPER_RESULTS["role of Mixup (Llama-3.1-8B, Alpaca-52K)"]
-    lines += ["", f"The paper (Llama-3.1-8B on Alpaca-52K; {PAPER_CITATION}):", "",
-              "| variant | " + " | ".join(paper["metrics"]) + " |", "|---" * (len(paper["metrics"]) + 1) + "|"]
-    for (label, _), values in paper["rows"].items():
-        lines.append(f"| {label} | " + " | ".join(f"{v:g}" for v in values) + " |")
+    lines += ["", f"The paper (Llama-3.1-8B on Alpaca-52K; {PAPER_CITATION}):", ""]
+    lines += markdown_table(["variant", *paper["metrics"]],
+                            ([label, *(f"{v:g}" for v in values)] for (label, _), values in paper["rows"].items()))
     lines += ["", "## (b) Spread of per-example confidence after training", "",
               "Every training example rescored with each trained model. Confidence = −perplexity of the "
               "response (the paper's definition); because perplexity is heavy-tailed (a few corrupted answers "
               "have perplexities in the hundreds), the spread of log-perplexity is shown beside it. "
-              "Ratio = std under SFTMix / std under NTP, paired by seed.", "",
-              "| seed | std of confidence: NTP | SFTMix | ratio | std of log-perplexity: NTP | SFTMix | ratio |",
-              "|---|---|---|---|---|---|---|"]
+              "Ratio = std under SFTMix / std under NTP, paired by seed.", ""]
     summaries = []
     for column in ("confidence_std", "log_ppl_std"):
         wide = spread.pivot(index="seed", columns="method", values=column).dropna()
         summaries.append((column, wide, wide["sftmix"] / wide["ntp"]))
     (_, conf, conf_ratio), (_, logp, logp_ratio) = summaries
-    for seed in conf.index:
-        lines.append(f"| {seed} | {conf.loc[seed, 'ntp']:.4f} | {conf.loc[seed, 'sftmix']:.4f} | "
-                     f"{conf_ratio[seed]:.3f} | {logp.loc[seed, 'ntp']:.4f} | {logp.loc[seed, 'sftmix']:.4f} | "
-                     f"{logp_ratio[seed]:.3f} |")
+    lines += markdown_table(
+        ["seed", "std of confidence: NTP", "SFTMix", "ratio", "std of log-perplexity: NTP", "SFTMix", "ratio"],
+        ([seed, f"{conf.loc[seed, 'ntp']:.4f}", f"{conf.loc[seed, 'sftmix']:.4f}", f"{conf_ratio[seed]:.3f}",
+          f"{logp.loc[seed, 'ntp']:.4f}", f"{logp.loc[seed, 'sftmix']:.4f}", f"{logp_ratio[seed]:.3f}"]
+         for seed in conf.index))
     lines.append("")
     for label, ratios in (("confidence", conf_ratio), ("log-perplexity", logp_ratio)):
         if not len(ratios):

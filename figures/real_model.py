@@ -12,7 +12,6 @@ interrupt and rerun to resume).
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import time
@@ -26,7 +25,7 @@ SEEDS = [0, 1, 2]
 
 
 def experiment(runs_dir: str):
-    from sftmix.pipeline.experiment_config import ExperimentConfig
+    from sftmix.pipeline import ExperimentConfig
 
     return ExperimentConfig.from_yaml(CONFIG, name="real-3seeds", runs_dir=runs_dir, seeds=SEEDS)
 
@@ -38,15 +37,16 @@ def main() -> None:
     args = ap.parse_args()
     config = experiment(args.runs_dir)
     if not args.report_only:
-        from sftmix.pipeline.experiment import run_experiment
+        from sftmix.io import atomic_write_json
+        from sftmix.pipeline import run_experiment
 
         start = time.time()
         run_experiment(config)
         usage = {"wall_seconds_this_call": round(time.time() - start, 1),
                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-        (config.run_dir / "resources.json").write_text(json.dumps(usage, indent=2))
+        atomic_write_json(config.run_dir / "resources.json", usage)
         print(usage)
-    from sftmix.pipeline.real_report import write_real_report
+    from sftmix.pipeline import write_real_report
 
     for path in write_real_report(config.run_dir, OUT, toy_results=ROOT / "figures" / "demo_results.md",
                                   made_by="`python figures/real_model.py` (config "

@@ -13,6 +13,7 @@ figures/regime_map.csv (one row per cell, method and seed).
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -20,9 +21,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pandas as pd  # noqa: E402
 
-from sftmix.pipeline.regime import RegimeGrid, regime_configs, regime_table, run_regime, summarize_regime  # noqa: E402
-from sftmix.viz.plots import save_figure  # noqa: E402
-from sftmix.viz.plots.regime import plot_regime_map  # noqa: E402
+from sftmix.analysis import markdown_table  # noqa: E402
+from sftmix.io import atomic_write, atomic_write_text  # noqa: E402
+from sftmix.pipeline import RegimeGrid, regime_configs, regime_table, run_regime, summarize_regime  # noqa: E402
+from sftmix.viz import plot_regime_map, save_figure  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BASE = HERE.parent / "configs" / "regime" / "base.yaml"
@@ -32,8 +34,9 @@ def main(argv=None):
     grid = RegimeGrid()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", action="store_true", help="only rebuild the outputs from finished cells")
-    ap.add_argument("--from-csv", action="store_true", help="redraw from the shipped CSV (one row per cell, "
-                    "method and seed) instead of the run directories")
+    ap.add_argument("--from-csv", nargs="?", const=str(HERE / "regime_map.csv"), default=None, metavar="CSV",
+                    help="redraw from a CSV (one row per cell, method and seed; default: the shipped "
+                         "figures/regime_map.csv) instead of the run directories")
     ap.add_argument("--runs-dir", default=str(HERE.parent / "runs"))
     ap.add_argument("--n-train", type=int, nargs="+", default=grid.n_train)
     ap.add_argument("--noise", type=float, nargs="+", default=grid.noise)
@@ -44,19 +47,22 @@ def main(argv=None):
     start = time.time()
     out = Path(args.out)
     if args.from_csv:
-        table = pd.read_csv(out.with_suffix(".csv"))
+        if not Path(args.from_csv).is_file():
+            print(f"regime_map.py: error: {args.from_csv}: no such file", file=sys.stderr)
+            raise SystemExit(2)
+        table = pd.read_csv(args.from_csv)
     elif args.table:
         table = regime_table(regime_configs(BASE, grid, runs_dir=args.runs_dir))
     else:
         table = run_regime(BASE, grid, runs_dir=args.runs_dir)
-    table.to_csv(out.with_suffix(".csv"), index=False)
+    atomic_write(out.with_suffix(".csv"), lambda tmp: table.to_csv(tmp, index=False))
     summary = summarize_regime(table)
     if summary.empty:
         print("no finished cells yet")
         return
     save_figure(plot_regime_map(summary, grid={"n_train": grid.n_train, "noise": grid.noise, "epochs": grid.epochs}),
                 out)
-    out.with_suffix(".md").write_text(markdown(summary, grid, table))
+    atomic_write_text(out.with_suffix(".md"), markdown(summary, grid, table))
     print(out.with_suffix(".md").read_text())
     print(f"{time.time() - start:.0f} s")
 
@@ -75,14 +81,13 @@ def markdown(summary, grid, table) -> str:
              f"over all **{len(summary)} comparisons** in this table. A verdict needs the Holm-adjusted p < 0.05; "
              "`CI excl. 0` says whether the unadjusted interval excludes zero.", "",
              "In the heatmap each cell is coloured by the difference it prints (blue: SFTMix better, for every "
-             "metric), the rows line up across panels, and hatched cells were not run.", "",
-             "| n_train | noise | epochs | metric | NTP | SFTMix | SFTMix − NTP [95% CI] | p | p (Holm) "
-             "| CI excl. 0 | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in summary.itertuples():
-        lines.append(f"| {r.n_train} | {r.noise:g} | {r.epochs} | {r.metric} | {r.ntp:.3f} | {r.sftmix:.3f} | "
-                     f"{r.diff:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}] | {r.p:.3f} | {r.p_holm:.3f} | "
-                     f"{'yes' if r.ci_excludes_zero else 'no'} | {r.verdict} |")
+             "metric), the rows line up across panels, and hatched cells were not run.", ""]
+    lines += markdown_table(
+        ["n_train", "noise", "epochs", "metric", "NTP", "SFTMix", "SFTMix − NTP [95% CI]", "p", "p (Holm)",
+         "CI excl. 0", "verdict"],
+        ([r.n_train, f"{r.noise:g}", r.epochs, r.metric, f"{r.ntp:.3f}", f"{r.sftmix:.3f}",
+          f"{r.diff:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]", f"{r.p:.3f}", f"{r.p_holm:.3f}",
+          "yes" if r.ci_excludes_zero else "no", r.verdict] for r in summary.itertuples()))
     count = summary["verdict"].value_counts()
     lines += ["", f"**As measured:** of {len(summary)} comparisons, SFTMix is better in "
               f"{count.get('SFTMix better', 0)}, NTP is better in {count.get('NTP better', 0)} and "

@@ -36,13 +36,12 @@ import pandas as pd
 from IPython.display import Markdown
 
 import sftmix
-from sftmix.analysis.results import results_markdown
+from sftmix import RunDir
+from sftmix.analysis import results_markdown
 from sftmix.data import load_train_eval
-from sftmix.io import RunDir
-from sftmix.pipeline.experiment import demo_config
+from sftmix.pipeline import demo_config
 from sftmix.toy import list_tasks
-from sftmix.viz.figures import load_histories
-from sftmix.viz.plots import plot_lambda_distribution
+from sftmix.viz import load_histories, plot_lambda_distribution
 
 pd.set_option("display.max_colwidth", 60)
 
@@ -139,12 +138,12 @@ Markdown(results_markdown(results))
 # the split's threshold. The gap is held-out minus training.
 
 # %%
-from sftmix.analysis.halves import held_out_halves, score_half_fit
+from sftmix import load_tokenizer
+from sftmix.analysis import held_out_halves, score_half_fit
 from sftmix.data import tokenize_examples
 from sftmix.dynamics import load_dynamics, load_split, read_checkpoint_frames
-from sftmix.models import load_tokenizer
-from sftmix.pipeline.stages import load_trained
-from sftmix.viz.plots import plot_half_fit
+from sftmix.pipeline import load_trained
+from sftmix.viz import plot_half_fit
 
 # %%
 split, table = load_split(run.split), load_dynamics(run.dynamics)
@@ -181,7 +180,7 @@ fit_by_half.attrs["gap"].round(3)
 # a λ far from 0 and 1.
 
 # %%
-from sftmix.viz.widgets import lambda_explorer
+from sftmix.viz import lambda_explorer
 
 # %%
 explorer = lambda_explorer(models, tokenizer, examples=train, split=split, seed=0)
@@ -192,7 +191,7 @@ explorer.widget
 assert set(results["summary"]) == set(config.methods)
 assert all(0.0 <= s["exact_match"]["mean"] <= 1.0 for s in results["summary"].values())
 assert any("mixup_loss" in h for h in histories["SFTMix"])
-assert len(fit) == config.n_checkpoints and (fit["held_out"] > 0).all()
+assert len(fit) == config.recipe_args().n_checkpoints and (fit["held_out"] > 0).all()
 assert float((explorer.probs["confident"] - explorer.probs["unconfident"]).abs().max()) > 0.0
 assert set(fit_by_half["half"]) == {"confident", "unconfident"} and fit_by_half["nll"].notna().all()
 assert 0.5 < mid < 0.7  # most Beta(0.5, 0.5) draws are NOT near 0 or 1

@@ -46,13 +46,11 @@ import pandas as pd
 from IPython.display import Markdown
 
 import sftmix
-from sftmix.analysis import confounds, trajectories
-from sftmix.analysis.noise import noise_auroc, noise_auroc_by_task
+from sftmix import RunDir, analysis, viz
+from sftmix.analysis import noise_auroc, noise_auroc_by_task
 from sftmix.data import load_train_eval
 from sftmix.dynamics import load_dynamics, load_split, split_by_confidence
-from sftmix.io import RunDir
-from sftmix.pipeline.experiment import demo_config
-from sftmix.viz import plots, widgets
+from sftmix.pipeline import demo_config
 
 pd.set_option("display.max_colwidth", 50)
 
@@ -106,17 +104,17 @@ Markdown(f"Split at `{split['metric']}` ≥ {split['threshold']:.3f} (mean perpl
 # %% [markdown]
 # ## Dynamics as dynamics: examples across the checkpoints
 # The confidence is a *mean over checkpoints*. Here are a few characteristic examples picked
-# by `trajectories.pick_examples`, at every checkpoint, over the spread of all examples (grey).
+# by `analysis.pick_examples`, at every checkpoint, over the spread of all examples (grey).
 # The right panel is a consequence of averaging perplexities: perplexity falls as training goes
 # on, so the *early* checkpoints contribute most of an example's mean, and their ranking decides
 # most of the split (the Spearman correlation of each checkpoint with the mean's ranking).
 
 # %%
-picked = trajectories.pick_examples(table, split=split)
-plots.plot_trajectories(table, picked, split=split)
+picked = analysis.pick_examples(table, split=split)
+viz.plot_trajectories(table, picked, split=split)
 
 # %%
-trajectories.checkpoint_shares(table).round(3)
+analysis.checkpoint_shares(table).round(3)
 
 # %% [markdown]
 # **Mean over checkpoints vs the last checkpoint.** A split made on the last checkpoint alone
@@ -124,8 +122,8 @@ trajectories.checkpoint_shares(table).round(3)
 # learnt (or forgot) during the run; black dots change side.
 
 # %%
-sides = trajectories.mean_vs_last(table, ratio=split["ratio"])
-plots.plot_mean_vs_last(sides)
+sides = analysis.mean_vs_last(table, ratio=split["ratio"])
+viz.plot_mean_vs_last(sides)
 
 # %%
 moved = sides[sides["changed"]]
@@ -138,28 +136,28 @@ Markdown(f"**{len(moved)} of {len(sides)}** examples ({len(moved) / len(sides):.
 # id; the table gives its scores at every checkpoint and the map circles it.
 
 # %%
-explorer = widgets.example_explorer(table, train, split=split, region="ambiguous")
+explorer = viz.example_explorer(table, train, split=split, region="ambiguous")
 explorer.widget
 
 # %% [markdown]
 # ## What the regions hold
-# A region is a top or bottom third along one axis (the rule of `sftmix.viz.widgets.region_mask`):
+# A region is a top or bottom third along one axis (the rule of `sftmix.viz.region_mask`):
 # easy-to-learn = highest third of `confidence_prob`, hard-to-learn = lowest third,
 # ambiguous = highest third of `variability_prob` (it may overlap the other two).
 # The `answer` column shows the correct answer where the trained response was corrupted.
 
 # %%
-masks = {r: widgets.region_mask(table, r) for r in widgets.REGIONS}
+masks = {r: viz.region_mask(table, r) for r in viz.REGIONS}
 regions = pd.DataFrame.from_dict({r: {"examples": m.sum(), "share noisy": table.noisy[m].mean(),
                                       "mean correctness": table.correctness[m].mean()}
                                   for r, m in masks.items()}, orient="index")
 regions.round(3)
 
 # %%
-widgets.select_examples(table, train, region="hard-to-learn", n=4)
+viz.select_examples(table, train, region="hard-to-learn", n=4)
 
 # %%
-inspector = widgets.example_inspector(table, train, region="hard-to-learn")
+inspector = viz.example_inspector(table, train, region="hard-to-learn")
 inspector.widget
 
 # %% [markdown]
@@ -170,7 +168,7 @@ inspector.widget
 # says how many of each fall in the unconfident half.
 
 # %%
-plots.plot_confidence_hist(table, by="noisy", split=split, log=True, stat="share",
+viz.plot_confidence_hist(table, by="noisy", split=split, log=True, stat="share",
                            labels={False: "clean answers", True: "corrupted answers"})
 
 # %% [markdown]
@@ -196,13 +194,13 @@ Markdown(f"Overall AUROC **{noise_auroc(table):.3f}**. Highest: `{best}` "
 # before reading a difference between the halves as a difference in "confidence" alone.
 
 # %%
-plots.plot_split_composition(table, split)
+viz.plot_split_composition(table, split)
 
 # %%
-confounds.half_profile(table, split).round(3)
+analysis.half_profile(table, split).round(3)
 
 # %%
-confounds.split_by_task(table, split).round(3)
+analysis.split_by_task(table, split).round(3)
 
 # %% [markdown]
 # ## Confidence by task
@@ -210,18 +208,19 @@ confounds.split_by_task(table, split).round(3)
 # corrupted answers, and the right margin gives each task's share of the confident half.
 
 # %%
-plots.plot_confidence_by_task(table, split=split, log=True)
+viz.plot_confidence_by_task(table, split=split, log=True)
 
 # %%
 # checks: noisy examples are less confident and over-represented in the unconfident half
 by_noise = table.groupby("noisy")["confidence"].median()
-halves = confounds.half_profile(table, split)
+halves = analysis.half_profile(table, split)
 assert by_noise[True] < by_noise[False]
 assert halves.loc["unconfident", "share_corrupted"] > halves.loc["confident", "share_corrupted"]
 assert len(split["confident"]) + len(split["unconfident"]) == len(table) == config.data["n_train"]
 assert ran["stages"] == ["reference", "dynamics", "split"]  # nothing was trained beyond the split
 assert sides["changed"].sum() == (sides["side_mean"] != sides["side_last"]).sum()
-assert set(picked.values()) <= set(table["example_id"]) and explorer.scores.shape[0] == config.n_checkpoints
+assert set(picked.values()) <= set(table["example_id"])
+assert explorer.scores.shape[0] == config.recipe_args().n_checkpoints
 
 # %% [markdown]
 # ## Split explorer
@@ -230,7 +229,7 @@ assert set(picked.values()) <= set(table["example_id"]) and explorer.scores.shap
 # unconfident half catches (recall) follow. The paper splits at the median (ratio 0.5).
 
 # %%
-split_view = widgets.split_explorer(table, ratio=0.5, log=True)
+split_view = viz.split_explorer(table, ratio=0.5, log=True)
 split_view.widget
 
 # %%
@@ -239,4 +238,4 @@ split_view.widget
 assert split_view.reference["threshold"] == split["threshold"]
 quarter = split_by_confidence(table, ratio=0.25)
 assert len(quarter["confident"]) == round(0.25 * len(table))
-assert len(confounds.side_changes(table, split, quarter)) == len(split["confident"]) - len(quarter["confident"])
+assert len(analysis.side_changes(table, split, quarter)) == len(split["confident"]) - len(quarter["confident"])

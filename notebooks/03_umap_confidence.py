@@ -41,10 +41,10 @@ import pandas as pd
 from IPython.display import Markdown
 
 import sftmix
-from sftmix.analysis.projection import knn_agreement, pca_reduce
+from sftmix import RunDir
+from sftmix.analysis import knn_agreement, pca_reduce
 from sftmix.dynamics import load_split
-from sftmix.io import RunDir
-from sftmix.pipeline.experiment import demo_config
+from sftmix.pipeline import demo_config
 
 # %% [markdown]
 # ## Reference run, dynamics, split, embeddings

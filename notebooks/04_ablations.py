@@ -44,17 +44,16 @@ from pathlib import Path
 
 from IPython.display import Markdown
 
-from sftmix.analysis.paper import paper_table
-from sftmix.analysis.stats import paired_difference
-from sftmix.pipeline import ablation, ablation_lesson
-from sftmix.viz.plots import plot_ablation_effects
+from sftmix import pipeline
+from sftmix.analysis import paired_difference, paper_table
+from sftmix.viz import plot_ablation_effects
 
 # %% [markdown]
 # ## What each knob should change
 # Before looking at any number: what the recipe says each setting does.
 
 # %%
-Markdown("\n".join(f"- **{knob}**: {text}." for knob, text in ablation_lesson.EXPECTATIONS.items()))
+Markdown("\n".join(f"- **{knob}**: {text}." for knob, text in pipeline.EXPECTATIONS.items()))
 
 # %% [markdown]
 # ## The results
@@ -62,9 +61,9 @@ Markdown("\n".join(f"- **{knob}**: {text}." for knob, text in ablation_lesson.EX
 # the recipe's own rows, shared by every setting.
 
 # %%
-config = ablation_lesson.lesson_config(RUNS_DIR)
-results = ablation.run_ablation(config, ablation_lesson.LESSON_SWEEP, ablation_lesson.LESSON_SEEDS) if RERUN \
-    else ablation.load_ablation(SHIPPED)
+config = pipeline.lesson_config(RUNS_DIR)
+results = pipeline.run_ablation(config, pipeline.LESSON_SWEEP, pipeline.LESSON_SEEDS) if RERUN \
+    else pipeline.load_ablation(SHIPPED)
 results.head(8)
 
 # %%
@@ -80,7 +79,7 @@ Markdown(f"Shipped sweep: {results.param.nunique() - 1} settings, seeds {meta['s
 # is wide; a grey row says "not distinguishable at this sample size", not "no effect".
 
 # %%
-effects = {metric: ablation.effects_table(results, metric) for metric in ("exact_match", "nll")}
+effects = {metric: pipeline.effects_table(results, metric) for metric in ("exact_match", "nll")}
 plot_ablation_effects(effects["exact_match"], metric="exact_match", higher_is_better=True)
 
 # %%
@@ -120,7 +119,7 @@ same.pivot_table(index="seed", columns="param", values=["exact_match", "nll"]).r
 # the NTP baseline as the dashed line with its band (mean ± std).
 
 # %%
-ablation.plot_sweep(results, "exact_match", error="ci95")
+pipeline.plot_sweep(results, "exact_match", error="ci95")
 
 # %% [markdown]
 # ## The paper's role-of-Mixup ablation, for context
@@ -135,8 +134,8 @@ paper_table("role of Mixup (Llama-3.1-8B, Alpaca-52K)")
 
 # %%
 # checks: every setting of the lesson ran for every seed; the verdicts follow the intervals
-seeds_per_cell = results[results.param != ablation.BASELINE].groupby(["param", "value"]).seed.nunique()
-assert (seeds_per_cell >= 3).all() and set(results.param) >= set(ablation_lesson.LESSON_SWEEP)
+seeds_per_cell = results[results.param != pipeline.BASELINE].groupby(["param", "value"]).seed.nunique()
+assert (seeds_per_cell >= 3).all() and set(results.param) >= set(pipeline.LESSON_SWEEP)
 row = effects["exact_match"].set_index(["param", "value"]).loc[("loss_variant", "mixup_only")]
 recipe = results[results.centre & (results.param == "loss_variant")].set_index("seed").exact_match
 cell = results[(results.param == "loss_variant") & (results.value == "mixup_only")].set_index("seed").exact_match

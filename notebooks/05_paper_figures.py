@@ -49,16 +49,11 @@ from IPython.display import Image, Markdown, display
 
 # %%
 import sftmix
-from sftmix.analysis.paper import PAPER_CITATION, paper_table, paper_vs_ours
-from sftmix.analysis.projection import knn_agreement, project_pca, project_tsne, project_umap
-from sftmix.analysis.results import results_markdown
+from sftmix import RunDir, analysis
+from sftmix.analysis import knn_agreement, paper_table, paper_vs_ours, project_pca, project_tsne, project_umap
 from sftmix.dynamics import load_split
-from sftmix.io import RunDir
-from sftmix.pipeline.experiment import demo_config
-from sftmix.pipeline.regime import RegimeGrid, summarize_regime
-from sftmix.viz.figures import make_figures
-from sftmix.viz.plots.claims import plot_paper_claims
-from sftmix.viz.plots.regime import plot_regime_map
+from sftmix.pipeline import RegimeGrid, demo_config, summarize_regime
+from sftmix.viz import make_figures, plot_paper_claims, plot_regime_map
 
 # %%
 if RUN_DIR is None:
@@ -83,7 +78,7 @@ paper_table("Alpaca-52K")
 
 # %%
 results = json.loads(run.results_json.read_text())
-Markdown(results_markdown(results))
+Markdown(analysis.results_markdown(results))
 
 # %% [markdown]
 # Side by side, **ours first**, with a `source` column on every row. The values are not comparable
@@ -178,7 +173,7 @@ for png in pngs:
     display(Markdown(f"**{png.stem}** — `{png}`"), Image(filename=str(png), unconfined=False, width=720))
 
 # %%
-Markdown(f"Numbers quoted from the paper: {PAPER_CITATION}.")
+Markdown(f"Numbers quoted from the paper: {analysis.PAPER_CITATION}.")
 
 # %%
 # checks: figures written; the paper's direction is SFTMix > NTP on every reported metric; one seed, no claim

@@ -46,9 +46,8 @@ import pandas as pd
 from IPython.display import Markdown
 
 import sftmix
-from sftmix.analysis.noise import noise_auroc
-from sftmix.pipeline.experiment import demo_config
-from sftmix.pipeline.real_report import read_real_results
+from sftmix.analysis import noise_auroc
+from sftmix.pipeline import demo_config, read_real_results
 
 # %%
 real = read_real_results(RESULTS)

@@ -28,7 +28,7 @@ _EXPORTS = {
     "mixup_loss": "loss.mixup", "linear_cross_entropy": "loss.ce",
     "evaluate_model": "analysis.evaluate",
     "run_experiment": "pipeline.experiment", "ExperimentConfig": "pipeline.experiment_config",
-    "demo_config": "pipeline.experiment", "RunDir": "io",
+    "demo_config": "pipeline.experiment", "RunDir": "io", "load_tokenizer": "models",
     "embed_examples": "analysis.embed", "project_umap": "analysis.projection", "project_pca": "analysis.projection",
     "project_tsne": "analysis.projection",
     "plot_dynamics_map": "viz.plots", "plot_confidence_hist": "viz.plots", "plot_umap_confidence": "viz.plots",
@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # the same names, for editors and type checkers
     from .io import RunDir
     from .loss.ce import linear_cross_entropy
     from .loss.mixup import mixup_loss
+    from .models import load_tokenizer
     from .pipeline.experiment import demo_config, run_experiment
     from .pipeline.experiment_config import ExperimentConfig
     from .toy import build_tiny_model, build_toy_tokenizer, make_task_suite
@@ -66,8 +67,8 @@ if TYPE_CHECKING:  # the same names, for editors and type checkers
     )
 
 __all__ = sorted(_EXPORTS)
-_SUBMODULES = {"analysis", "cli", "config", "constants", "data", "distributed", "dynamics", "io", "loss", "models",
-               "convert", "offline", "pipeline", "toy", "train", "viz"}
+_SUBMODULES = {"analysis", "cli", "config", "constants", "data", "distributed", "dynamics", "errors", "exports", "io",
+               "loss", "models", "convert", "offline", "pipeline", "recipe", "toy", "train", "viz"}
 
 
 def __getattr__(name: str):

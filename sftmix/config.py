@@ -1,23 +1,47 @@
-"""Configuration: the recipe's fields on top of ``transformers.TrainingArguments``.
+"""Configuration: every typed setting of sftmix, each with its help text and its checks.
 
-Three dataclasses, all parsed by ``HfArgumentParser`` from YAML files or the command
-line: :class:`ModelArguments` (which model), :class:`DataArguments` (which data) and
-:class:`SFTMixConfig` (how to train). Defaults that differ from ``TrainingArguments``
+Four dataclasses, all parsed by ``HfArgumentParser`` from YAML files or the command line:
+:class:`ModelArguments` (which model), :class:`DataArguments` (which data),
+:class:`SFTMixConfig` (how one run trains: ``TrainingArguments`` plus the Mixup settings) and
+:class:`RecipeArguments` (the rest of the recipe: the reference run's checkpoints, how the
+training dynamics are recorded and scored, how the data are split). An experiment YAML has
+one section per dataclass (``model``, ``data``, ``training``, ``recipe``; see
+:mod:`sftmix.pipeline.experiment_config`). Defaults that differ from ``TrainingArguments``
 are set openly below; bad values raise :class:`~sftmix.errors.ConfigError` (a ``ValueError``)
 in ``__post_init__``, where they are found.
+
+A setting that is an ablation axis (``sftmix ablate --param`` accepts it) says so in its
+annotation, ``Annotated[float, Axis(...)]`` (:class:`Axis`: its default sweep values, and its
+choices when its values are names); ``HfArgumentParser`` reads the plain type. ``choices`` in a
+field's metadata lists the valid names of a categorical setting (argparse reads it too).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, fields
+from typing import Annotated
 
 from transformers import TrainingArguments
 
-from .constants import FORMATS, METHODS
+from .constants import BUILTIN, CONFIDENCE_TOKENS, FORMATS, METHODS
 from .errors import ConfigError
-from .recipe import ALIGNMENTS, LOSS_VARIANTS, PAIRINGS
+from .offline import is_named_dataset
+from .recipe import ALIGNMENTS, LOSS_VARIANTS, PAIRINGS, SPLIT_METRICS
 
-__all__ = ["DataArguments", "ModelArguments", "SFTMixConfig"]
+__all__ = ["DYNAMICS_MODES", "Axis", "DataArguments", "ModelArguments", "RecipeArguments", "SFTMixConfig"]
+
+#: How the training dynamics are recorded: scored at saved checkpoints (the paper) or online.
+DYNAMICS_MODES = ("checkpoints", "online")
+
+
+@dataclass(frozen=True)
+class Axis:
+    """Marks a setting as an ablation axis: ``default`` are the values of the default sweep (none: swept on
+    request only); ``choices`` the valid values of a setting whose values are names."""
+
+    default: tuple = ()
+    choices: tuple | None = None
 
 
 def _choice(name: str, value, options) -> None:
@@ -54,6 +78,12 @@ class ModelArguments:
         for name in ("tiny_hidden_size", "tiny_layers", "tiny_heads", "lora_r"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+#: DataArguments that act on data files (and named datasets) only, and on the built-in suite only.
+_FILE_ONLY = frozenset({"dataset_format", "strict", "keep_complete_records", "max_exchanges", "drop_duplicates",
+                        "drop_overlong", "held_out_size", "train_size", "selection_seed"})
+_SUITE_ONLY = frozenset({"n_train", "n_test", "suite_seed", "tasks"})
 
 
 @dataclass
@@ -120,6 +150,30 @@ class DataArguments:
             raise ConfigError("n_train must be >= 1 and n_test >= 0")
         if self.max_exchanges is not None and self.max_exchanges < 1:
             raise ConfigError(f"max_exchanges must be >= 1 (or unset), got {self.max_exchanges}")
+        self._refuse_what_cannot_act()
+
+    def _refuse_what_cannot_act(self) -> None:
+        """A setting changed from its default where the source it applies to is not used: an error naming
+        it, not a run that silently ignores it."""
+        defaults = {f.name: f.default for f in fields(self)}
+        changed = {name for name, default in defaults.items() if getattr(self, name) != default}
+        builtin = self.dataset == BUILTIN
+        local = not builtin and (is_named_dataset(self.dataset) or bool(os.path.splitext(self.dataset)[1])
+                                 or os.path.exists(self.dataset))
+        unused = []
+        if builtin:
+            unused += [(n, "the built-in suite: it applies to data files") for n in sorted(changed & _FILE_ONLY)]
+        elif self.eval_dataset != BUILTIN:
+            unused += [(n, f"dataset={self.dataset!r}: it configures the built-in suite")
+                       for n in sorted(changed & _SUITE_ONLY)]
+        if local and "dataset_split" in changed:
+            unused.append(("dataset_split", f"dataset={self.dataset!r}: a local file has no splits"))
+        if "eval_split" in changed and (self.eval_dataset is None or self.eval_dataset != BUILTIN and (
+                is_named_dataset(self.eval_dataset) or os.path.splitext(self.eval_dataset)[1])):
+            unused.append(("eval_split", "held-out data without splits (no eval_dataset, or a local file)"))
+        if unused:
+            raise ConfigError("; ".join(f"{name}={getattr(self, name)!r} has no effect with {why}"
+                                        for name, why in unused) + "; leave it out")
 
     def suite_kwargs(self) -> dict:
         tasks = [t.strip() for t in self.tasks.split(",")] if self.tasks else None
@@ -132,18 +186,20 @@ class SFTMixConfig(TrainingArguments):
 
     method: str = field(default="ntp", metadata={
         "help": "'ntp' (plain next-token prediction on responses) or 'sftmix' (NTP + Mixup regulariser)."})
-    mixup_alpha: float = field(default=0.5, metadata={
+    mixup_alpha: Annotated[float, Axis((0.1, 0.5, 2.0))] = field(default=0.5, metadata={
         "help": "Mixing coefficients are drawn from Beta(alpha, alpha); the paper uses 0.5."})
-    mixup_weight: float = field(default=0.2, metadata={
+    mixup_weight: Annotated[float, Axis((0.05, 0.2, 1.0))] = field(default=0.2, metadata={
         "help": "mu in loss = NTP + mu * Mixup; the paper uses 0.2."})
-    loss_variant: str = field(default=LOSS_VARIANTS.names()[0], metadata={
+    loss_variant: Annotated[str, Axis(LOSS_VARIANTS.names(paper=True), LOSS_VARIANTS.names())] = field(
+        default=LOSS_VARIANTS.names()[0], metadata={
         "help": "How the NTP and Mixup losses are combined (the paper's role-of-Mixup variants): "
                 + LOSS_VARIANTS.help() + "."})
     split_file: str | None = field(default=None, metadata={
         "aliases": ["--split"],
         "help": "split.json with the confident/unconfident example ids: method='sftmix' needs it, unless the "
                 "split is passed in memory (SFTMixTrainer(split=...), train_model(split=...))."})
-    pairing: str = field(default=PAIRINGS.names()[0], metadata={
+    pairing: Annotated[str, Axis(PAIRINGS.names(paper=True), PAIRINGS.names())] = field(
+        default=PAIRINGS.names()[0], metadata={
         "help": "Which examples are mixed: " + PAIRINGS.help() + "."})
     mixup_alignment: str = field(default=ALIGNMENTS.names()[0], metadata={
         "help": "How the positions of a pair are aligned: " + ALIGNMENTS.help() + "."})
@@ -153,8 +209,6 @@ class SFTMixConfig(TrainingArguments):
         "help": "With train_sampling_strategy='group_by_length': how many batches' worth of examples are "
                 "sorted by length together. Larger windows cut more padding but make batches more alike "
                 "(on the built-in suite, length tracks the task family)."})
-    record_dynamics: bool = field(default=False, metadata={
-        "help": "Record per-example training dynamics from the training forward passes (no extra passes)."})
 
     # Defaults that differ from TrainingArguments, set openly.
     remove_unused_columns: bool = field(default=False, metadata={
@@ -206,3 +260,45 @@ class SFTMixConfig(TrainingArguments):
             if isinstance(exc, ConfigError):
                 raise
             raise ConfigError(" ".join(str(exc).split())) from exc
+
+
+@dataclass
+class RecipeArguments:
+    """The recipe beside the training settings: the reference run's checkpoints, the training
+    dynamics and the split into a confident and an unconfident half (arXiv:2410.05248, Sec. 3)."""
+
+    n_checkpoints: int = field(default=3, metadata={
+        "help": "Checkpoints of the reference run at which the training dynamics are scored, spread evenly "
+                "over the run (the paper's C)."})
+    dynamics_mode: str = field(default="checkpoints", metadata={
+        "choices": DYNAMICS_MODES,
+        "help": "How the training dynamics are recorded: 'checkpoints' scores the saved reference checkpoints "
+                "(the paper); 'online' records them from the reference run's own forward passes (no extra "
+                "passes; the model moves during an epoch)."})
+    confidence_tokens: str = field(default=CONFIDENCE_TOKENS[0], metadata={
+        "choices": CONFIDENCE_TOKENS,
+        "help": "Response tokens that enter confidence: 'content' (the assistant turns' text) or 'trained' "
+                "(content + end-of-turn). Training always uses content + end-of-turn."})
+    reference_weights: str = field(default="last", metadata={
+        "choices": ("last", "all"),
+        "help": "Reference checkpoints that keep their weights once the dynamics are scored: 'last' (a real "
+                "model's checkpoint is its full weights; re-scoring, e.g. after changing confidence_tokens, "
+                "retrains the reference) or 'all'."})
+    split_ratio: Annotated[float, Axis((0.3, 0.5, 0.7))] = field(default=0.5, metadata={
+        "help": "Fraction of the examples in the confident half (the paper splits at the median)."})
+    split_metric: Annotated[str, Axis((), SPLIT_METRICS)] = field(default="confidence", metadata={
+        "choices": SPLIT_METRICS,
+        "help": "Per-example summary of the training dynamics that ranks the examples for the split."})
+    ntp_from_reference: bool = field(default=True, metadata={
+        "help": "When nothing sets the reference run apart (no reference_model, no reference_training, "
+                "checkpoint scoring), the NTP run of the first seed is the reference run and is not trained "
+                "twice (the paper's reference model is the model being trained, trained the same way)."})
+
+    def __post_init__(self):
+        for f in fields(self):
+            if "choices" in f.metadata:
+                _choice(f.name, getattr(self, f.name), f.metadata["choices"])
+        if not 0.0 < float(self.split_ratio) < 1.0:
+            raise ConfigError(f"split_ratio must lie strictly between 0 and 1, got {self.split_ratio}")
+        if self.n_checkpoints < 1:
+            raise ConfigError(f"n_checkpoints must be >= 1, got {self.n_checkpoints}")

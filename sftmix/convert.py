@@ -16,7 +16,6 @@ that holds one and no ``config.json``) and explains what is wrong when it cannot
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -25,9 +24,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ConfigError
-from .io import atomic_write_dir
+from .io import atomic_write_dir, sha256_of
 
-__all__ = ["cache_dir", "converted_model_dir", "find_gguf", "sha256_of"]
+__all__ = ["cache_dir", "converted_model_dir", "find_gguf"]
 
 WEIGHTS = "model.safetensors"
 CHECKSUM = "SHA256"
@@ -38,14 +37,6 @@ _MAGIC = b"GGUF"
 def cache_dir() -> Path:
     """Where converted models live: ``$SFTMIX_CACHE/models`` (default ``~/.cache/sftmix/models``)."""
     return Path(os.environ.get("SFTMIX_CACHE", Path.home() / ".cache" / "sftmix")) / "models"
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def find_gguf(path: str | Path) -> Path | None:

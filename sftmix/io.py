@@ -1,4 +1,4 @@
-"""Atomic file writes and the run-directory layout.
+"""Atomic file writes, file checksums and the run-directory layout.
 
 A reader never sees half a file, a crash never leaves one.
 
@@ -11,6 +11,7 @@ directory, so no other module spells one out.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 __all__ = ["EVAL_FILE", "GENERATIONS_FILE", "LOG_HISTORY_FILE", "ONLINE_DIR", "TEMP_GLOB", "TRAIN_KEY_FILE", "RunDir",
-           "atomic_write", "atomic_write_dir", "atomic_write_json", "atomic_write_text", "remove_temp_files"]
+           "atomic_copy", "atomic_write", "atomic_write_dir", "atomic_write_json", "atomic_write_text",
+           "remove_temp_files", "sha256_of"]
 
 TEMP_GLOB = ".*.tmp"
 
@@ -53,6 +55,20 @@ def atomic_write_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_copy(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Copy the file ``source`` to ``path`` (with its times and mode), atomically."""
+    return atomic_write(path, lambda tmp: shutil.copy2(source, tmp))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

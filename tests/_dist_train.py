@@ -56,7 +56,7 @@ def run_pipeline(out: Path, rank: int, world: int) -> None:
     from sftmix.pipeline.experiment import run_experiment
 
     ran = []
-    for name in ("reference_stage", "dynamics_stage", "split_stage", "train_stage", "eval_stage",
+    for name in ("reference_stage", "dynamics_stage", "prune_stage", "split_stage", "train_stage", "eval_stage",
                  "embeddings_stage"):
         def counted(*args, _fn=getattr(stages, name), _name=name, **kwargs):
             ran.append(_name)

@@ -4,14 +4,17 @@ The scripts themselves (``_dist_score.py``, ``_dist_train.py``, ``_experiment_ch
 stay files of their own: ``torchrun`` and ``python -m`` run them as programs.
 """
 
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from sftmix.config import RecipeArguments
 from sftmix.pipeline.experiment_config import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+RECIPE_FIELDS = {f.name for f in dataclasses.fields(RecipeArguments)}
 
 #: The two-process training test: examples and per-process batch size.
 N_TRAIN = 64
@@ -26,9 +29,11 @@ def tiny_config(runs_dir, name="tiny", **overrides) -> ExperimentConfig:
         data={"n_train": 96, "n_test": 16, "max_length": 96},
         training={"num_train_epochs": 2, "per_device_train_batch_size": 16, "learning_rate": 3e-3,
                   "logging_steps": 2},
-        reference_training={"num_train_epochs": 1}, n_checkpoints=2, projection="pca", figures=False,
+        reference_training={"num_train_epochs": 1}, recipe={"n_checkpoints": 2}, projection="pca", figures=False,
         max_new_tokens=16)
+    recipe = {k: overrides.pop(k) for k in list(overrides) if k in RECIPE_FIELDS}  # recipe: keys by keyword
     spec.update(overrides)
+    spec["recipe"] = {**spec["recipe"], **recipe}
     return ExperimentConfig(**spec)
 
 

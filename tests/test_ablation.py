@@ -28,8 +28,8 @@ def tiny_base(tmp_path, **overrides) -> ExperimentConfig:
                 data={"n_train": 48, "n_test": 12, "max_length": 64},
                 training={"num_train_epochs": 1, "per_device_train_batch_size": 8, "learning_rate": 3e-3,
                           "logging_steps": 2},
-                reference_training={"num_train_epochs": 1}, n_checkpoints=1, embeddings=False, figures=False,
-                max_new_tokens=16)
+                reference_training={"num_train_epochs": 1}, recipe={"n_checkpoints": 1}, embeddings=False,
+                figures=False, max_new_tokens=16)
     spec.update(overrides)
     return ExperimentConfig(**spec)
 
@@ -73,35 +73,37 @@ def fake_stages(monkeypatch):
 
     calls = []
 
-    def reference_stage(config, train, run, held_out=None):
-        (run / "reference").mkdir(parents=True, exist_ok=True)
-        (run / "reference" / "checkpoints.json").write_text("[]")
+    def reference_stage(ctx):
+        ctx.rd.reference.mkdir(parents=True, exist_ok=True)
+        ctx.rd.checkpoints.write_text("[]")
 
-    def dynamics_stage(config, train, run, progress=True, held_out=None):
-        if held_out is not None:  # the fit table (header only: no checkpoints were scored)
+    def dynamics_stage(ctx):
+        run = ctx.rd.root
+        if ctx.held_out is not None:  # the fit table (header only: no checkpoints were scored)
             (run / "fit.csv").write_text("checkpoint,step,train_clean,train_noisy,held_out,gap,ratio\n")
-        ids = list(train["example_id"])
+        ids = list(ctx.train_examples["example_id"])
         conf = -np.linspace(1, 10, len(ids))
         table = pd.DataFrame({"example_id": ids, "confidence": conf, "confidence_prob": 1 / -conf,
                               "correctness": np.linspace(1, 0, len(ids))})
         save_dynamics(table, run / "dynamics.parquet", fingerprint=dataset_fingerprint(ids), model_name="fake",
                       checkpoints=[])
 
-    def train_stage(config, method, seed, train, out, split_path, held_out=None):
+    def train_stage(ctx, method, seed, out, split_path, evaluating=True):
         calls.append((method, str(out), json.loads(Path(split_path).read_text())["ratio"]))
         out.mkdir(parents=True, exist_ok=True)
         (out / "log_history.json").write_text("[]")
         (out / "model.safetensors").write_bytes(b"weights")
 
-    def eval_stage(config, out, held_out, progress=True):
-        t = config.training
+    def eval_stage(ctx, out):
+        t = ctx.config.training
+        ratio = ctx.config.recipe_args().split_ratio
         nll = 3.0 if out.parent.name == "ntp" else (
-            2.0 + 0.1 * t.get("mixup_alpha", 0.5) + t.get("mixup_weight", 0.2) + config.split_ratio)
+            2.0 + 0.1 * t.get("mixup_alpha", 0.5) + t.get("mixup_weight", 0.2) + ratio)
         nll += 0.01 * int(out.name[len("seed"):])
         (out / "eval.json").write_text(json.dumps({"nll": nll, "exact_match": 0.5, "ece": 0.1,
                                                    "token_accuracy": 0.4}))
 
-    def ntp_from_reference(config, run, out):  # the NTP run of seed 0 taken from the reference run
+    def ntp_from_reference(ctx, out):  # the NTP run of seed 0 taken from the reference run
         out.mkdir(parents=True, exist_ok=True)
         (out / "log_history.json").write_text("[]")
         (out / "model.safetensors").write_bytes(b"weights")
@@ -153,9 +155,10 @@ def test_split_metric_cells_train_on_a_split_by_that_metric(tmp_path, fake_stage
     results = ablation.run_ablation(base, {"split_metric": ["correctness"]}, seeds=[0], progress=False)
     assert results[results.param == "split_metric"].value.tolist() == ["confidence", "correctness"]
     split = json.loads((base.run_dir / "ablation" / "split_metric=correctness" / "split.json").read_text())
-    assert split["metric"] == "correctness" and split["ratio"] == base.split_ratio
+    assert split["metric"] == "correctness" and split["ratio"] == base.recipe_args().split_ratio
     assert [c for c in fake_stages if is_cell(c)] == [
-        ("sftmix", str(base.run_dir / "ablation" / "split_metric=correctness" / "seed0"), base.split_ratio)]
+        ("sftmix", str(base.run_dir / "ablation" / "split_metric=correctness" / "seed0"),
+         base.recipe_args().split_ratio)]
     fake_stages.clear()
     ablation.run_ablation(base, {"split_metric": ["correctness"]}, seeds=[0], progress=False)
     assert fake_stages == []  # cached
@@ -300,7 +303,8 @@ def test_the_new_pairing_and_split_metric_are_swept_on_a_tiny_model(tmp_path):
     cfg = json.loads((folder / "pairing=length_matched" / "seed0" / "train_config.json").read_text())["training"]
     assert cfg["pairing"] == "length_matched"
     split = json.loads((folder / "split_metric=confidence_last" / "split.json").read_text())
-    assert split == split_by_confidence(load_dynamics(base.run_dir / "dynamics.parquet"), base.split_ratio,
+    ratio = base.recipe_args().split_ratio
+    assert split == split_by_confidence(load_dynamics(base.run_dir / "dynamics.parquet"), ratio,
                                         "confidence_last")
 
 

@@ -62,8 +62,8 @@ def test_pipeline_runs_collective_stages_everywhere_and_the_rest_on_main(two_pro
     main, other = (json.loads((two_processes / f"rank{k}_stages.json").read_text()) for k in (0, 1))
     assert main["world"] == other["world"] == 2
     # The embeddings come from the reference run, so they are computed before training.
-    assert main["ran"] == ["reference_stage", "dynamics_stage", "split_stage", "embeddings_stage", "train_stage",
-                           "eval_stage"]
+    assert main["ran"] == ["reference_stage", "dynamics_stage", "prune_stage", "split_stage", "embeddings_stage",
+                           "train_stage", "eval_stage"]
     assert other["ran"] == ["reference_stage", "dynamics_stage", "train_stage"]
     assert main["per_seed"] == other["per_seed"] and main["per_seed"]["sftmix"]["0"]["n_examples"] == 16
     assert main["failure"] == "ZeroDivisionError: division by zero"
@@ -71,7 +71,7 @@ def test_pipeline_runs_collective_stages_everywhere_and_the_rest_on_main(two_pro
                                "ZeroDivisionError: division by zero"
     run = two_processes / "runs" / "dist"
     marks = sorted(p.stem for p in (run / "stages").glob("*.json"))
-    assert marks == ["dynamics", "embeddings", "eval__sftmix__seed0", "reference", "split",
+    assert marks == ["dynamics", "embeddings", "eval__sftmix__seed0", "prune", "reference", "split",
                      "train__sftmix__seed0"]
     for f in ("results.json", "results.md", "split.json", "dynamics.parquet", "projection.parquet",
               "sftmix/seed0/eval.json", "sftmix/seed0/model.safetensors", "reference/checkpoints.json"):
@@ -83,15 +83,14 @@ def test_pipeline_runs_collective_stages_everywhere_and_the_rest_on_main(two_pro
 
 def test_two_process_dynamics_equal_one_process(two_processes, tmp_path):
     """Reference run with 2 x 16 per step vs 1 x 32: the same steps, so the same table."""
-    from sftmix.data import load_train_eval
     from sftmix.dynamics import load_dynamics
     from sftmix.pipeline import stages
+    from sftmix.pipeline.context import open_run
 
     config = experiment_config(tmp_path, 32)
-    train, _ = load_train_eval(config.data_args())
-    config.run_dir.mkdir(parents=True)
-    stages.reference_stage(config, train, config.run_dir)
-    stages.dynamics_stage(config, train, config.run_dir, progress=False)
+    ctx = open_run(config, progress=False)
+    stages.reference_stage(ctx)
+    stages.dynamics_stage(ctx)
     one = load_dynamics(config.run_dir / "dynamics.parquet")
     two = load_dynamics(two_processes / "runs" / "dist" / "dynamics.parquet")
     assert list(one["example_id"]) == list(two["example_id"])

@@ -104,7 +104,7 @@ def test_ntp_run_of_the_first_seed_is_the_reference_run(tmp_path):
     assert fit["step"].tolist() == [int(Path(c).name.split("-")[1]) for c in ckpts]
     evaluated = json.loads((run / "ntp" / "seed0" / "eval.json").read_text())
     # (Both over the tokens that enter confidence: by default the content, no end-of-turn marker.)
-    assert reused.confidence_tokens == "content"
+    assert reused.recipe_args().confidence_tokens == "content"
     assert fit["held_out"].iloc[-1] == pytest.approx(evaluated["content_nll"], rel=1e-5)
     assert json.loads((run / "results.json").read_text())["fit"][-1]["held_out"] == pytest.approx(
         evaluated["content_nll"], rel=1e-5)
@@ -148,7 +148,7 @@ def test_reference_keeps_only_its_last_weights_and_retrains_when_rescoring_needs
 
     def run(runs_dir, **over):
         config = tiny_config(runs_dir, methods=["sftmix"], embeddings=False, **over)
-        run_experiment(config, until="dynamics", progress=False)
+        run_experiment(config, until="prune", progress=False)
         return config.run_dir
 
     pruned = run(tmp_path / "pruned")

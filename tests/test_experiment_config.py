@@ -41,13 +41,13 @@ def test_bad_values_fail_when_the_config_is_made_naming_the_section(tmp_path):
 
 def test_override_changes_settings_by_dotted_name(tmp_path):
     config = tiny_config(tmp_path)
-    changed = config.override({"data.n_train": 600, "training.mixup_alpha": 2.0, "split_ratio": 0.3,
+    changed = config.override({"data.n_train": 600, "training.mixup_alpha": 2.0, "recipe.split_ratio": 0.3,
                                "methods": ["sftmix"], "reference_training.num_train_epochs": 3})
     assert changed.data_args().n_train == 600 and changed.data["max_length"] == 96  # other keys kept
     assert changed.training_args("sftmix", 0, tmp_path).mixup_alpha == 2.0
-    assert changed.split_ratio == 0.3 and changed.methods == ["sftmix"]
+    assert changed.recipe_args().split_ratio == 0.3 and changed.methods == ["sftmix"]
     assert changed.reference_args().num_train_epochs == 3
-    assert config.data["n_train"] == 96 and config.split_ratio == 0.5     # the original is untouched
+    assert config.data["n_train"] == 96 and config.recipe_args().split_ratio == 0.5     # the original is untouched
     assert dataclasses.asdict(config.override({})) == dataclasses.asdict(config)
     assert config.override({"training.num_train_epochs": 4}).training["num_train_epochs"] == 4  # int for float
 
@@ -55,10 +55,11 @@ def test_override_changes_settings_by_dotted_name(tmp_path):
 @pytest.mark.parametrize("changes, message", [
     ({"data.n_trian": 5}, r"DataArguments has no field 'n_trian' \(did you mean 'n_train'\?\)"),
     ({"trainig.mixup_alpha": 1.0}, "'trainig' is not a section"),
-    ({"split_ratoi": 0.3}, r"no such experiment key \(did you mean 'split_ratio'\?\)"),
+    ({"recipe.split_ratoi": 0.3}, r"RecipeArguments has no field 'split_ratoi' \(did you mean 'split_ratio'\?\)"),
+    ({"split_ratio": 0.3}, r"'split_ratio' is now recipe.split_ratio"),                # an older layout's key
     ({"data.n_train": "600"}, "expected int, got str '600'"),
     ({"training.mixup_alpha": True}, "expected a number, got True"),
-    ({"split_ratio": 1.5}, "split_ratio must lie strictly between 0 and 1"),   # checked by resolving again
+    ({"recipe.split_ratio": 1.5}, "split_ratio must lie strictly between 0 and 1"),   # checked by resolving again
     ({"training.pairing": "sideways"}, "pairing='sideways' is not valid"),
 ])
 def test_override_names_what_is_wrong(tmp_path, changes, message):
@@ -86,8 +87,14 @@ def test_cli_set_changes_the_yaml(tmp_path, capsys):
 
 def test_from_yaml_errors_name_the_file(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("split_metric: mean\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: split_metric='mean'"):
+    path.write_text("recipe:\n  split_metric: mean\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: recipe: split_metric='mean'"):
+        ExperimentConfig.from_yaml(path)
+    path.write_text("n_checkpoints: 2\ntraining:\n  record_dynamics: true\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: 'n_checkpoints' is now recipe.n_checkpoints"):
+        ExperimentConfig.from_yaml(path)
+    path.write_text("training:\n  record_dynamics: true\n")
+    with pytest.raises(ConfigError, match=r"'training.record_dynamics' is now recipe.dynamics_mode"):
         ExperimentConfig.from_yaml(path)
 
 

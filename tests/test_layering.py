@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1] / "sftmix"
 #: Lowest first. A module belongs to the first entry that is it or a package above it.
 LAYERS = [
     ["sftmix.constants", "sftmix.recipe", "sftmix.errors", "sftmix.io", "sftmix.distributed", "sftmix.offline",
-     "sftmix.convert"],
+     "sftmix.convert", "sftmix.exports"],
     ["sftmix.config"],
     ["sftmix.toy"],
     ["sftmix.data"],
@@ -342,3 +342,97 @@ def test_dotted_references_in_the_package_and_readme_resolve():
             if obj is None:
                 stale.add(f"{path.relative_to(ROOT.parent)}: {ref}")
     assert sorted(stale) == []
+
+
+# ------------------------------------------------------------------------ the public API
+#: What notebooks and figure scripts may import from: the package and its direct children.
+PUBLIC_USERS = sorted((ROOT.parent / "notebooks").glob("*.py")) + sorted((ROOT.parent / "figures").glob("*.py"))
+
+
+def public_api_problems(sources: dict[str, str], public: dict[str, set[str]]) -> list[str]:
+    """Imports and attributes of ``sources`` (name -> code) that reach below a subpackage or take a name that
+    is not in the package's ``__all__`` (``public``: package -> its ``__all__``; its keys are ``sftmix`` and
+    its direct children, which may be imported and used as ``viz.plot_fit`` or ``sftmix.viz.plot_fit``)."""
+    problems = []
+    for name, source in sources.items():
+        tree = ast.parse(source)
+        packages = {}  # local name -> the sftmix package it stands for
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name == "sftmix":
+                        packages[alias.asname or "sftmix"] = "sftmix"
+                    elif alias.name.startswith("sftmix."):
+                        problems.append(f"{name}:{node.lineno} imports the module {alias.name}; use `from "
+                                        f"{alias.name.rpartition('.')[0]} import ...`")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sftmix":
+                if node.module not in public:
+                    problems.append(f"{name}:{node.lineno} imports from {node.module}, below a subpackage")
+                    continue
+                for alias in node.names:
+                    child = f"{node.module}.{alias.name}"
+                    if node.module == "sftmix" and child in public:
+                        packages[alias.asname or alias.name] = child
+                    elif alias.name not in public[node.module]:
+                        problems.append(f"{name}:{node.lineno} imports {alias.name}, not in {node.module}.__all__")
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute):
+                continue
+            chain, root = [], node
+            while isinstance(root, ast.Attribute):
+                chain.insert(0, root.attr)
+                root = root.value
+            if not isinstance(root, ast.Name) or root.id not in packages:
+                continue
+            package = packages[root.id]
+            for attr in chain:
+                if package == "sftmix" and f"sftmix.{attr}" in public:
+                    package = f"sftmix.{attr}"
+                    continue
+                if attr not in public[package]:
+                    problems.append(f"{name}:{node.lineno} uses {package}.{attr}, not in {package}.__all__")
+                break
+    return sorted(set(problems), key=problems.index)
+
+
+def public_packages() -> dict[str, set[str]]:
+    """``sftmix`` and each of its direct children (subpackages and modules) with their ``__all__``."""
+    import importlib
+
+    names = ["sftmix"] + sorted(f"sftmix.{p.stem if p.is_file() else p.name}" for p in ROOT.iterdir()
+                                if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists())
+    out = {}
+    for name in names:
+        module = importlib.import_module(name)
+        out[name] = set(getattr(module, "__all__", ()))
+    return out
+
+
+def test_notebooks_and_figure_scripts_import_only_public_names():
+    sources = {str(p.relative_to(ROOT.parent)): p.read_text(encoding="utf-8") for p in PUBLIC_USERS}
+    assert public_api_problems(sources, public_packages()) == []
+
+
+def test_every_subpackage_has_a_public_api_that_resolves():
+    import importlib
+
+    for name, exported in public_packages().items():
+        module = importlib.import_module(name)
+        is_package = hasattr(module, "__path__")
+        assert exported or not is_package, f"{name} has no __all__"
+        for attr in exported:
+            assert getattr(module, attr, None) is not None, f"{name}.{attr} is in __all__ but does not resolve"
+
+
+def test_the_public_api_checker_flags_deep_imports():
+    public = {"sftmix": {"RunDir"}, "sftmix.viz": {"plot_fit"}}
+    sources = {"nb.py": "import sftmix\nfrom sftmix import RunDir, viz\nfrom sftmix.viz import plot_fit, _hidden\n"
+                        "from sftmix.viz.plots import plot_fit\nimport sftmix.viz.plots\n"
+                        "viz.plot_fit(x).savefig('a')\nsftmix.viz.plot_fit(x)\nviz.plots.plot_fit(x)\n"
+                        "sftmix.viz.plots.plot_fit(x)\nsftmix.RunDir('r').root\n"}
+    assert public_api_problems(sources, public) == [
+        "nb.py:3 imports _hidden, not in sftmix.viz.__all__",
+        "nb.py:4 imports from sftmix.viz.plots, below a subpackage",
+        "nb.py:5 imports the module sftmix.viz.plots; use `from sftmix.viz import ...`",
+        "nb.py:8 uses sftmix.viz.plots, not in sftmix.viz.__all__",
+        "nb.py:9 uses sftmix.viz.plots, not in sftmix.viz.__all__"]

@@ -19,7 +19,7 @@ def test_until_split_runs_only_the_first_stages_and_the_full_run_reuses_them(tmp
     config = tiny_config(tmp_path)
     out = run_experiment(config, until="split", progress="stages")
     run = config.run_dir
-    assert out["stages"] == ["reference", "dynamics", "split"] and out["run_dir"] == run
+    assert out["stages"] == ["reference", "dynamics", "prune", "split"] and out["run_dir"] == run
     assert (run / "dynamics.parquet").exists() and (run / "split.json").exists()
     assert not (run / "ntp").exists() and not (run / "results.json").exists()
     assert not (run / "projection.parquet").exists()

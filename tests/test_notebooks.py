@@ -38,7 +38,7 @@ def test_parameters_cell_and_checks(path):
     assert "tiny_hidden_size" not in "".join(c.source for c in nb.cells)
     source = "".join(c.source for c in nb.cells)
     # the demo's configuration, directly or through the ablation lesson's (built from it)
-    assert "demo_config(" in source or "ablation_lesson.lesson_config(" in source
+    assert "demo_config(" in source or "lesson_config(" in source
 
 
 @pytest.mark.slow

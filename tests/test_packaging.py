@@ -21,8 +21,9 @@ def test_environment_yml_names_the_same_dependencies_as_pyproject():
               + project["optional-dependencies"]["lora"]}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
-    listed = {_name(r) for r in pip if not r.startswith("-e")}
+    listed = {_name(r) for r in pip if not r.startswith("-")}
     assert listed == wanted
+    assert "-c constraints.txt" in pip  # the versions of the README's demo numbers
     assert any(r.startswith("-e .[") and "notebooks" in r for r in pip)
     assert env["name"] == "sftmix"
 

@@ -145,11 +145,11 @@ def test_token_sums_by_name():
 # ------------------------------------------------------------- from YAML and the ablation
 def test_new_choices_from_yaml_and_in_the_ablation(tmp_path):
     path = tmp_path / "x.yaml"
-    path.write_text("split_metric: confidence_last\ntraining:\n  pairing: length_matched\n")
+    path.write_text("recipe:\n  split_metric: confidence_last\ntraining:\n  pairing: length_matched\n")
     config = ExperimentConfig.from_yaml(path)
-    assert config.split_metric == "confidence_last" and config.training["pairing"] == "length_matched"
+    assert config.recipe_args().split_metric == "confidence_last" and config.training["pairing"] == "length_matched"
     with pytest.raises(ValueError, match="split_metric='mean'"):
-        ExperimentConfig(split_metric="mean")
+        ExperimentConfig(recipe={"split_metric": "mean"})
     assert ablation.parse_values("pairing", "length_matched") == ["length_matched"]
     assert ablation.parse_values("split_metric", "confidence_last,correctness") == ["confidence_last", "correctness"]
     with pytest.raises(ValueError, match="unknown value"):

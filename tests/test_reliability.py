@@ -39,7 +39,7 @@ def small_config(runs_dir, name="r") -> ExperimentConfig:
         data={"n_train": 640, "n_test": 0, "max_length": 96},
         training={"max_steps": 1, "per_device_train_batch_size": 16, "learning_rate": 3e-3, "logging_steps": 1},
         reference_training={"num_train_epochs": 1, "max_steps": -1, "logging_steps": 100},
-        n_checkpoints=N_CHECKPOINTS, embeddings=False, figures=False, generate=False)
+        recipe={"n_checkpoints": N_CHECKPOINTS}, embeddings=False, figures=False, generate=False)
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +212,7 @@ def test_library_sources_use_no_unsafe_deserialisation_or_eval():
 # ------------------------------------------------------------------------ bad settings
 def test_out_of_range_settings_through_the_cli_exit_nonzero_with_the_message(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: bad\nsplit_ratio: 1.5\n")
+    bad.write_text("name: bad\nrecipe:\n  split_ratio: 1.5\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "sftmix.cli", "experiment", str(bad), "--runs-dir",
                            str(tmp_path / "runs")], capture_output=True, text=True, env=env, cwd=ROOT)
@@ -232,7 +232,7 @@ def test_out_of_range_settings_through_the_cli_exit_nonzero_with_the_message(tmp
         assert exit_info.value.code == 2 and message in err and "Traceback" not in err
     for spec, message in (({"methods": []}, "methods must name at least one"),
                           ({"seeds": [0, 0]}, "seeds must be distinct"),
-                          ({"split_metric": "loss"}, "split_metric='loss'")):
+                          ({"recipe": {"split_metric": "loss"}}, "split_metric='loss'")):
         with pytest.raises(ValueError, match=re.escape(message)):
             ExperimentConfig(**spec)
 

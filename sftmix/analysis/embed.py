@@ -15,6 +15,8 @@ from ..constants import IGNORE_INDEX
 from ..data import PadCollator, tokenize_examples
 from ..loss.head import forward_hidden
 
+__all__ = ["embed_examples"]
+
 
 @torch.inference_mode()
 def embed_examples(model, tokenizer, examples, *, max_length: int = 512, batch_size: int = 64,

@@ -16,6 +16,10 @@ from ..data.canonical import locate
 from ..data.files import decode_nested
 from ..dynamics.scoring import length_sorted_shard, score_rows
 
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "answer_index", "evaluate_model", "evaluate_multiple_choice",
+           "expected_calibration_error", "generate_responses", "multiple_choice_accuracy", "multiple_choice_loglik",
+           "normalize_answer", "read_multiple_choice", "token_statistics"]
+
 
 def expected_calibration_error(confidence, correct, *, n_bins: int = 10) -> float:
     """ECE with equal-width bins: sum_b (n_b / N) * |accuracy_b - mean confidence_b|.
@@ -117,8 +121,11 @@ def generate_responses(model, tokenizer, examples, *, batch_size: int = 64,
 
 def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_size: int = 64,
                    generate: bool = True, max_new_tokens: int | None = DEFAULT_MAX_NEW_TOKENS,
-                   exact_match: bool = True, progress: bool = True) -> dict:
+                   exact_match: bool = True, progress: bool = True, tokenized=None) -> dict:
     """Evaluate a causal LM on canonical held-out examples.
+
+    ``tokenized``: the same examples already tokenized (:func:`~sftmix.data.tokenize_examples`, e.g.
+    with ``last_turn_only`` as the model trained); the likelihood metrics are computed on them.
 
     Returns a dict with ``nll`` (mean NLL over the trained response tokens: content and
     end-of-turn, as the training loss), ``content_nll`` (over content tokens only, as
@@ -132,7 +139,8 @@ def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_s
     ``exact_match=False`` generates without scoring exact match (open-ended chats, where no
     answer matches a reference word for word).
     """
-    tokenized = tokenize_examples(examples, tokenizer, max_length=max_length)
+    if tokenized is None:
+        tokenized = tokenize_examples(examples, tokenizer, max_length=max_length)
     stats = token_statistics(model, tokenized, batch_size=batch_size,
                              progress=progress)
     total = stats["count"].sum()
@@ -214,27 +222,50 @@ def multiple_choice_accuracy(logliks: list[np.ndarray], answers: list[int], *, n
     return float(np.mean(hits)) if hits else float("nan")
 
 
-def answer_index(item: dict) -> int:
-    """The answer of a multiple-choice item as an option index."""
-    keys, _ = _option_list(item)
-    answer = item["answer"]
+def _index_of(answer, keys: list[str]) -> int | None:
+    """``answer`` as an option index when it is an option key or a 0-based index, else None."""
     if isinstance(answer, str) and answer in keys:
         return keys.index(answer)
-    if isinstance(answer, (int, np.integer)) and 0 <= int(answer) < len(keys):
+    if isinstance(answer, (int, np.integer)) and not isinstance(answer, bool) and 0 <= int(answer) < len(keys):
         return int(answer)
-    raise ValueError(f"answer {answer!r} is not one of the options {keys}")
+    return None
+
+
+def answer_index(item: dict) -> int:
+    """The answer of a multiple-choice item as an option index.
+
+    ``answer`` is an option key or a 0-based index; MedQA's layout (``answer_idx`` the key,
+    ``answer`` the option's text) is read too, and the two must name the same option.
+    """
+    keys, texts = _option_list(item)
+    answer, answer_idx = item.get("answer"), item.get("answer_idx")
+    if answer_idx is None:
+        index = _index_of(answer, keys)
+        if index is None:
+            raise ValueError(f"answer {answer!r} is not one of the options {keys}")
+        return index
+    index = _index_of(answer_idx, keys)
+    if index is None:
+        raise ValueError(f"answer_idx {answer_idx!r} is not one of the options {keys}")
+    if answer is not None and _index_of(answer, keys) != index and str(answer).strip() != texts[index].strip():
+        raise ValueError(f"answer {answer!r} is not option {keys[index]!r} ({texts[index]!r}), which answer_idx "
+                         "names")
+    return index
 
 
 def read_multiple_choice(path) -> list[dict]:
     """Multiple-choice items from a local JSON/JSONL/parquet/CSV file, one per row.
 
     Each row needs ``question`` (text), ``options`` (at least two: a list, or an object
-    ``{"A": ..., "B": ...}``) and ``answer`` (an option key or a 0-based index). Raises
+    ``{"A": ..., "B": ...}``) and ``answer`` (an option key or a 0-based index), or MedQA's
+    ``answer_idx`` (the key) with ``answer`` (the option's text). Raises
     :class:`sftmix.data.DataError` naming the file, row and field of the first bad row.
     """
     items = []
     for row, record in enumerate(read_records(path)):
-        item = {k: decode_nested(record.get(k)) for k in ("question", "options", "answer")}
+        item = {k: decode_nested(record.get(k)) for k in ("question", "options", "answer", "answer_idx")}
+        if item["answer_idx"] is None:
+            del item["answer_idx"]
         if not isinstance(item["question"], str) or not item["question"].strip():
             raise DataError(f"{locate(path, row, 'question')}: the question must be non-empty text")
         if not isinstance(item["options"], (list, dict)) or len(item["options"]) < 2:
@@ -243,7 +274,8 @@ def read_multiple_choice(path) -> list[dict]:
         try:
             answer_index(item)
         except (KeyError, ValueError) as err:
-            raise DataError(f"{locate(path, row, 'answer')}: {err}") from None
+            field = "answer_idx" if str(err).startswith("answer_idx") else "answer"
+            raise DataError(f"{locate(path, row, field)}: {err}") from None
         items.append(item)
     if not items:
         raise DataError(f"{path}: no multiple-choice items")

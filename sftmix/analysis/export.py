@@ -18,6 +18,8 @@ from pathlib import Path
 
 from ..io import atomic_write_text
 
+__all__ = ["export_alpaca_eval", "export_mt_bench"]
+
 
 def export_alpaca_eval(instructions: list[str], outputs: list[str], path, *, generator: str,
                        dataset: str = "sftmix") -> Path:

@@ -20,6 +20,9 @@ import pandas as pd
 
 from .results import METRICS
 
+__all__ = ["PAPER_CITATION", "PAPER_RESULTS", "paper_table", "paper_vs_ours"]
+
+
 #: The paper's tables: per benchmark, its metric names and one row per (model, method).
 PAPER_RESULTS = {
     "Alpaca-52K": {

@@ -26,6 +26,9 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from ..io import atomic_write
+from ..recipe import PROJECTIONS
+
+__all__ = ["PROJECTORS", "knn_agreement", "pca_reduce", "project", "project_pca", "project_tsne", "project_umap"]
 
 _CACHE_FORMAT = 1  # bump when the cached projection's meaning changes
 
@@ -95,9 +98,14 @@ def _frame(coords: np.ndarray, ids, method: str) -> pd.DataFrame:
     return df
 
 
-def project_pca(embeddings, n_components: int = 2, *, ids: Sequence | None = None) -> pd.DataFrame:
-    """Fast linear projection: a DataFrame with ``x``, ``y`` (and ``example_id``)."""
-    return _frame(pca_reduce(embeddings, n_components), ids, "PCA")
+def project_pca(embeddings, n_components: int = 2, *, ids: Sequence | None = None, seed: int = 0,
+                cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """Fast linear projection: a DataFrame with ``x``, ``y`` (and ``example_id``).
+
+    ``seed`` seeds the randomized SVD of large inputs (:func:`pca_reduce`); ``cache_dir`` is accepted
+    like the other projections' and unused (PCA takes seconds: nothing is cached).
+    """
+    return _frame(pca_reduce(embeddings, n_components, seed=seed), ids, "PCA")
 
 
 def _cache_key(X: np.ndarray, params: dict, package: str = "umap-learn") -> str:
@@ -291,3 +299,17 @@ def knn_agreement(xy, values, *, k: int = 10, n_shuffles: int = 20, seed: int = 
         "k": int(k),
         "n": int(len(v)),
     }
+
+
+#: The function of each projection of :data:`sftmix.recipe.PROJECTIONS`, by its name.
+PROJECTORS = {"umap": project_umap, "pca": project_pca, "tsne": project_tsne}
+
+
+def project(name: str, embeddings, *, ids: Sequence | None = None, seed: int = 0,
+            cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """The projection called ``name`` (:data:`sftmix.recipe.PROJECTIONS`: ``umap``, ``pca``, ``tsne``) of
+    ``embeddings`` to 2-D; ``seed`` and ``cache_dir`` go to the projections that take them."""
+    entry = PROJECTIONS[name]  # a ConfigError naming the choices for an unknown name
+    frame = PROJECTORS[entry.name](embeddings, ids=ids, seed=seed, cache_dir=cache_dir)
+    frame.attrs["method"] = entry.label
+    return frame

@@ -18,8 +18,12 @@ import transformers
 
 from ..constants import __version__
 from ..io import RunDir, atomic_write_json, atomic_write_text
+from .markdown import markdown_document, markdown_table
 from .noise import noise_auroc
 from .stats import format_interval, mean_std, paired_difference
+
+__all__ = ["METRICS", "build_results", "collect_evals", "results_markdown", "write_results"]
+
 
 METRICS = {  # name -> (label, higher is better)
     "exact_match": ("exact match", True),
@@ -108,27 +112,30 @@ def results_markdown(results: dict) -> str:
     summary, comparison = results["summary"], results["comparison"]
     methods = list(summary)
     seeds = results["seeds"]
-    lines = [f"# Results: {results['name']}", "",
-             f"Mean ± standard deviation over seeds {seeds} (n={len(seeds)}); held-out data.", "",
-             "| metric | " + " | ".join(m.upper() if m == "ntp" else "SFTMix" for m in methods)
-             + (" | SFTMix − NTP (paired, 95% CI) | verdict |" if comparison else " |"),
-             "|---" * (len(methods) + 1 + (2 if comparison else 0)) + "|"]
-    for m, (label, higher) in METRICS.items():
-        if not all(m in summary[x] for x in methods):
-            continue
-        row = f"| {label} ({'↑' if higher else '↓'}) | " + " | ".join(_fmt(summary[x][m]) for x in methods)
-        if m in comparison:
-            c = comparison[m]
-            row += f" | {format_interval(c)} | {c['verdict']}"
-        lines.append(row + " |")
+    names = [m.upper() if m == "ntp" else "SFTMix" for m in methods]
+    lines = [f"# Results: {results['name']}", ""]
+    if not methods:
+        lines.append("Nothing was evaluated: this run has no held-out data (give the data section an "
+                     "`eval_dataset`, or a `held_out_size` for data without one).")
+    else:
+        lines += [f"Mean ± standard deviation over seeds {seeds} (n={len(seeds)}); held-out data.", ""]
+        rows = []
+        for m, (label, higher) in METRICS.items():
+            if not all(m in summary[x] for x in methods):
+                continue
+            row = [f"{label} ({'↑' if higher else '↓'})", *(_fmt(summary[x][m]) for x in methods)]
+            if comparison:
+                c = comparison.get(m)
+                row += [format_interval(c), c["verdict"]] if c else ["–", "–"]
+            rows.append(row)
+        extra = ["SFTMix − NTP (paired, 95% CI)", "verdict"] if comparison else []
+        lines += markdown_table(["metric", *names, *extra], rows)
     tasks = sorted({t for x in methods for t in summary[x].get("by_task", {})})
     if tasks:
-        lines += ["", "Exact match per task (mean ± std over seeds):", "",
-                  "| task | " + " | ".join(m.upper() if m == "ntp" else "SFTMix" for m in methods) + " |",
-                  "|---" * (len(methods) + 1) + "|"]
-        for t in tasks:
-            lines.append(f"| {t} | " + " | ".join(_fmt(summary[x]["by_task"][t], 2)
-                                                  if t in summary[x]["by_task"] else "–" for x in methods) + " |")
+        lines += ["", "Exact match per task (mean ± std over seeds):", ""]
+        lines += markdown_table(["task", *names], ([t, *(_fmt(summary[x]["by_task"][t], 2)
+                                                         if t in summary[x]["by_task"] else "–" for x in methods)]
+                                                   for t in tasks))
     cut = _generations_cut(results)
     if cut:
         lines += ["", cut]
@@ -149,7 +156,7 @@ def results_markdown(results: dict) -> str:
     if results.get("stage_seconds"):
         lines += ["", f"Wall time of the stages run for this directory: {results['wall_seconds']:.0f} s."]
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items())]
-    return "\n".join(lines) + "\n"
+    return markdown_document(lines)
 
 
 def write_results(run: Path, results: dict) -> None:

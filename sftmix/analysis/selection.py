@@ -19,6 +19,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+__all__ = ["REGIONS", "examples_html", "instruction_text", "pick_pair", "region_mask", "select_examples", "shorten",
+           "split_summary"]
+
+
 #: The map regions of :func:`region_mask`.
 REGIONS = ("easy-to-learn", "ambiguous", "hard-to-learn", "all")
 _SHOWN_COLUMNS = ("confidence", "confidence_prob", "variability_prob", "correctness")

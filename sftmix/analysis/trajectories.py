@@ -23,19 +23,16 @@ import numpy as np
 import pandas as pd
 
 from ..dynamics.split import split_by_confidence
+from ..dynamics.sums import table_metrics
 
 __all__ = ["checkpoint_columns", "checkpoint_steps", "trajectories", "pick_examples", "mean_vs_last",
            "side_counts", "checkpoint_shares"]
 
-#: Per-checkpoint metrics of the dynamics table, and what each is.
-CHECKPOINT_METRICS = {"ppl": "perplexity", "gprob": "geometric-mean token probability",
-                      "prob": "mean token probability", "acc": "token accuracy"}
-
-
 def checkpoint_columns(table: pd.DataFrame, metric: str = "ppl") -> list[str]:
-    """The ``<metric>_<c>`` columns of the table, in checkpoint order."""
-    if metric not in CHECKPOINT_METRICS:
-        raise ValueError(f"unknown per-checkpoint metric {metric!r}; choose one of {', '.join(CHECKPOINT_METRICS)}")
+    """The ``<metric>_<c>`` columns of the table, in checkpoint order (``metric``: one of
+    :func:`sftmix.dynamics.sums.table_metrics`)."""
+    if metric not in table_metrics():
+        raise ValueError(f"unknown per-checkpoint metric {metric!r}; choose one of {', '.join(table_metrics())}")
     found = sorted((int(m.group(1)), c) for c in table.columns if (m := re.fullmatch(rf"{metric}_(\d+)", str(c))))
     if not found:
         raise KeyError(f"the dynamics table has no per-checkpoint {metric!r} columns ({metric}_0, {metric}_1, ...)")

@@ -34,8 +34,9 @@ COMMANDS = {module.__name__.rsplit(".", 1)[1]: module for module in
             (demo, pretrain, data, train, eval, dynamics, split, experiment, ablate, figures)}
 #: Exit status of an error the user can fix (as argparse uses for usage errors).
 USER_ERROR_EXIT = 2
-#: Exceptions reported as one line: user errors and files that are not there.
-EXPECTED_ERRORS = (SFTMixUserError, FileNotFoundError)
+#: Exceptions reported as one line: user errors, files that are not there, and a Hub that cannot be
+#: reached (a Hub name offline: huggingface_hub's and datasets' offline errors are ConnectionErrors).
+EXPECTED_ERRORS = (SFTMixUserError, FileNotFoundError, ConnectionError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +58,10 @@ def error_line(exc: BaseException) -> str:
         message = f"{exc.filename}: {message}"
     if isinstance(exc, FileNotFoundError):
         message = message.replace("[Errno 2] ", "") + "; check the path"
+    if isinstance(exc, ConnectionError):
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+        message += ("; HF_HUB_OFFLINE is set, so nothing is downloaded" if offline else "") + \
+            ": this needs the Hub (network access), or pass a local file or folder instead of the Hub name"
     return f"sftmix: error: {message}"
 
 

@@ -1,23 +1,30 @@
-"""``sftmix ablate``: sweep Mixup settings over several seeds around an experiment's recipe."""
+"""``sftmix ablate``: sweep the recipe's settings one at a time around an experiment's recipe, over seeds.
+
+The settings it can vary are the ablation axes of :mod:`sftmix.config` (the Mixup settings of
+``training:`` and the split settings of ``recipe:``; see :data:`sftmix.pipeline.ablation.AXES`), on
+whatever data the experiment YAML names.
+"""
 
 from __future__ import annotations
 
 from ..io import RunDir, atomic_write_text
-from ..pipeline.ablation import DEFAULT_SWEEP, SWEEPABLE, plot_sweep, run_ablation, summary_markdown
+from ..pipeline.ablation import AXES, DEFAULT_SWEEP, SWEEPABLE, plot_sweep, run_ablation, summary_markdown
 from ..viz.plots import save_figure
 from .common import add_set_option, load_experiment_config
 
-HELP = "Sweep Mixup settings over several seeds on the built-in suite."
+HELP = "Sweep the Mixup and split settings one at a time around an experiment's recipe, over several seeds."
 
 
 def add_parser(subparsers):
     ap = subparsers.add_parser(
         "ablate", help=HELP,
-        description="Sweep one Mixup setting at a time around the recipe of an experiment YAML, over several "
-                    "seeds, sharing one reference run. Results: RUN/ablation/results.csv and summary.md.")
+        description="Sweep one setting at a time (a Mixup setting of training:, or a split setting of recipe:) "
+                    "around the recipe of an experiment YAML, over several seeds, sharing one reference run. "
+                    "Results: RUN/ablation/results.csv and summary.md.")
     ap.add_argument("config", help="Experiment YAML of the centre recipe (see configs/).")
     ap.add_argument("--param", choices=SWEEPABLE, default=None,
-                    help="The setting to vary (default: the whole default sweep: "
+                    help="The setting to vary (" + ", ".join(f"{AXES[p]}.{p}" for p in SWEEPABLE)
+                         + "; default: the whole default sweep: "
                          + "; ".join(f"{k} {','.join(map(str, v))}" for k, v in DEFAULT_SWEEP.items()) + ").")
     ap.add_argument("--values", default=None, help="Comma-separated values of --param, e.g. 0.1,0.5,1.0.")
     ap.add_argument("--seeds", default=None, help="Comma-separated seeds (default: the YAML's seeds).")

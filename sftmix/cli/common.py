@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import typing
 
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
@@ -26,7 +27,7 @@ from ..models import load_model_and_tokenizer, load_tokenizer
 from ..pipeline.config_files import load_yaml_config
 
 #: Sections of an experiment YAML: a file with them is for `sftmix experiment`.
-_EXPERIMENT_SECTIONS = ("model", "data", "training", "reference_training", "seeds", "methods")
+_EXPERIMENT_SECTIONS = ("model", "data", "training", "reference_training", "recipe", "seeds", "methods")
 #: Option groups a command's --help may show: title and the fields shown.
 _SECTIONS = {
     "model": ("model options (ModelArguments)", ModelArguments),
@@ -122,9 +123,11 @@ def command_help(prog: str, description: str, own: OptionParser | None, sections
     for key in sections:
         title, cls = _SECTIONS[key]
         sub = hp.add_argument_group(title)
+        hints = typing.get_type_hints(cls)  # the plain types (an ablation axis is Annotated)
         for f in _recipe_fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else None
-            kind = str(getattr(f.type, "__name__", f.type)).replace(" | None", "").upper()
+            hint = hints.get(f.name, f.type)
+            kind = str(getattr(hint, "__name__", hint)).replace(" | None", "").upper()
             sub.add_argument(f"--{f.name}", metavar=kind,
                              help=f"{f.metadata.get('help', '')} (default: {default})")
     text = hp.format_help()
@@ -161,7 +164,7 @@ def add_set_option(parser: argparse.ArgumentParser) -> None:
     """``--set KEY=VALUE`` (repeatable): change a setting of the experiment YAML by dotted name."""
     parser.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
                         help="Change one setting of the YAML, e.g. --set data.n_train=600 --set "
-                             "training.mixup_alpha=2.0 --set split_ratio=0.3 (values read as YAML; repeatable).")
+                             "training.mixup_alpha=2.0 --set recipe.split_ratio=0.3 (values read as YAML; repeatable).")
 
 
 def parse_sets(items: list[str]) -> dict:

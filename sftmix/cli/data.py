@@ -12,13 +12,16 @@ JSONL, ``--plot`` a histogram of the lengths.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..constants import BUILTIN, IGNORE_INDEX
-from ..data import SHAREGPT_DROPS, SHAREGPT_TRIMS, load_train_eval_with_report, tokenize_examples
+from ..data import SHAREGPT_DROPS, SHAREGPT_TRIMS, tokenize_examples
+from ..data.prepare import prepare_train_eval
 from ..data.tokenize import tokenizer_summary
+from ..io import atomic_write
 from ..viz.plots.data import plot_lengths
 from .common import (
     OptionParser,
@@ -28,6 +31,10 @@ from .common import (
     split_known,
     training_options_parser,
 )
+
+__all__ = ["HELP", "PERCENTILES", "add_parser", "exact_duplicates", "head_table", "length_summary", "loading_text",
+           "report_text", "run", "token_lengths"]
+
 
 HELP = "Load a dataset, validate it and report lengths, truncation, duplicates and counts."
 PERCENTILES = (50, 90, 99)
@@ -146,7 +153,12 @@ def run(args) -> None:
     maybe_print_help(args.argv, "sftmix data", HELP, own)
     known, argv = split_known(own, args.argv)
     model_args, data_args, _ = parse_training_args(argv, "sftmix data")
-    train, held_out, data_reports = load_train_eval_with_report(data_args)
+    tokenizer = load_model_for(model_args, tokenizer_only=True)
+    print(tokenizer_summary(tokenizer, model_args.tokenizer_name_or_path or model_args.model_name_or_path))
+    # The same preparation as `sftmix train` (duplicates, overlong, held_out_size, train_size, noise),
+    # so the counts reported here are the ones training sees.
+    train, held_out, prepared = prepare_train_eval(data_args, tokenizer, return_report=True)
+    data_reports = prepared.loading
     if data_args.dataset == BUILTIN:
         fmt = "built-in task suite"
     else:
@@ -155,8 +167,9 @@ def run(args) -> None:
     shown = {k: r for k, r in data_reports.items() if not r.source.startswith(f"{BUILTIN}[")}  # files, Hub
     if shown:  # before tokenizing, which takes minutes on a large file
         print(loading_text(shown) + "\n", flush=True)
-    tokenizer = load_model_for(model_args, tokenizer_only=True)
-    print(tokenizer_summary(tokenizer, model_args.tokenizer_name_or_path or model_args.model_name_or_path))
+    if prepared.steps:
+        print("preparation (as `sftmix train` does it):\n" + "\n".join(f"  {line}" for line in prepared.steps) + "\n",
+              flush=True)
     datasets.enable_progress_bars()  # tokenizing a large file takes minutes (the packaged ShareGPT: ~3.5 min)
     try:
         lengths = token_lengths(train, tokenizer, last_turn_only=data_args.last_turn_only)
@@ -165,9 +178,9 @@ def run(args) -> None:
     print(report_text(train, lengths, fmt=fmt, max_length=data_args.max_length, head=known.head,
                       held_out=held_out))
     if known.out:
-        train.to_json(known.out, lines=True, force_ascii=False)
+        atomic_write(known.out, lambda tmp: train.to_json(tmp, lines=True, force_ascii=False))
         print(f"\nwrote {len(train)} canonical examples to {known.out}")
     if known.plot:
         fig = plot_lengths(lengths, max_length=data_args.max_length)
-        fig.savefig(known.plot, dpi=150)
+        atomic_write(known.plot, lambda tmp: fig.savefig(tmp, dpi=150, format=Path(known.plot).suffix[1:] or "png"))
         print(f"wrote {known.plot}")

@@ -25,6 +25,7 @@ from ..data.prompts import load_prompts
 from ..errors import ConfigError
 from ..io import atomic_write_json
 from ..models import adapter_base
+from ..pipeline.context import tokenize_for_training
 from ..pipeline.stages import evaluate_and_save, generation_records
 from .common import (
     OptionParser,
@@ -101,7 +102,8 @@ def run(args) -> None:
     if with_references:
         result = evaluate_and_save(model, tokenizer, held_out, out_file=known.out, max_length=data_args.max_length,
                                    generate=not known.no_generate, max_new_tokens=known.max_new_tokens,
-                                   generations_in_out=True)
+                                   generations_in_out=True,  # scored on the tokens it trained on (last_turn_only)
+                                   tokenized=tokenize_for_training(held_out, tokenizer, data_args))
         generations = result.pop("generations", None)
         result.pop("generation_cut", None)
         print(json.dumps(result, indent=2))

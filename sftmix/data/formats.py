@@ -3,9 +3,11 @@
 :func:`load_examples` reads a source and returns *canonical examples*: a
 ``datasets.Dataset`` with ``example_id`` (str), ``messages`` (the prompt as chat
 messages), ``response`` (str) and any extra metadata columns (``task``, ...).
-Accepted formats: Alpaca (``instruction``/``input``/``output``), chat (``messages``
-with roles ``system``, ``user``, ``assistant``; the last message is the final assistant
-turn), ShareGPT (``conversations`` of ``{"from", "value"}`` turns, repaired by the policy of
+Accepted formats: Alpaca (``instruction``/``input``/``output``), chat (``messages`` with
+roles ``system``, ``user``, ``assistant``; the last message is the final assistant turn, or,
+with a ``response`` field, ``messages`` is the prompt and ``response`` the final answer: the
+canonical form itself, which ``sftmix data --out`` writes), ShareGPT (``conversations`` of
+``{"from", "value"}`` turns, repaired by the policy of
 :mod:`sftmix.data.sharegpt`), ``prompt``/``completion`` and ``prompt``/``response``. In a
 multi-turn chat, ``messages`` keeps the earlier turns, assistant turns included, and
 ``response`` is the final assistant turn; :func:`~sftmix.data.tokenize.tokenize_examples`
@@ -107,8 +109,15 @@ def _canonical_row(record: dict, fmt: str, source: str, row: int) -> tuple[list[
             raise DataError(f"{locate(source, row, f'messages[{k}].role')}: unknown role {role!r}; "
                             f"use one of {', '.join(ROLES)}")
         clean.append({"role": role, "content": _text(msg["content"], source, row, f"messages[{k}].content")})
+    if record.get("response") is not None:  # canonical: messages is the prompt, response the final answer
+        if clean[-1]["role"] == "assistant":
+            raise DataError(f"{locate(source, row, 'response')}: the messages already end with the assistant's "
+                            "answer; give the final answer once (as the last message, or as response after a "
+                            "prompt that ends with the user's turn)")
+        return clean, _text(record["response"], source, row, "response")
     if clean[-1]["role"] != "assistant":
-        raise DataError(f"{locate(source, row, 'messages')}: the last message must be the assistant's response")
+        raise DataError(f"{locate(source, row, 'messages')}: the last message must be the assistant's response "
+                        "(or give the answer in a response field)")
     return clean[:-1], clean[-1]["content"]
 
 
@@ -169,7 +178,8 @@ def _canonicalize(raw, *, source: str, fmt: str | None, strict: bool, report: Da
     report.records = len(raw)
     fmt = report.format
     id_column = next((c for c in ID_COLUMNS if c in raw.column_names), None)
-    consumed = [c for c in raw.column_names if c in set(_REQUIRED[fmt]) | {"input", id_column}]
+    consumed = [c for c in raw.column_names if c in set(_REQUIRED[fmt]) | {"input", id_column}
+                | ({"response"} if fmt == "chat" else set())]
     out = raw.map(_canonical_batch, batched=True, with_indices=True, num_proc=num_proc,
                   remove_columns=consumed, fn_kwargs={"fmt": fmt, "source": source, "id_column": id_column},
                   desc="Reading examples")

@@ -5,7 +5,8 @@ maybe no answer, and returns a ``datasets.Dataset`` with ``example_id`` and ``me
 (the conversation to answer), plus ``response`` when every row has a reference answer.
 Accepted rows (first match wins):
 
-* ``messages``: a chat; a final assistant message, if any, is the reference;
+* ``messages``: a chat; a final assistant message, if any, is the reference (or else a ``response``
+  field: the canonical rows ``sftmix data --out`` writes);
 * ``conversations`` (ShareGPT ``from``/``value``): the same;
 * ``instruction`` (+ ``input``), with ``output`` as the reference (AlpacaEval's eval set);
 * ``prompt``, with ``completion`` or ``response`` as the reference;
@@ -44,6 +45,8 @@ def _prompt_row(record: dict, source: str, row: int) -> tuple[str, list[dict], s
         if conversation and conversation[-1]["role"] == "assistant":
             reference = conversation[-1]["content"]
             conversation = conversation[:-1]
+        else:  # canonical rows (what `sftmix data --out` writes): the prompt, and the answer as response
+            reference = record.get("response")
         messages = conversation
     elif isinstance(record.get("instruction"), str):
         extra = record.get("input")

@@ -31,7 +31,7 @@ from ..data import PadCollator
 from ..distributed import Processes
 from ..loss.ce import response_cross_entropy
 from ..loss.head import forward_hidden, output_head
-from .sums import TokenSums
+from .sums import TokenSums, token_sums
 from .table import checkpoint_frame, dataset_fingerprint, read_checkpoint_frame, write_checkpoint_frame
 
 logger = logging.getLogger(__name__)
@@ -48,14 +48,11 @@ def response_sums(token_nll: torch.Tensor, token_correct: torch.Tensor, mask: to
 
     Returns
     -------
-    TokenSums: ``nll_sum``, ``prob_sum`` (summing ``exp(-nll)``), ``correct_sum``, ``n_tokens``.
+    TokenSums: one sum per :data:`sftmix.dynamics.sums.STATISTICS` entry (``nll_sum``, ``prob_sum``,
+    ``correct_sum``) and ``n_tokens``.
     """
-    rows = mask.nonzero()[:, 0].cpu()
-    nll = token_nll.detach().cpu().double()
-    out = torch.zeros(3, mask.shape[0], dtype=torch.float64)
-    for k, values in enumerate((nll, torch.exp(-nll), token_correct.detach().cpu().double())):
-        out[k].index_add_(0, rows, values)
-    return TokenSums(out[0].numpy(), out[1].numpy(), out[2].numpy(), mask.sum(1).cpu().double().numpy())
+    return token_sums(token_nll, token_correct, mask.nonzero()[:, 0].cpu(), mask.shape[0],
+                      mask.sum(1).cpu().double().numpy())
 
 
 def token_set_sums(token_nll: torch.Tensor, token_correct: torch.Tensor, mask: torch.Tensor,

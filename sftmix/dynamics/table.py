@@ -13,9 +13,10 @@ On-disk formats (all written atomically: temporary file in the same folder, then
 key ``b"sftmix"``:
 
 * per-checkpoint statistics, one file per checkpoint: columns ``example_id``,
-  ``n_tokens``, ``nll`` (mean response-token NLL), ``ppl`` (``exp(nll)``), ``prob``
-  (mean gold-token probability), ``gprob`` (geometric-mean probability, ``1 / ppl``),
-  ``acc`` (fraction of response tokens whose argmax is the gold token); metadata
+  ``n_tokens`` and one per :data:`~sftmix.dynamics.sums.CHECKPOINT_METRICS` entry: ``nll`` (mean
+  response-token NLL), ``ppl`` (``exp(nll)``), ``prob`` (mean gold-token probability), ``gprob``
+  (geometric-mean probability, ``1 / ppl``), ``acc`` (fraction of response tokens whose argmax is
+  the gold token); metadata
   ``format_version``, ``name``, ``step``, ``fingerprint``, ``source`` (``"scoring"`` or
   ``"online"``). NaN rows: examples without statistics (not seen by an online window).
 * ``dynamics.parquet``: the table of :func:`compute_dynamics`; metadata
@@ -42,6 +43,12 @@ import pyarrow.parquet as pq
 from ..errors import DatasetMismatchError
 from ..io import atomic_write
 from ..recipe import SUMMARIES
+from .sums import CHECKPOINT_METRICS, TokenSums, table_metrics
+
+__all__ = ["FORMAT_VERSION", "META_KEY", "SUMMARY_COLUMNS", "TABLE_FORMAT_VERSION", "checkpoint_frame",
+           "compute_dynamics", "dataset_fingerprint", "load_dynamics", "per_example_metrics", "read_checkpoint_frame",
+           "read_checkpoint_frames", "save_dynamics", "summarize_checkpoints", "write_checkpoint_frame"]
+
 
 #: Format version of the per-checkpoint files.
 FORMAT_VERSION = "1"
@@ -49,8 +56,6 @@ FORMAT_VERSION = "1"
 TABLE_FORMAT_VERSION = "2"
 _TABLE_VERSIONS = ("1", "2")
 META_KEY = b"sftmix"
-#: Per-checkpoint metrics (columns of a per-checkpoint file, ``<m>_<c>`` in the table).
-CHECKPOINT_METRICS = ("ppl", "prob", "gprob", "acc")
 #: Summary columns of the table: one per entry of :data:`sftmix.recipe.SUMMARIES`.
 SUMMARY_COLUMNS = tuple(SUMMARIES)
 # Columns of canonical or tokenized examples that are text or tokens, not metadata.
@@ -70,35 +75,35 @@ def dataset_fingerprint(example_ids: Iterable) -> str:
     return hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()[:16]
 
 
-def per_example_metrics(nll_sum, prob_sum, correct_sum, n_tokens) -> dict[str, np.ndarray]:
+def per_example_metrics(*sums, **named) -> dict[str, np.ndarray]:
     """Per-example metrics at one checkpoint from sums over response tokens.
 
     Parameters
     ----------
-    nll_sum, prob_sum, correct_sum, n_tokens : array_like, shape (N,)
-        Sums over each example's response tokens of the gold-token NLL, the gold-token
-        probability and ``argmax == gold``; and the number of response tokens.
+    sums, named : the arrays of a :class:`~sftmix.dynamics.sums.TokenSums`, (N,) each, by name
+        (``nll_sum=..., prob_sum=..., correct_sum=..., n_tokens=...``) or in its order; or one
+        ``TokenSums``.
 
     Returns
     -------
-    dict of float64 arrays (N,): ``nll`` (mean NLL), ``ppl = exp(nll)``, ``prob`` (mean
-    probability), ``gprob = exp(-nll) = 1 / ppl`` and ``acc``. NaN where ``n_tokens == 0``.
+    dict of float64 arrays (N,), one per :data:`~sftmix.dynamics.sums.CHECKPOINT_METRICS` entry:
+    ``nll`` (mean NLL), ``ppl = exp(nll)``, ``prob`` (mean probability), ``gprob = exp(-nll) = 1 / ppl``
+    and ``acc``. NaN where ``n_tokens == 0``.
     """
-    n = np.asarray(n_tokens, dtype=np.float64)
-    safe = np.where(n > 0, n, np.nan)
-    nll = np.asarray(nll_sum, dtype=np.float64) / safe
-    return {"nll": nll, "ppl": np.exp(nll), "prob": np.asarray(prob_sum, dtype=np.float64) / safe,
-            "gprob": np.exp(-nll), "acc": np.asarray(correct_sum, dtype=np.float64) / safe}
+    token_sums = sums[0] if len(sums) == 1 and isinstance(sums[0], TokenSums) else TokenSums(*sums, **named)
+    means = token_sums.means()
+    return {name: np.asarray(CHECKPOINT_METRICS[name].compute(means), dtype=np.float64)
+            for name in CHECKPOINT_METRICS}
 
 
-def summarize_checkpoints(ppl, gprob, acc) -> dict[str, np.ndarray]:
+def summarize_checkpoints(ppl, gprob, acc, **more) -> dict[str, np.ndarray]:
     """Summaries over checkpoints, ignoring NaN entries.
 
     Parameters
     ----------
-    ppl, gprob, acc : array_like, shape (N, C)
+    ppl, gprob, acc, more : array_like, shape (N, C)
         Perplexity, geometric-mean probability and token accuracy of N examples at C
-        checkpoints.
+        checkpoints, and any other per-checkpoint metric by name (``prob=...``).
 
     Returns
     -------
@@ -109,13 +114,13 @@ def summarize_checkpoints(ppl, gprob, acc) -> dict[str, np.ndarray]:
     Cartography), ``correctness = mean_c acc`` and ``confidence_last = -ppl`` at the last
     checkpoint with a value. NaN for an example with no values.
     """
-    ppl, gprob, acc = (np.asarray(x, dtype=np.float64) for x in (ppl, gprob, acc))
-    if ppl.ndim != 2 or ppl.shape != gprob.shape or ppl.shape != acc.shape:
-        raise ValueError(f"ppl, gprob and acc must be (N, C) arrays of one shape; got "
-                         f"{ppl.shape}, {gprob.shape}, {acc.shape}")
+    metrics = {name: np.asarray(x, dtype=np.float64) for name, x in {"ppl": ppl, "gprob": gprob, "acc": acc,
+                                                                      **more}.items()}
+    shapes = {name: x.shape for name, x in metrics.items()}
+    if metrics["ppl"].ndim != 2 or len(set(shapes.values())) != 1:
+        raise ValueError(f"the per-checkpoint metrics must be (N, C) arrays of one shape; got {shapes}")
     with warnings.catch_warnings():  # all-NaN rows give NaN, which is the answer we want
         warnings.simplefilter("ignore", RuntimeWarning)
-        metrics = {"ppl": ppl, "gprob": gprob, "acc": acc}
         return {name: SUMMARIES[name].compute(metrics) for name in SUMMARIES}
 
 
@@ -145,15 +150,17 @@ def _read_parquet(path, versions: Sequence[str] = (FORMAT_VERSION,)) -> tuple[pd
     return frame, meta
 
 
-def checkpoint_frame(example_ids: Sequence, nll_sum, prob_sum, correct_sum, n_tokens, *, name: str,
-                     step: int | None, fingerprint: str, source: str) -> pd.DataFrame:
+def checkpoint_frame(example_ids: Sequence, *sums, name: str, step: int | None, fingerprint: str, source: str,
+                     **named) -> pd.DataFrame:
     """One checkpoint's per-example statistics (the per-checkpoint file format, see top).
 
-    The sums are (N,) arrays aligned with ``example_ids``; metadata goes to ``attrs``.
+    The sums are the (N,) arrays of a :class:`~sftmix.dynamics.sums.TokenSums` aligned with
+    ``example_ids``, by name or in its order (see :func:`per_example_metrics`); metadata goes to ``attrs``.
     """
-    metrics = per_example_metrics(nll_sum, prob_sum, correct_sum, n_tokens)
+    token_sums = TokenSums(*sums, **named)
+    metrics = per_example_metrics(token_sums)
     frame = pd.DataFrame({"example_id": [str(e) for e in example_ids],
-                          "n_tokens": np.asarray(n_tokens, dtype=np.int64), **metrics})
+                          "n_tokens": token_sums.n_tokens.astype(np.int64), **metrics})
     frame.attrs.update(name=str(name), step=None if step is None else int(step), fingerprint=fingerprint,
                        source=source)
     return frame
@@ -207,30 +214,32 @@ def compute_dynamics(per_checkpoint: list[pd.DataFrame], examples=None) -> pd.Da
     Returns
     -------
     DataFrame (N rows, in order of first appearance) with ``example_id``, ``n_tokens``,
-    ``ppl_<c>``, ``prob_<c>``, ``gprob_<c>``, ``acc_<c>`` for ``c = 0..C-1``, the
+    ``<metric>_<c>`` for each table metric of :data:`~sftmix.dynamics.sums.CHECKPOINT_METRICS`
+    (``ppl``, ``prob``, ``gprob``, ``acc``) and ``c = 0..C-1``, the
     summaries of :func:`summarize_checkpoints` and the metadata columns. ``attrs``
     holds ``checkpoints`` (names) and ``steps``.
     """
     if not per_checkpoint:
         raise ValueError("compute_dynamics needs at least one checkpoint's statistics")
+    columns_of = table_metrics()
     for c, frame in enumerate(per_checkpoint):
-        missing = {"example_id", "n_tokens", *CHECKPOINT_METRICS} - set(frame.columns)
+        missing = {"example_id", "n_tokens", *columns_of} - set(frame.columns)
         if missing:
             raise KeyError(f"checkpoint {c} lacks columns {sorted(missing)}")
         if frame["example_id"].duplicated().any():
             raise ValueError(f"checkpoint {c} has duplicate example ids")
     ids = pd.Index(pd.unique(pd.concat([f["example_id"].astype(str) for f in per_checkpoint])))
     table = pd.DataFrame({"example_id": ids})
-    stacked = {m: np.full((len(ids), len(per_checkpoint)), np.nan) for m in CHECKPOINT_METRICS}
+    stacked = {m: np.full((len(ids), len(per_checkpoint)), np.nan) for m in columns_of}
     n_tokens = np.zeros(len(ids), dtype=np.int64)
     for c, frame in enumerate(per_checkpoint):
         rows = ids.get_indexer(frame["example_id"].astype(str))
         n_tokens[rows] = np.maximum(n_tokens[rows], frame["n_tokens"].to_numpy())
-        for m in CHECKPOINT_METRICS:
+        for m in columns_of:
             stacked[m][rows, c] = frame[m].to_numpy(dtype=np.float64)
     table["n_tokens"] = n_tokens
-    columns = {f"{m}_{c}": stacked[m][:, c] for m in CHECKPOINT_METRICS for c in range(len(per_checkpoint))}
-    summaries = summarize_checkpoints(stacked["ppl"], stacked["gprob"], stacked["acc"])
+    columns = {f"{m}_{c}": stacked[m][:, c] for m in columns_of for c in range(len(per_checkpoint))}
+    summaries = summarize_checkpoints(**stacked)
     table = pd.concat([table, pd.DataFrame(columns), pd.DataFrame(summaries)], axis=1)
     if examples is not None:
         meta = _metadata_frame(examples)
@@ -259,7 +268,7 @@ def _fill_summaries(table: pd.DataFrame) -> pd.DataFrame:
     if not missing or n_checkpoints == 0:
         return table
     stacked = {m: table[[f"{m}_{c}" for c in range(n_checkpoints)]].to_numpy(dtype=np.float64)
-               for m in ("ppl", "gprob", "acc")}
+               for m in table_metrics() if f"{m}_0" in table.columns}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         values = {name: SUMMARIES[name].compute(stacked) for name in missing}

@@ -28,6 +28,7 @@ import contextlib
 
 import torch
 
+from ..distributed import fsdp_unshard
 from .ce import OutputHead
 
 
@@ -65,16 +66,40 @@ def head_context(model: torch.nn.Module, accelerator=None):
     """Context in which the output head's full parameters are available.
 
     Under DeepSpeed ZeRO-3 the head's weight is partitioned outside the model's forward,
-    so it is gathered for the chunked loss. Elsewhere (single process, DDP, FSDP2 with
-    the root unsharded after forward) nothing is needed.
+    so it is gathered for the chunked loss; under FSDP2 a head left sharded after forward is
+    unsharded (:func:`_unshard_resharded_head`). Elsewhere (single process, DDP) nothing is needed.
     """
-    plugin = getattr(getattr(accelerator, "state", None), "deepspeed_plugin", None)
+    state = getattr(accelerator, "state", None)
+    plugin = getattr(state, "deepspeed_plugin", None)
     if plugin is not None and getattr(plugin, "zero_stage", 0) == 3:
         import deepspeed
 
         params = [p for p in unwrap_causal_lm(model).get_output_embeddings().parameters()]
         return deepspeed.zero.GatheredParameters(params, modifier_rank=None)
+    if getattr(state, "fsdp_plugin", None) is not None:
+        _unshard_resharded_head(model)
     return contextlib.nullcontext()
+
+
+def _unshard_resharded_head(model: torch.nn.Module) -> None:
+    """Unshard the FSDP2 parameter group that holds the output head, if the head is sharded now.
+
+    FSDP2 swaps a group's parameters between sharded ``DTensor`` objects and full tensors. After the
+    model's forward the head is full when its group keeps parameters unsharded after forward
+    (the root by default; accelerate's own unit for the final norm and head); a group that
+    reshards after forward (``fully_shard(..., reshard_after_forward=True)`` on the root) leaves
+    it a ``DTensor``, which the chunked head pass cannot multiply with. This all-gathers the
+    group, as a forward of it would. The head's gradients accumulate on the full parameters and
+    FSDP reduce-scatters them in the group's post-backward (at the latest in its end-of-backward
+    callback), which also reshards it.
+    """
+    lm = unwrap_causal_lm(model)
+    head = lm.get_output_embeddings()
+    if head is None or type(head.weight).__name__ != "DTensor":
+        return  # the usual case: nothing imported, nothing checked beyond a type name
+    if not fsdp_unshard((head, lm)):
+        raise RuntimeError(f"{type(lm).__name__}'s output head is a DTensor outside an FSDP2 module (tensor "
+                           "parallel?); sftmix's chunked head pass cannot use it")
 
 
 @contextlib.contextmanager

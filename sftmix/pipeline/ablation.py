@@ -1,24 +1,28 @@
-"""Ablations of the Mixup settings: one knob at a time around the default recipe, several seeds.
+"""Ablations of the recipe's settings: one knob at a time around a centre recipe, several seeds.
 
-The sweep is centred on a base :class:`~sftmix.pipeline.experiment.ExperimentConfig` (normally the
-paper's recipe: alpha = 0.5, mu = 0.2, split at the median, confident x unconfident
-pairs). :func:`run_ablation` first runs (or resumes) the base experiment, which gives
+The axes are the settings whose annotation carries an :class:`~sftmix.config.Axis` mark
+(:data:`AXES`): the Mixup settings of ``SFTMixConfig`` (``training.*``) and the split settings of
+``RecipeArguments`` (``recipe.*``); the marks' values make up the default sweep. The sweep is centred on a
+base :class:`~sftmix.pipeline.experiment_config.ExperimentConfig` (normally the paper's recipe:
+alpha = 0.5, mu = 0.2, split at the median, confident x unconfident pairs).
+:func:`run_ablation` first runs (or resumes) the base experiment, which gives
 
 * ONE reference run, dynamics table and split, shared by every cell: the training
-  dynamics do not depend on the Mixup settings, and only ``split_ratio`` and
-  ``split_metric`` change the split (re-cut from the same table, no new scoring);
+  dynamics do not depend on these settings, and a cell whose split settings differ from the
+  centre's re-cuts its own split from the same table (no new scoring);
 * the NTP baseline and the SFTMix centre for every seed: the centre value of each
   parameter is read from there instead of being trained again.
 
 Every other cell trains SFTMix with one setting changed, through the same stage
-functions as the experiment (:func:`sftmix.pipeline.stages.train_stage` / ``eval_stage``), into
+functions as the experiment (:func:`sftmix.pipeline.stages.train_stage` / ``eval_stage``, on the
+run's :class:`~sftmix.pipeline.context.RunContext`: the tokens are made once for all cells), into
 
     <run>/ablation/<param>=<value>/seed<k>/eval.json     (+ log_history.json, cell.json)
 
 The base experiment's stages and the cells are one list run by
 :func:`sftmix.pipeline.runner.run_stages`: a cell is a stage named
-``ablation/<param>=<value>/seed<k>`` whose key chains its setting and seed with the keys of
-the stages it reads (the split, or the dynamics for a split knob), recorded in the run's
+``ablation/<param>=<value>/seed<k>`` whose key chains its resolved settings with the keys of
+the stages it reads (the split, or the dynamics for a cell with its own split), recorded in the run's
 ``stages/`` folder like the experiment's. A cell whose key matches is skipped; a changed base
 configuration retrains exactly the cells downstream of the change. ``cell.json`` says what
 the cell is (param, value, seed, centre). The long results table (one row per cell and seed,
@@ -32,50 +36,62 @@ The paper's own numbers (its role-of-Mixup ablation among them) are in :mod:`sft
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
+import typing
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ..analysis.markdown import markdown_table
 from ..analysis.results import METRICS
 from ..analysis.stats import paired_difference
+from ..config import Axis, RecipeArguments, SFTMixConfig
 from ..distributed import Processes
-from ..dynamics import load_dynamics, save_split, split_by_confidence
 from ..errors import ConfigError
 from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write, atomic_write_json
-from ..recipe import LOSS_VARIANTS, PAIRINGS, SPLIT_METRICS
 from ..viz.plots import plot_ablation_sweep
 from . import stages as st
-from .experiment import experiment_stages, open_run
+from .context import open_run
+from .experiment import eval_key, experiment_stages, settings_key
 from .experiment_config import ExperimentConfig
 from .runner import Stage, run_stages
 from .stages import claim_train_dir
 
-#: The knobs :func:`run_ablation` can vary; ``split_ratio`` and ``split_metric`` re-cut the split.
-SWEEPABLE = ("mixup_alpha", "mixup_weight", "split_ratio", "pairing", "loss_variant", "split_metric")
-#: Knobs whose values are names, not numbers: the registries of :mod:`sftmix.recipe`.
-CATEGORICAL = {"pairing": PAIRINGS.names(), "loss_variant": LOSS_VARIANTS.names(),
-               "split_metric": SPLIT_METRICS}
-#: The knobs that re-cut the split from the shared dynamics table instead of changing training.
-_SPLIT_KNOBS = ("split_ratio", "split_metric")
-#: The sweep ``sftmix ablate`` runs when no ``--param`` is given (the centre is added): the
-#: paper's knobs and choices (``paper=True`` in the registries); the others on request.
-DEFAULT_SWEEP = {
-    "mixup_alpha": [0.1, 0.5, 2.0],
-    "mixup_weight": [0.05, 0.2, 1.0],
-    "split_ratio": [0.3, 0.5, 0.7],
-    "pairing": list(PAIRINGS.names(paper=True)),
-    "loss_variant": list(LOSS_VARIANTS.names(paper=True)),
-}
+
+def _axes() -> dict[str, tuple[str, Axis]]:
+    """``{param: (section, Axis)}``: the settings whose annotation marks them as an ablation axis."""
+    found = {}
+    for section, cls in (("training", SFTMixConfig), ("recipe", RecipeArguments)):
+        hints = typing.get_type_hints(cls, include_extras=True)
+        for f in dataclasses.fields(cls):
+            marks = [m for m in getattr(hints.get(f.name), "__metadata__", ()) if isinstance(m, Axis)]
+            if marks:
+                found[f.name] = (section, marks[0])
+    return found
+
+
+_AXES = _axes()
+#: The ablation's axes and the section of the experiment that holds each: ``{param: section}``.
+#: A new axis is one ``Axis`` mark on a field of :mod:`sftmix.config`.
+AXES = {param: section for param, (section, _) in _AXES.items()}
+#: The knobs :func:`run_ablation` can vary.
+SWEEPABLE = tuple(AXES)
+#: Knobs whose values are names, not numbers: their valid names.
+CATEGORICAL = {param: tuple(axis.choices) for param, (_, axis) in _AXES.items() if axis.choices is not None}
+#: The sweep ``sftmix ablate`` runs when no ``--param`` is given (the centre is added): the axes'
+#: default values (the paper's knobs and choices); an axis without any is swept on request.
+DEFAULT_SWEEP = {param: list(axis.default) for param, (_, axis) in _AXES.items() if axis.default}
 METRIC_COLUMNS = ("exact_match", "nll", "ece", "token_accuracy")
 RESULT_COLUMNS = ("param", "value", "seed", *METRIC_COLUMNS, "centre")
 #: ``param`` of the NTP baseline rows in the results table.
 BASELINE = "ntp_baseline"
 _HIGHER_IS_BETTER = {name: higher for name, (_, higher) in METRICS.items()}
+_SPLIT_SETTINGS = ("split_ratio", "split_metric")
 
 
 # ----------------------------------------------------------------------- the sweep
@@ -84,8 +100,9 @@ def centre_values(base) -> dict:
     resolved SFTMix arguments (so a setting left to its default has the default's value)."""
     if "sftmix" not in base.methods:
         base = base.override({"methods": [*base.methods, "sftmix"]})
-    args = base.training_args("sftmix", base.seeds[0], base.run_dir)
-    return {p: getattr(args, p) if p not in _SPLIT_KNOBS else getattr(base, p) for p in SWEEPABLE}
+    resolved = {"training": base.training_args("sftmix", base.seeds[0], base.run_dir),
+                "recipe": base.recipe_args()}
+    return {p: getattr(resolved[section], p) for p, section in AXES.items()}
 
 
 def parse_values(param: str, values) -> list:
@@ -113,7 +130,7 @@ def parse_values(param: str, values) -> list:
     probe = ExperimentConfig()  # each value is checked by the configuration that will hold it
     for value in out:
         try:
-            probe.override({param if param in _SPLIT_KNOBS else f"training.{param}": value})
+            probe.override({f"{AXES[param]}.{param}": value})
         except ConfigError as exc:
             raise ConfigError(f"{param}: value {value:g} is not valid ({exc})") from None
     return out
@@ -203,10 +220,16 @@ def run_ablation(base, sweep: Mapping[str, Sequence] | None = None, seeds: Seque
     return results
 
 
+def _own_split(base: ExperimentConfig, cell: ExperimentConfig) -> bool:
+    """Whether a cell splits the data differently from the centre (it re-cuts the split from the shared table)."""
+    return any(getattr(cell.recipe_args(), k) != getattr(base.recipe_args(), k) for k in _SPLIT_SETTINGS)
+
+
 def _cell_stage(ctx, param: str, value, seed: int, is_centre: bool, keep_weights: bool) -> Stage:
     """One cell (one setting, one seed) as a stage: the centre is copied from the base run's SFTMix
-    model of that seed; any other cell trains SFTMix with the setting changed (a split knob on a
-    split re-cut from the shared dynamics table) and is evaluated like the experiment's runs."""
+    model of that seed; any other cell trains SFTMix with the setting changed (on a split of its own,
+    re-cut from the shared dynamics table, when the setting changes the split) and is evaluated like
+    the experiment's runs."""
     out = cell_dir(ctx.rd.root, param, value, seed)
     name = f"ablation/{param}={_fmt(value)}/seed{seed}"
     info = {"param": param, "value": value, "seed": seed, "centre": is_centre}
@@ -214,28 +237,27 @@ def _cell_stage(ctx, param: str, value, seed: int, is_centre: bool, keep_weights
         source = ctx.rd.train("sftmix", seed)
         return Stage(name, lambda: _copy_centre(source, out, info), key=("centre",),
                      deps=(f"eval/sftmix/seed{seed}",), outputs=[out / EVAL_FILE])
-    field = f"training.{param}" if param not in _SPLIT_KNOBS else param
-    cfg = ctx.config.override({field: value, "seeds": [seed]})
-    return Stage(name, lambda: _train_cell(ctx, cfg, param in _SPLIT_KNOBS, out, info, keep_weights),
-                 key=(param, value, seed, cfg.model, cfg.training, cfg.split_ratio, cfg.split_metric,
-                      cfg.generate, cfg.max_new_tokens, cfg.exact_match),
-                 deps=("dynamics",) if param in _SPLIT_KNOBS else ("split",), outputs=[out / EVAL_FILE],
+    cell = ctx.with_config(ctx.config.override({f"{AXES[param]}.{param}": value, "seeds": [seed]}))
+    own_split = _own_split(ctx.config, cell.config)
+    split_path = out.parent / ctx.rd.split.name if own_split else ctx.rd.split
+    args = st.run_training_args(cell.config, "sftmix", seed, out, split_path, evaluating=False)
+    recipe = cell.config.recipe_args()
+    return Stage(name, lambda: _train_cell(cell, split_path if own_split else None, out, info, keep_weights),
+                 key=(param, value, seed, settings_key(cell.config.model_args()), settings_key(args),
+                      recipe.split_ratio, recipe.split_metric, eval_key(cell.config)),
+                 deps=("dynamics",) if own_split else ("split",), outputs=[out / EVAL_FILE],
                  everywhere=True, before=lambda key: claim_train_dir(out, key))
 
 
-def _train_cell(ctx, cfg, own_split: bool, out: Path, info: dict, keep_weights: bool) -> None:
-    """Train and evaluate one cell (one seed); with ``own_split`` on a split re-cut from the shared table."""
+def _train_cell(cell, own_split: Path | None, out: Path, info: dict, keep_weights: bool) -> None:
+    """Train and evaluate one cell (one seed); on a split re-cut from the shared table into ``own_split``."""
     procs = Processes()
-    split_path = ctx.rd.split
-    if own_split:
-        split_path = out.parent / ctx.rd.split.name
-        table = load_dynamics(ctx.rd.dynamics)
-        procs.on_main(lambda: save_split(split_by_confidence(table, ratio=cfg.split_ratio, metric=cfg.split_metric),
-                                         split_path), "re-cutting the split")
-    st.train_stage(cfg, "sftmix", cfg.seeds[0], ctx.train_examples, out, split_path)
+    if own_split is not None:
+        procs.on_main(lambda: st.split_stage(cell, own_split), "re-cutting the split")
+    st.train_stage(cell, "sftmix", cell.config.seeds[0], out, own_split or cell.rd.split, evaluating=False)
 
     def evaluate():
-        st.eval_stage(cfg, out, ctx.held_out, progress=False)
+        st.eval_stage(dataclasses.replace(cell, bars=False), out)
         if not keep_weights:
             _drop_weights(out)
         atomic_write_json(out / "cell.json", info)
@@ -359,12 +381,12 @@ def summary_markdown(results: pd.DataFrame, metrics: Sequence[str] = ("exact_mat
         lines += [f"## {metric} ({'higher' if _HIGHER_IS_BETTER.get(metric, True) else 'lower'} is better)", ""]
         if band:
             lines += [f"NTP baseline: {band['mean']:.4f} ± {band['std']:.4f} ({band['label']})", ""]
-        lines += ["| param | value | seeds | mean ± std | Δ vs centre [95% CI] | verdict |",
-                  "|---|---|---|---|---|---|"]
+        rows = []
         for r in summary.itertuples():
             ci = "" if r.verdict in ("centre", "no claim (1 seed)") else f" [{r.ci95_low:+.4f}, {r.ci95_high:+.4f}]"
-            lines.append(f"| {r.param} | {_fmt(r.value)} | {r.n_seeds} | {r.mean:.4f} ± {r.std:.4f} | "
-                         f"{r.diff:+.4f}{ci} | {r.verdict} |")
+            rows.append([r.param, _fmt(r.value), r.n_seeds, f"{r.mean:.4f} ± {r.std:.4f}", f"{r.diff:+.4f}{ci}",
+                         r.verdict])
+        lines += markdown_table(["param", "value", "seeds", "mean ± std", "Δ vs centre [95% CI]", "verdict"], rows)
         lines.append("")
     lines.append("Differences inside the spread over seeds (verdict 'within noise') are not findings.")
     return "\n".join(lines) + "\n"

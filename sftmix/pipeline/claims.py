@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..data import load_train_eval, tokenize_examples
+from ..data import load_train_eval
 from ..dynamics.scoring import score_model
 from ..io import RunDir
 from ..models import load_tokenizer
 from .ablation import BASELINE, run_ablation
+from .context import tokenize_for_training
 from .experiment_config import ExperimentConfig
 from .stages import load_trained
 
@@ -58,7 +59,7 @@ def confidence_spread(config: ExperimentConfig, *, methods=("ntp", "sftmix"), pr
     run = RunDir(config.run_dir)
     tokenizer = load_tokenizer(config.model_args())
     train, _ = load_train_eval(config.data_args())
-    tokenized = tokenize_examples(train, tokenizer, max_length=config.data_args().max_length)
+    tokenized = tokenize_for_training(train, tokenizer, config.data_args())  # as the runs trained
     rows = []
     for method in methods:
         for seed in config.seeds:

@@ -2,7 +2,7 @@
 
 Stages (the README's "Architecture" section shows where each lives):
 
-    reference  -> dynamics -> split -> embeddings -> train/<method>/seed<k> -> eval -> results
+    reference -> dynamics -> prune -> split -> embeddings -> train/<method>/seed<k> -> eval -> results
 
 ``run_experiment(config, until="split")`` stops after a stage (see :data:`STAGES`): a
 notebook that needs only the dynamics table and the split (or the embeddings) runs the
@@ -11,16 +11,22 @@ same stages, with the same bookkeeping, as the full experiment.
 The experiment is a list of :class:`~sftmix.pipeline.runner.Stage` objects
 (:func:`experiment_stages`: each stage's name, the stages it reads, the settings it depends on,
 its outputs, its function and which processes run it), run by
-:func:`sftmix.pipeline.runner.run_stages`. Each stage records a key (a hash of the
-configuration it depends on, chained with the keys of the stages it reads) in
-``stages/<name>.json`` after its outputs are written atomically. A stage is skipped when
-its outputs exist and its key matches, so an interrupted run resumes where it stopped and a
-changed setting re-runs only the stages that depend on it. Training stages checkpoint every
-epoch and resume from the newest complete checkpoint, reproducing the uninterrupted run.
+:func:`sftmix.pipeline.runner.run_stages` over one :class:`~sftmix.pipeline.context.RunContext`
+(the data, tokenizers and tokens loaded once per run). Each stage records a key in
+``stages/<name>.json`` after its outputs are written atomically: a hash of the *resolved*
+settings it depends on (the typed arguments, defaults included, so a changed default re-runs it),
+chained with the keys of the stages it reads. A stage is skipped when its outputs exist and its
+key matches, so an interrupted run resumes where it stopped and a changed setting re-runs only
+the stages that depend on it. Training stages checkpoint every epoch and resume from the newest
+complete checkpoint, reproducing the uninterrupted run.
+
+With ``recipe.reference_weights="last"`` the prune stage deletes the weights of the reference
+checkpoints before the last once they are scored; the reference run then serves that one scoring
+only, so its key includes the scoring settings (changing them retrains the reference).
 
 Under several processes (``accelerate launch`` / ``torchrun``) every process runs this
 function. The stages that train or score (reference, dynamics, train) run on every
-process; the others (split, eval, embeddings, results, figures) run on the main process
+process; the others (prune, split, eval, embeddings, results, figures) run on the main process
 while the rest wait. Only the main process writes files, and it alone decides whether a
 stage is up to date; its decision is broadcast so every process takes the same branch.
 """
@@ -29,81 +35,45 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import datasets
-import transformers
-import yaml
-
 from ..analysis.results import build_results, write_results
-from ..data.prepare import prepare_train_eval
 from ..distributed import Processes
-from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write_json, atomic_write_text, remove_temp_files
-from ..models import load_tokenizer
+from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir
 from ..viz.figures import make_figures
 from . import stages as st
 from .config_files import packaged_config
+from .context import RunContext, open_run
 from .experiment_config import ExperimentConfig
-from .runner import Stage, StageBook, run_stages
+from .runner import Stage, run_stages
 
-logger = logging.getLogger(__name__)
+__all__ = ["STAGES", "demo_config", "experiment_stages", "reaches", "run_demo", "run_experiment", "settings_key"]
 
 #: The stages in the order they run; ``run_experiment(..., until=name)`` stops after ``name``.
 #: The embeddings depend only on the reference run and the dynamics, so they come before training.
-STAGES = ("reference", "dynamics", "split", "embeddings", "train", "eval", "results")
+STAGES = ("reference", "dynamics", "prune", "split", "embeddings", "train", "eval", "results")
+#: Resolved training arguments that do not change what a run computes: where it writes, the split
+#: file's path (its content is keyed through the split stage) and what it shows (``disable_tqdm``
+#: follows the logging level, which the pipeline itself lowers).
+_NOT_KEYED = ("output_dir", "logging_dir", "split_file", "local_rank", "disable_tqdm", "log_level",
+              "log_level_replica", "report_to", "run_name")
 
 
-@dataclass
-class RunContext:
-    """What the stages of one call share: the configuration, the run directory and its stage book,
-    the prepared data, and whether the stages show their own progress bars."""
-
-    config: ExperimentConfig
-    rd: RunDir
-    book: StageBook
-    train_examples: datasets.Dataset
-    held_out: datasets.Dataset | None
-    bars: bool = True
+def settings_key(args) -> dict:
+    """The resolved values of a settings dataclass, as a stage key hashes them (defaults included)."""
+    values = args.to_dict() if hasattr(args, "to_dict") else dataclasses.asdict(args)
+    return {k: v for k, v in values.items() if k not in _NOT_KEYED}
 
 
-def open_run(config: ExperimentConfig, *, progress: bool | str = True) -> RunContext:
-    """Write the configuration, prepare the data (printing the data report) and open the stage book."""
-    _quiet_libraries()
-    procs = Processes()
-    rd = RunDir(config.run_dir)
-
-    def prepare():
-        remove_temp_files(rd.root)
-        atomic_write_json(rd.config_json, dataclasses.asdict(config))
-        atomic_write_text(rd.config, yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
-
-    procs.on_main(prepare, "writing the configuration")
-    data_args = config.data_args()
-    tokenizer = load_tokenizer(config.model_args()) if data_args.drop_overlong else None
-    with procs.state.main_process_first():  # Hub datasets: one download, the others read the cache
-        train_examples, held_out, data_report = prepare_train_eval(data_args, tokenizer, return_report=True)
-    procs.on_main(lambda: _write_data_report(rd.data_report, data_report), "writing the data report")
-    if progress and procs.is_main:
-        for line in data_report.loading_lines() + data_report.lines():
-            print(f"[data] {line}", flush=True)
-        if "sftmix" in config.methods:
-            print(f"[reference] {_reference_note(config)}", flush=True)
-    return RunContext(config, rd, StageBook(rd.stages), train_examples, held_out, bars=progress is True)
-
-
-def experiment_stages(ctx: RunContext, *, until: str | None = None) -> list[Stage]:
+def experiment_stages(ctx: RunContext) -> list[Stage]:
     """The experiment as a list of :class:`~sftmix.pipeline.runner.Stage`: reference, dynamics,
-    split, embeddings (when the config has SFTMix), then train and eval per method and seed, and
-    the results. Every stage is listed (the keys chain through all of them); ``until`` (see
-    :data:`STAGES`) only tells the reference stage whether the dynamics will be scored in this
-    call. :func:`reaches` says which stages a call with ``until`` runs."""
-    stages = _reference_stages(ctx, dynamics_wanted=reaches("dynamics", until))
+    prune, split, embeddings (when the config has SFTMix), then train and eval per method and
+    seed, and the results. :func:`reaches` says which stages a call with ``until`` runs."""
+    stages = _reference_stages(ctx)
     stages += [s for method in ctx.config.methods for seed in ctx.config.seeds
                for s in _run_stages(ctx, method, seed)]
-    stages.append(Stage("results", lambda: _finish(ctx), cached=False))
+    stages.append(Stage("results", lambda: _finish(ctx), key=(ctx.config.figures,), cached=False))
     return stages
 
 
@@ -115,33 +85,46 @@ def reaches(name: str, until: str | None) -> bool:
 
 
 def _data_part(config: ExperimentConfig) -> tuple:
-    return ("data", dataclasses.asdict(config.data_args()))
+    return ("data", settings_key(config.data_args()))
 
 
-def _reference_stages(ctx: RunContext, *, dynamics_wanted: bool) -> list[Stage]:
+def _reference_stages(ctx: RunContext) -> list[Stage]:
     config, rd = ctx.config, ctx.rd
     if "sftmix" not in config.methods:
         return []
-    fits = ctx.held_out is not None and config.dynamics_mode != "online"
-    dyn_outputs = [rd.dynamics] + ([rd.fit] if fits else [])
-    # The reference run trains with the first seed.
-    reference_key = (_data_part(config), config.model_args(reference=True).__dict__, config.training,
-                     config.reference_training, config.n_checkpoints, config.dynamics_mode, config.seeds[0])
+    recipe = config.recipe_args()
+    dyn_outputs = [rd.dynamics] + ([rd.fit] if st.scores_held_out(ctx) else [])
+    dynamics_key = (recipe.confidence_tokens,)
+    # Online recording happens during the reference run; pruned checkpoints serve one scoring only.
+    scoring = dynamics_key if recipe.dynamics_mode == "online" or recipe.reference_weights == "last" else ()
+    reference_key = (_data_part(config), settings_key(config.model_args(reference=True)),
+                     settings_key(config.reference_args()), recipe.n_checkpoints, recipe.dynamics_mode,
+                     recipe.reference_weights, scoring, ctx.held_out is not None and config.reference_is_ntp_run)
     stages = [
-        Stage("reference", lambda: st.reference_stage(config, ctx.train_examples, rd.root, ctx.held_out),
-              key=reference_key, everywhere=True, before=lambda key: st.clear_reference_dir(rd),
-              outputs=lambda keys: _reference_outputs(ctx, keys["dynamics"], dyn_outputs, dynamics_wanted)),
-        Stage("dynamics", lambda: st.dynamics_stage(config, ctx.train_examples, rd.root, progress=ctx.bars,
-                                                    held_out=ctx.held_out if fits else None),
-              key=(config.confidence_tokens,), deps=("reference",), outputs=dyn_outputs, everywhere=True),
-        Stage("split", lambda: st.split_stage(config, rd.root), key=(config.split_ratio, config.split_metric),
+        Stage("reference", lambda: st.reference_stage(ctx), key=reference_key, everywhere=True,
+              before=lambda key: st.clear_reference_dir(rd), outputs=lambda keys: _reference_outputs(ctx)),
+        Stage("dynamics", lambda: st.dynamics_stage(ctx), key=dynamics_key, deps=("reference",),
+              outputs=dyn_outputs, everywhere=True),
+        Stage("prune", lambda: st.prune_stage(ctx), key=(recipe.reference_weights,), deps=("dynamics",)),
+        Stage("split", lambda: st.split_stage(ctx), key=(recipe.split_ratio, recipe.split_metric),
               deps=("dynamics",), outputs=[rd.split]),
     ]
     if config.embeddings:
-        stages.append(Stage("embeddings", lambda: st.embeddings_stage(config, ctx.train_examples, rd.root,
-                                                                      progress=ctx.bars),
-                            key=(config.projection,), deps=("reference",), outputs=[rd.embeddings, rd.projection]))
+        stages.append(Stage("embeddings", lambda: st.embeddings_stage(ctx), key=(config.projection,),
+                            deps=("reference",), outputs=[rd.embeddings, rd.projection]))
     return stages
+
+
+def train_key(ctx: RunContext, method: str, seed: int, out: Path) -> tuple:
+    """What one training run depends on: the data, the model and its resolved training arguments."""
+    config = ctx.config
+    args = st.run_training_args(config, method, seed, out, None, evaluating=ctx.held_out is not None)
+    return (_data_part(config), settings_key(config.model_args()), settings_key(args), method, seed)
+
+
+def eval_key(config: ExperimentConfig) -> tuple:
+    """What an evaluation depends on beyond the model it evaluates."""
+    return (config.generate, config.max_new_tokens, config.exact_match)
 
 
 def _run_stages(ctx: RunContext, method: str, seed: int) -> list[Stage]:
@@ -150,20 +133,17 @@ def _run_stages(ctx: RunContext, method: str, seed: int) -> list[Stage]:
     name = f"train/{method}/seed{seed}"
     claim = lambda key: st.claim_train_dir(out, key)  # noqa: E731
     if method == "ntp" and seed == config.seeds[0] and config.reference_is_ntp_run:
-        train = Stage(name, lambda: st.ntp_from_reference(config, ctx.rd.root, out), key=("from-reference",),
+        train = Stage(name, lambda: st.ntp_from_reference(ctx, out), key=("from-reference",),
                       deps=("reference",), outputs=[out / LOG_HISTORY_FILE], everywhere=True, before=claim)
     else:
-        train = Stage(name, lambda: st.train_stage(config, method, seed, ctx.train_examples, out, ctx.rd.split,
-                                                   ctx.held_out),
-                      key=(_data_part(config), config.model, config.training, method, seed),
+        train = Stage(name, lambda: st.train_stage(ctx, method, seed, out, ctx.rd.split),
+                      key=train_key(ctx, method, seed, out),
                       deps=("split",) if method == "sftmix" else (), outputs=[out / LOG_HISTORY_FILE],
                       everywhere=True, before=claim)
     if ctx.held_out is None:
         return [train]
-    evaluate = Stage(f"eval/{method}/seed{seed}", lambda: st.eval_stage(config, out, ctx.held_out,
-                                                                        progress=ctx.bars),
-                     key=(config.generate, config.max_new_tokens, config.exact_match), deps=(name,),
-                     outputs=[out / EVAL_FILE])
+    evaluate = Stage(f"eval/{method}/seed{seed}", lambda: st.eval_stage(ctx, out), key=eval_key(config),
+                     deps=(name,), outputs=[out / EVAL_FILE])
     return [train, evaluate]
 
 
@@ -198,7 +178,7 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
     if not isinstance(config, ExperimentConfig):
         config = ExperimentConfig.from_yaml(config)
     ctx = open_run(config, progress=progress)
-    stages = experiment_stages(ctx, until=until)
+    stages = experiment_stages(ctx)
     returned = run_stages(stages, ctx.book, progress=progress, desc=f"{config.name}: stages",
                           select=lambda stage: reaches(stage.name, until))
     if until not in (None, "results"):
@@ -208,48 +188,16 @@ def run_experiment(config: ExperimentConfig | str | Path, *, progress: bool | st
     return returned["results"]
 
 
-def _write_data_report(path: Path, prepared) -> None:
-    """``data_report.json``: what loading did per source ("train", "held_out") and what preparing did
-    ("prepare"); rewritten only when it changed (a rerun leaves the run directory as it was)."""
-    steps = {k: v for k, v in dataclasses.asdict(prepared).items() if k != "loading"}
-    report = {**{k: r.to_dict() for k, r in prepared.loading.items()}, "prepare": steps}
-    report = json.loads(json.dumps(report, default=str))
-    if not path.exists() or json.loads(path.read_text()) != report:
-        atomic_write_json(path, report)
-
-
-def _reference_note(config: ExperimentConfig) -> str:
-    """Whether the NTP run of the first seed is the reference run, and why not when it is not."""
-    if config.reference_is_ntp_run:
-        return f"the NTP run of seed {config.seeds[0]} is the reference run (trained once, as in the paper)"
-    why = [name for name, on in (("reference_model", config.reference_model is not None),
-                                 ("reference_training", bool(config.reference_training)),
-                                 ("dynamics_mode=online", config.dynamics_mode == "online"),
-                                 ("ntp_from_reference=false", not config.ntp_from_reference)) if on]
-    if "ntp" not in config.methods:
-        why.append("no NTP method")
-    return f"trained apart from NTP ({', '.join(why)} set it apart): NTP seed {config.seeds[0]} trains separately"
-
-
-def _reference_outputs(ctx: RunContext, dynamics_key: str, dynamics_outputs: list[Path],
-                       dynamics_wanted: bool) -> list[Path]:
-    """What the reference stage must have left: its checkpoint list and last weights; and every
-    checkpoint's weights while the dynamics still need scoring (they may have been pruned)."""
+def _reference_outputs(ctx: RunContext) -> list[Path]:
+    """What the reference stage leaves: its checkpoint list and the weights the run reads later (every
+    checkpoint's with ``recipe.reference_weights="all"``; else the last one's, the others are pruned once
+    scored)."""
     rd = ctx.rd
-    outputs = [rd.checkpoints]
     if not rd.checkpoints.exists():
-        return outputs
+        return [rd.checkpoints]
     checkpoints = [Path(c) for c in json.loads(rd.checkpoints.read_text())]
-    scored = ctx.book.done("dynamics", dynamics_key, dynamics_outputs)
-    needed = checkpoints if dynamics_wanted and not scored else checkpoints[-1:]
-    return outputs + [st.checkpoint_weights(c) for c in needed]
-
-
-def _quiet_libraries() -> None:
-    """Keep the stage log readable: our own progress bars stay, library chatter goes."""
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
+    kept = checkpoints if ctx.config.recipe_args().reference_weights == "all" else checkpoints[-1:]
+    return [rd.checkpoints] + [st.checkpoint_weights(c) for c in kept]
 
 
 def demo_config(quick: bool | str = False, runs_dir: str = "runs", name: str | None = None, *,

@@ -1,21 +1,27 @@
 """One experiment's settings, resolved once into the typed argument dataclasses.
 
-An experiment YAML has top-level keys (seeds, methods, split_ratio, ...) and sections:
-``model`` and ``reference_model`` (:class:`~sftmix.config.ModelArguments` fields), ``data``
-(:class:`~sftmix.config.DataArguments`), ``training`` and ``reference_training``
-(:class:`~sftmix.config.SFTMixConfig`). :class:`ExperimentConfig` keeps each section as the
-mapping that was written (what ``config.yaml`` records and the stage keys hash) and resolves
-it once, when the config is made, into the typed objects every stage reads:
+An experiment YAML has a few top-level keys of its own (:class:`ExperimentConfig`'s fields:
+name, seeds, methods, evaluation and outputs, each with its help text) and one section per
+typed dataclass of :mod:`sftmix.config`: ``model`` and ``reference_model``
+(:class:`~sftmix.config.ModelArguments`), ``data`` (:class:`~sftmix.config.DataArguments`),
+``training`` and ``reference_training`` (:class:`~sftmix.config.SFTMixConfig`: how a run
+trains, the Mixup settings included) and ``recipe`` (:class:`~sftmix.config.RecipeArguments`:
+the reference checkpoints, the dynamics and the split). ``sftmix experiment --help`` lists
+them all with their defaults. :class:`ExperimentConfig` keeps each section as the mapping
+that was written (what ``config.yaml`` records) and resolves it once, when the config is made,
+into the typed objects every stage reads (and whose values the stage keys hash):
 
     config.model_args()                the ModelArguments (reference=True: the reference's)
     config.data_args()                 the DataArguments
+    config.recipe_args()               the RecipeArguments
     config.training_args(method, seed, output_dir)   one run's SFTMixConfig
 
 A bad key or value raises :class:`~sftmix.errors.ConfigError` there, naming the section and
-the key, before anything runs. :meth:`ExperimentConfig.override` is the one way to change
-settings, by dotted name, checked against the field's type::
+the key, before anything runs; a key of an older layout is refused with a line naming its
+new place. :meth:`ExperimentConfig.override` is the one way to change settings, by dotted
+name, checked against the field's type::
 
-    config.override({"data.n_train": 600, "training.mixup_alpha": 2.0, "split_ratio": 0.3})
+    config.override({"data.n_train": 600, "training.mixup_alpha": 2.0, "recipe.split_ratio": 0.3})
 
 The ablation, the regime map and the notebooks change settings through it.
 """
@@ -34,61 +40,66 @@ from typing import Any, Mapping
 
 import torch
 
-from ..config import DataArguments, ModelArguments, SFTMixConfig
-from ..constants import CONFIDENCE_TOKENS, METHODS
+from ..config import DataArguments, ModelArguments, RecipeArguments, SFTMixConfig
+from ..constants import METHODS
 from ..errors import ConfigError
 from ..io import RunDir
-from ..recipe import SPLIT_METRICS
+from ..recipe import PROJECTIONS as PROJECTION_REGISTRY
 from .config_files import load_yaml_config
 
-__all__ = ["ExperimentConfig"]
+__all__ = ["PROJECTIONS", "SECTIONS", "ExperimentConfig"]
 
 #: The sections of an experiment and the dataclass each one's keys belong to.
 SECTIONS = {"model": ModelArguments, "reference_model": ModelArguments, "data": DataArguments,
-            "training": SFTMixConfig, "reference_training": SFTMixConfig}
-#: Set per run by the pipeline, never by a config.
-_PER_RUN = ("method", "seed", "output_dir")
+            "training": SFTMixConfig, "reference_training": SFTMixConfig, "recipe": RecipeArguments}
+#: Set per run by the pipeline, never by a config: the run's method, seed and folder, the split it
+#: reads, and its checkpointing (every epoch for a training run, to resume from; the reference run
+#: saves the checkpoints it is scored at).
+_PER_RUN = ("method", "seed", "output_dir", "split_file", "save_strategy", "save_steps", "save_total_limit")
+#: 2-D projections of the embeddings the experiment can draw: the names of :data:`sftmix.recipe.PROJECTIONS`.
+PROJECTIONS = tuple(PROJECTION_REGISTRY)
+#: Keys of older experiment layouts and where they live now (refused with this line).
+MOVED = {**{f.name: f"recipe.{f.name}" for f in dataclasses.fields(RecipeArguments)},
+         "training.record_dynamics": "recipe.dynamics_mode (online)",
+         "reference_training.record_dynamics": "recipe.dynamics_mode (online)"}
+
+
+def _help(text: str, **more) -> dict:
+    return {"help": text, **more}
 
 
 @dataclass
 class ExperimentConfig:
-    """One experiment: the model, data and training settings plus the recipe's stages."""
+    """One experiment: the model, data, training and recipe sections plus what to run and produce."""
 
-    name: str = "experiment"
-    runs_dir: str = "runs"
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    methods: list[str] = field(default_factory=lambda: ["ntp", "sftmix"])
-    model: dict = field(default_factory=dict)             # ModelArguments fields
-    data: dict = field(default_factory=dict)              # DataArguments fields
-    training: dict = field(default_factory=dict)          # SFTMixConfig fields shared by all runs
-    reference_model: dict | None = None                   # ModelArguments for the reference (default: model)
-    reference_training: dict = field(default_factory=dict)  # overrides for the reference run
-    n_checkpoints: int = 3
-    dynamics_mode: str = "checkpoints"                    # "checkpoints" (paper) or "online"
-    split_ratio: float = 0.5
-    split_metric: str = "confidence"
-    # Which response tokens enter confidence: "content" (default) or "trained" (content +
-    # end-of-turn); see sftmix.data.tokenize. Training always uses content + end-of-turn.
-    confidence_tokens: str = "content"
-    # Which reference checkpoints keep their weights once the dynamics are scored: "last"
-    # (default: the scores stay; a real model's checkpoint is its full weights) or "all".
-    # With "last", re-scoring (e.g. after changing confidence_tokens) retrains the reference.
-    reference_weights: str = "last"
-    generate: bool = True
-    # Greedy generation budget per held-out answer; null = longest reference answer + 16 tokens
-    # (short-answer suites). Generations that reach it are counted in eval.json / results.
-    max_new_tokens: int | None = 512
-    # Score greedy exact match against the references (short-answer data such as the built-in
-    # suite); false for open-ended chats, which are generated (side by side, judge exports) but
-    # never match a reference word for word.
-    exact_match: bool = True
-    embeddings: bool = True
-    projection: str = "umap"                              # "umap" or "pca"
-    figures: bool = True
-    # The paper's reference model is the model being trained, trained the same way: when
-    # nothing sets the reference apart (no reference_model, no reference_training), the NTP
-    # run of the first seed is the reference run and is not trained twice.
-    ntp_from_reference: bool = True
+    name: str = field(default="experiment", metadata=_help("Run name: the run directory is runs_dir/name."))
+    runs_dir: str = field(default="runs", metadata=_help("Folder that holds the run directories."))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata=_help(
+        "Training seeds of every method (the reference run uses the first)."))
+    methods: list[str] = field(default_factory=lambda: ["ntp", "sftmix"], metadata=_help(
+        "Methods trained per seed: 'ntp' and/or 'sftmix' (SFTMix also runs the reference, dynamics and split)."))
+    model: dict = field(default_factory=dict, metadata=_help("ModelArguments fields."))
+    data: dict = field(default_factory=dict, metadata=_help("DataArguments fields."))
+    training: dict = field(default_factory=dict, metadata=_help("SFTMixConfig fields shared by all runs."))
+    reference_model: dict | None = field(default=None, metadata=_help(
+        "ModelArguments of the reference run (default: model)."))
+    reference_training: dict = field(default_factory=dict, metadata=_help(
+        "SFTMixConfig fields of the reference run, over training."))
+    recipe: dict = field(default_factory=dict, metadata=_help(
+        "RecipeArguments fields: reference checkpoints, dynamics, split."))
+    generate: bool = field(default=True, metadata=_help(
+        "Generate greedy answers to the held-out prompts (exact match, side-by-side generations)."))
+    max_new_tokens: int | None = field(default=512, metadata=_help(
+        "Greedy generation budget per held-out answer; null = longest reference answer + 16 tokens (short-answer "
+        "suites). Generations that reach it are counted in eval.json and the results."))
+    exact_match: bool = field(default=True, metadata=_help(
+        "Score greedy exact match against the references (short-answer data such as the built-in suite); false "
+        "for open-ended chats, which are generated but never match a reference word for word."))
+    embeddings: bool = field(default=True, metadata=_help(
+        "Embed the training examples with the final reference model and project them to 2-D."))
+    projection: str = field(default="umap", metadata=_help(
+        "2-D projection of the embeddings: " + ", ".join(PROJECTIONS) + ".", choices=PROJECTIONS))
+    figures: bool = field(default=True, metadata=_help("Draw the run's figures into RUN/figures/."))
 
     def __post_init__(self):
         self._check()
@@ -105,24 +116,16 @@ class ExperimentConfig:
         for method in self.methods:
             if method not in METHODS:
                 raise ConfigError(f"methods: unknown method {method!r}; use 'ntp' and/or 'sftmix'")
-        # Checked here, not at the split stage: that comes after the reference run and scoring.
-        if not 0.0 < float(self.split_ratio) < 1.0:
-            raise ConfigError(f"split_ratio must lie strictly between 0 and 1, got {self.split_ratio}")
-        choices = (("confidence_tokens", CONFIDENCE_TOKENS), ("reference_weights", ("last", "all")),
-                   ("split_metric", SPLIT_METRICS), ("dynamics_mode", ("checkpoints", "online")),
-                   ("projection", ("umap", "pca")))
-        for name, options in choices:
-            if getattr(self, name) not in options:
-                raise ConfigError(f"{name}={getattr(self, name)!r}; choose one of {', '.join(options)}")
-        if self.n_checkpoints < 1:
-            raise ConfigError("n_checkpoints must be >= 1")
+        if self.projection not in PROJECTIONS:
+            raise ConfigError(f"projection={self.projection!r}; choose one of {', '.join(PROJECTIONS)}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1 (or null), got {self.max_new_tokens}")
         for section in ("training", "reference_training"):
             fixed = sorted(set(getattr(self, section)) & set(_PER_RUN))
             if fixed:
                 raise ConfigError(f"{section}: {fixed} are set per run by the pipeline (methods, seeds, the "
-                                  "run directory); leave them out")
+                                  "run directory, the split, checkpointing); leave them out")
+            _refuse_moved({f"{section}.{k}" for k in getattr(self, section)})
 
     def _resolve(self) -> None:
         """Build the typed arguments once; a bad key or value fails here, naming its section."""
@@ -130,6 +133,7 @@ class ExperimentConfig:
         self._reference_model = _build(ModelArguments, self.reference_model, "reference_model") \
             if self.reference_model else self._model
         self._data = _build(DataArguments, self.data, "data")
+        self._recipe = _build(RecipeArguments, self.recipe, "recipe")
         rd = RunDir(self.run_dir)
         shared = {"use_cpu": not torch.cuda.is_available(), **self.training}
         self._training = {method: _build(SFTMixConfig, {**shared, "method": method, "seed": self.seeds[0],
@@ -144,8 +148,9 @@ class ExperimentConfig:
     @property
     def reference_is_ntp_run(self) -> bool:
         """True when the NTP run of the first seed is taken from the reference run."""
-        return (self.ntp_from_reference and self.reference_model is None and not self.reference_training
-                and self.dynamics_mode == "checkpoints" and "ntp" in self.methods and "sftmix" in self.methods)
+        recipe = self._recipe
+        return (recipe.ntp_from_reference and self.reference_model is None and not self.reference_training
+                and recipe.dynamics_mode == "checkpoints" and "ntp" in self.methods and "sftmix" in self.methods)
 
     @property
     def run_dir(self) -> Path:
@@ -157,6 +162,10 @@ class ExperimentConfig:
 
     def data_args(self) -> DataArguments:
         return self._data
+
+    def recipe_args(self) -> RecipeArguments:
+        """The reference checkpoints, dynamics and split settings."""
+        return self._recipe
 
     def training_args(self, method: str, seed: int, output_dir: Path, split_file: Path | None = None,
                       extra: dict | None = None) -> SFTMixConfig:
@@ -178,14 +187,15 @@ class ExperimentConfig:
     def override(self, changes: Mapping[str, Any]) -> ExperimentConfig:
         """A copy with settings changed by dotted name, resolved again (so checked again).
 
-        ``{"data.n_train": 600, "training.mixup_alpha": 2.0, "split_ratio": 0.3}``: a section's
-        key is ``<section>.<field>`` (sections: model, reference_model, data, training,
-        reference_training), anything else a top-level key. Names are checked against the
-        dataclasses and values against the fields' types; an unknown name or a value of the
-        wrong type raises :class:`~sftmix.errors.ConfigError` naming it.
+        ``{"data.n_train": 600, "training.mixup_alpha": 2.0, "recipe.split_ratio": 0.3}``: a
+        section's key is ``<section>.<field>`` (sections: :data:`SECTIONS`), anything else a
+        top-level key. Names are checked against the dataclasses and values against the fields'
+        types; an unknown name or a value of the wrong type raises
+        :class:`~sftmix.errors.ConfigError` naming it.
         """
         top = _field_types(type(self))
         new: dict[str, Any] = {}
+        _refuse_moved(changes, "override ")
         for key, value in changes.items():
             section, _, name = key.partition(".")
             if not name:
@@ -206,23 +216,40 @@ class ExperimentConfig:
         return dataclasses.replace(self, **new)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> ExperimentConfig:
-        """Read an experiment YAML (resolving its ``base:`` chain); ``overrides`` replace top-level keys."""
-        data = load_yaml_config(path)
-        data.update(overrides)
+    def from_dict(cls, data: Mapping[str, Any], source: str = "experiment") -> ExperimentConfig:
+        """An experiment from the mapping of a YAML file; unknown or moved keys are refused naming ``source``."""
         names = {f.name for f in dataclasses.fields(cls)}
+        try:
+            _refuse_moved(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
         unknown = sorted(set(data) - names)
         if unknown:
             flat = {f.name for c in (ModelArguments, DataArguments, SFTMixConfig) for f in dataclasses.fields(c)}
             if set(unknown) <= flat:
-                raise ConfigError(f"{path}: keys {unknown} are training options, not experiment keys: this is an "
-                                  f"options file for `sftmix train` (run `sftmix train {path}`), or nest them "
+                raise ConfigError(f"{source}: keys {unknown} are training options, not experiment keys: this is an "
+                                  f"options file for `sftmix train` (run `sftmix train {source}`), or nest them "
                                   f"under model:, data: or training:")
-            raise ConfigError(f"{path}: unknown keys {unknown}; valid keys: {sorted(names)}")
+            raise ConfigError(f"{source}: unknown keys {unknown}; valid keys: {sorted(names)}")
         try:
             return cls(**data)
         except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> ExperimentConfig:
+        """Read an experiment YAML (resolving its ``base:`` chain); ``overrides`` replace top-level keys."""
+        data = load_yaml_config(path)
+        data.update(overrides)
+        return cls.from_dict(data, str(path))
+
+
+def _refuse_moved(keys, prefix: str = "") -> None:
+    """A key of an older layout: one line saying where it lives now."""
+    moved = [k for k in keys if k in MOVED]
+    if moved:
+        raise ConfigError("; ".join(f"{prefix}{k!r} is now {MOVED[k]}" for k in moved)
+                          + " (a section of its own: recipe:, see `sftmix experiment --help`)")
 
 
 def _build(cls, spec: dict, section: str):

@@ -23,18 +23,19 @@ interval covers zero.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..analysis.markdown import frame_table, markdown_document, markdown_table
 from ..analysis.noise import noise_auroc
 from ..analysis.projection import project_tsne
 from ..analysis.separation import split_separation
 from ..analysis.stats import format_interval, mean_std, paired_difference
 from ..dynamics import load_dynamics, load_split
-from ..io import GENERATIONS_FILE, RunDir, atomic_write_json, atomic_write_text
+from ..io import GENERATIONS_FILE, RunDir, atomic_copy, atomic_write, atomic_write_json, atomic_write_text
+from ..recipe import SPLIT_METRICS
 from ..viz.plots import (
     plot_confidence_hist,
     plot_dynamics_map,
@@ -95,23 +96,21 @@ def comparison_table(per_seed: pd.DataFrame) -> pd.DataFrame:
 def _examples_table(table: pd.DataFrame, train, n: int = 5) -> list[str]:
     texts = {str(e): (m[-1]["content"], r) for e, m, r in zip(train["example_id"], train["messages"],
                                                              train["response"])}
-    lines = ["| rank | confidence (\u2212mean perplexity) | swapped | prompt | answer |", "|---|---|---|---|---|"]
+    rows = []
     ordered = table.sort_values("confidence")
     for name, part in (("least", ordered.head(n)), ("most", ordered.tail(n).iloc[::-1])):
         for k, row in enumerate(part.itertuples(), start=1):
             prompt, answer = texts[str(row.example_id)]
-            lines.append(f"| {name} confident {k} | {row.confidence:.2f} | {'yes' if row.noisy else 'no'} | "
-                         f"{_short(prompt, 80)} | {_short(answer)} |")
-    return lines
+            rows.append([f"{name} confident {k}", f"{row.confidence:.2f}", "yes" if row.noisy else "no",
+                         _short(prompt, 80), _short(answer)])
+    return markdown_table(["rank", "confidence (\u2212mean perplexity)", "swapped", "prompt", "answer"], rows)
 
 
 def _side_by_side(run: RunDir, seed: int, n: int = 5) -> list[str]:
     gens = {m: json.loads((run.train(m, seed) / GENERATIONS_FILE).read_text()) for m in ("ntp", "sftmix")}
-    lines = ["| prompt | reference | NTP | SFTMix |", "|---|---|---|---|"]
-    for a, b in list(zip(gens["ntp"], gens["sftmix"]))[:n]:
-        lines.append(f"| {_short(a['prompt'], 70)} | {_short(a['reference'], 70)} | {_short(a['output'], 90)} | "
-                     f"{_short(b['output'], 90)} |")
-    return lines
+    return markdown_table(["prompt", "reference", "NTP", "SFTMix"],
+                          ([_short(a["prompt"], 70), _short(a["reference"], 70), _short(a["output"], 90),
+                            _short(b["output"], 90)] for a, b in list(zip(gens["ntp"], gens["sftmix"]))[:n]))
 
 
 def _dir_size_mb(path: Path) -> float:
@@ -152,8 +151,8 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
     train, _ = prepare_train_eval(config.data_args(), _tokenizer(config) if config.data_args().drop_overlong
                                   else None)
     summary = _summary(run, seeds, table, auroc, toy_auroc, separation, comparison)
-    per_seed.to_csv(out / "results.csv", index=False)
-    comparison.to_csv(out / "comparison.csv", index=False)
+    for name, frame in (("results.csv", per_seed), ("comparison.csv", comparison)):
+        atomic_write(out / name, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
     atomic_write_json(out / "summary.json", summary)
     written += [out / "results.csv", out / "comparison.csv", out / "summary.json"]
     made_by = made_by or f"`sftmix experiment` (run `{config.name}`)"
@@ -186,7 +185,7 @@ def _projections(run: RunDir, table: pd.DataFrame, split: dict):
     emb_ids = umap["example_id"].astype(str).tolist()
     confident = np.isin(emb_ids, [str(e) for e in split["confident"]])
     separation = split_separation(embeddings, confident, k=10, n_topics=8, seed=0)
-    keep = [c for c in ("example_id", "confidence", "confidence_prob", "correctness", "noisy") if c in table]
+    keep = [c for c in ("example_id", *SPLIT_METRICS, "noisy") if c in table]
     tsne = project_tsne(embeddings, ids=emb_ids, seed=0)
     tsne = tsne.merge(table[keep], on="example_id", how="left")
     return umap, tsne, separation
@@ -232,14 +231,15 @@ def _write_data_bundle(run: RunDir, data: RunDir, seed: int, umap: pd.DataFrame,
     training prompts and answers, so notebook 06 opens without the run directory."""
     for part in ("dynamics", "split", "fit", "results_json", "data_report"):
         if getattr(run, part).exists():
-            shutil.copy2(getattr(run, part), getattr(data, part))
-    umap.to_parquet(data.root / "umap.parquet")
-    tsne.to_parquet(data.root / "tsne.parquet")
+            atomic_copy(getattr(run, part), getattr(data, part))
+    for name, frame in (("umap", umap), ("tsne", tsne)):
+        atomic_write(data.root / f"{name}.parquet", lambda tmp, frame=frame: frame.to_parquet(tmp))
     for method in ("ntp", "sftmix"):
-        shutil.copy2(run.train(method, seed) / GENERATIONS_FILE, data.root / f"generations_{method}.json")
+        atomic_copy(run.train(method, seed) / GENERATIONS_FILE, data.root / f"generations_{method}.json")
     texts = pd.DataFrame({"example_id": [str(e) for e in train["example_id"]],
                           "prompt": [m[-1]["content"] for m in train["messages"]], "answer": list(train["response"])})
-    texts.to_json(data.root / "train_examples.jsonl", orient="records", lines=True, force_ascii=False)
+    atomic_write(data.root / "train_examples.jsonl",
+                 lambda tmp: texts.to_json(tmp, orient="records", lines=True, force_ascii=False))
 
 
 def read_real_results(folder) -> dict:
@@ -268,13 +268,6 @@ def read_real_results(folder) -> dict:
             "generations": generations, "data_report": json.loads(data.data_report.read_text())}
 
 
-def _frame_markdown(frame: pd.DataFrame) -> list[str]:
-    def cell(v):
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
-    return (["| " + " | ".join(frame.columns) + " |", "|---" * len(frame.columns) + "|"]
-            + ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)])
-
-
 def _tokenizer(config):
     from ..models import load_tokenizer
 
@@ -289,15 +282,16 @@ def _markdown(config, made_by, per_seed, comparison, summary, fit, examples, sid
              f"{summary['n_train']} training conversations (first exchanges of <= {config.data['max_length']} "
              f"ChatML tokens), {summary['n_noisy']} of them with their answer swapped for another conversation's; "
              f"{per_seed['n_examples'].max()} held out. Reported as measured.", "",
-             "## SFTMix - NTP on held-out conversations", "",
-             "| metric | NTP | SFTMix | SFTMix - NTP (paired, exact 95% t-interval) | p | verdict |",
-             "|---|---|---|---|---|---|"]
+             "## SFTMix - NTP on held-out conversations", ""]
+    rows = []
     for row in comparison.itertuples():
         arrow = "↑" if row.higher_is_better else "↓"
         p = "–" if row.p_value is None or pd.isna(row.p_value) else f"{row.p_value:.3f}"
-        lines.append(f"| {row.metric} ({arrow}) | {row.ntp_mean:.3f} ± {row.ntp_std:.3f} | "
-                     f"{row.sftmix_mean:.3f} ± {row.sftmix_std:.3f} | {row.interval} | {p} | {row.verdict} |")
-    lines += ["", "Per seed (every cell we ran):", "", *_frame_markdown(per_seed), ""]
+        rows.append([f"{row.metric} ({arrow})", f"{row.ntp_mean:.3f} ± {row.ntp_std:.3f}",
+                     f"{row.sftmix_mean:.3f} ± {row.sftmix_std:.3f}", row.interval, p, row.verdict])
+    lines += markdown_table(["metric", "NTP", "SFTMix", "SFTMix - NTP (paired, exact 95% t-interval)", "p", "verdict"],
+                            rows)
+    lines += ["", "Per seed (every cell we ran):", "", *frame_table(per_seed), ""]
     toy = f" (the toy's: {summary['toy_noise_auroc']:.2f})" if summary.get("toy_noise_auroc") else ""
     first, last = fit.iloc[0], fit.iloc[-1]
     lines += ["## What the reference run's confidence finds", "",
@@ -321,4 +315,4 @@ def _markdown(config, made_by, per_seed, comparison, summary, fit, examples, sid
     if summary["resources"]:
         lines.append(f"Peak resident memory of the run: {summary['resources'].get('peak_rss_mb', 0):.0f} MB.")
     lines.append(f"Run directory: {summary['run_dir_mb']:.0f} MB (hard links counted once).")
-    return "\n".join(lines) + "\n"
+    return markdown_document(lines)

@@ -3,10 +3,12 @@
 Each stage has two layers:
 
 * a *core* function with explicit arguments (:func:`reference_run`, :func:`score_reference`,
-  :func:`split_dynamics`, :func:`evaluate_and_save`) that the ``sftmix dynamics``,
-  ``split`` and ``eval`` commands call directly, and
-* a ``*_stage(config, ...)`` function that reads an :class:`ExperimentConfig` and calls
-  the core; the bookkeeping (skip, resume, keys) lives in :mod:`sftmix.pipeline.experiment`.
+  :func:`prune_reference_weights`, :func:`split_dynamics`, :func:`evaluate_and_save`) that the
+  ``sftmix dynamics``, ``split`` and ``eval`` commands call directly, and
+* a ``*_stage(ctx, ...)`` function that reads a :class:`~sftmix.pipeline.context.RunContext`
+  (the configuration, the run directory, the data, and the tokenizers and tokens the run has
+  loaded so far) and calls the core; the bookkeeping (skip, resume, keys) lives in
+  :mod:`sftmix.pipeline.experiment` and :mod:`sftmix.pipeline.runner`.
 
 Each writes its outputs atomically. Under several processes, :func:`reference_stage`,
 :func:`dynamics_stage` and :func:`train_stage` are called on every process (they train or
@@ -29,8 +31,7 @@ from transformers import AutoModelForCausalLM
 from ..analysis.embed import embed_examples
 from ..analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, evaluate_model
 from ..analysis.fit import fit_table
-from ..analysis.projection import project_pca, project_umap
-from ..data import tokenize_examples
+from ..analysis.projection import project
 from ..distributed import Processes
 from ..dynamics import (
     compute_dynamics,
@@ -43,30 +44,25 @@ from ..dynamics import (
     split_by_confidence,
 )
 from ..io import EVAL_FILE, GENERATIONS_FILE, LOG_HISTORY_FILE, TRAIN_KEY_FILE, RunDir, atomic_write, atomic_write_json
-from ..models import adapter_base, load_adapter, load_model_and_tokenizer, load_tokenizer
+from ..models import adapter_base, load_adapter, load_model
+from ..recipe import SPLIT_METRICS
 from ..train import clean_checkpoints, latest_checkpoint, train_model, train_reference
-
-
-def _tokenize_on_every_process(train_examples, tokenizer, max_length: int):
-    # The main process first, so a dataset cached on disk is written once and read by the others.
-    with Processes().state.main_process_first():
-        return tokenize_examples(train_examples, tokenizer, max_length=max_length)
+from .context import RunContext
 
 
 # ------------------------------------------------------------------ core functions
-def reference_run(run: RunDir, model_args, train_args, train_examples, *, max_length: int, n_checkpoints: int,
-                  online: bool = False, held_out=None, confidence_tokens: str = "content") -> list[str]:
-    """Train the reference model with NTP into ``run.reference``; keep ``n_checkpoints`` checkpoints.
+def reference_run(run: RunDir, model, tokenizer, tokenized, train_args, *, n_checkpoints: int,
+                  online: bool = False, eval_tokenized=None, confidence_tokens: str = "content") -> list[str]:
+    """Train the reference ``model`` with NTP on ``tokenized`` into ``run.reference``; keep ``n_checkpoints``
+    checkpoints.
 
     Writes ``run.checkpoints`` (the list of checkpoint folders) and returns it. With
-    ``held_out`` examples (and ``eval_strategy`` set) the held-out loss is logged too.
+    ``eval_tokenized`` held-out examples (and ``eval_strategy`` set) the held-out loss is logged too.
     """
-    model, tokenizer = load_model_and_tokenizer(model_args)
-    tokenized = _tokenize_on_every_process(train_examples, tokenizer, max_length)
-    eval_tokenized = None
-    if held_out is not None and train_args.eval_strategy != "no":
-        eval_tokenized = _tokenize_on_every_process(held_out, tokenizer, max_length)
+    if eval_tokenized is not None and train_args.eval_strategy != "no":
         train_args = dataclasses.replace(train_args, prediction_loss_only=True)
+    else:
+        eval_tokenized = None
     checkpoints = train_reference(model, tokenizer, tokenized, train_args, n_checkpoints=n_checkpoints,
                                   out_dir=run.reference, record_online=online, eval_tokenized=eval_tokenized,
                                   confidence_tokens=confidence_tokens)
@@ -81,13 +77,18 @@ def reference_run(run: RunDir, model_args, train_args, train_examples, *, max_le
 
 # Trainer files a reference checkpoint does not need: it is scored, never resumed. The
 # optimizer state alone is twice the size of the weights, and these files are pickles.
-_RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "training_args.bin")
+# FSDP's sharded checkpoints hold the weights and optimizer as folders of per-process shards.
+_RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "training_args.bin",
+                "optimizer_*", "pytorch_model_fsdp_*")
 
 
 def _keep_weights_only(checkpoint: Path) -> None:
     for pattern in _RESUME_ONLY:
         for f in checkpoint.glob(pattern):
-            f.unlink(missing_ok=True)
+            if f.is_dir():
+                shutil.rmtree(f)
+            else:
+                f.unlink(missing_ok=True)
 
 
 #: Weight files of a checkpoint folder.
@@ -118,20 +119,18 @@ def prune_reference_weights(run: RunDir) -> int:
     return freed
 
 
-def score_reference(run: RunDir, model_args, train_examples, *, max_length: int, online: bool = False,
-                    progress: bool = True, held_out=None, tokens: str = "content") -> pd.DataFrame | None:
-    """Score the reference checkpoints (or read the online record) into ``run.dynamics``.
+def score_reference(run: RunDir, tokenized, train_examples, *, model_name: str, online: bool = False,
+                    progress: bool = True, held_tokenized=None, tokens: str = "content") -> pd.DataFrame | None:
+    """Score the reference checkpoints on ``tokenized`` (or read the online record) into ``run.dynamics``.
 
     ``tokens``: the response tokens that enter confidence (``"content"`` or ``"trained"``,
     see :mod:`sftmix.data.tokenize`); the fit table is scored on the same tokens.
 
-    With ``held_out`` examples (and checkpoint scoring), the held-out set is scored at the
-    same checkpoints and ``run.fit`` gets the NLL on clean / corrupted training answers and
-    held-out ones per checkpoint (:func:`sftmix.analysis.fit.fit_table`).
+    With ``held_tokenized`` held-out examples (and checkpoint scoring), the held-out set is
+    scored at the same checkpoints and ``run.fit`` gets the NLL on clean / corrupted training
+    answers and held-out ones per checkpoint (:func:`sftmix.analysis.fit.fit_table`).
     Returns the dynamics table on the main process (None on the others).
     """
-    tokenizer = load_tokenizer(model_args)
-    tokenized = _tokenize_on_every_process(train_examples, tokenizer, max_length)
     checkpoints = json.loads(run.checkpoints.read_text())
     held_frames = None
     if online:
@@ -139,8 +138,7 @@ def score_reference(run: RunDir, model_args, train_examples, *, max_length: int,
     else:  # every process scores a shard; each gets the whole frames back
         per_checkpoint = score_checkpoints(checkpoints, tokenized, out_dir=run.scores, progress=progress,
                                            tokens=tokens)
-        if held_out is not None:
-            held_tokenized = _tokenize_on_every_process(held_out, tokenizer, max_length)
+        if held_tokenized is not None:
             held_frames = score_checkpoints(checkpoints, held_tokenized, out_dir=run.held_out_scores,
                                             progress=progress, tokens=tokens)
     if not Processes().is_main:
@@ -152,7 +150,7 @@ def score_reference(run: RunDir, model_args, train_examples, *, max_length: int,
         atomic_write(run.fit, lambda tmp: fit.to_csv(tmp, index=False))
     table = compute_dynamics(per_checkpoint, train_examples)
     save_dynamics(table, run.dynamics, fingerprint=dataset_fingerprint(train_examples["example_id"]),
-                  model_name=model_args.model_name_or_path, checkpoints=checkpoints)
+                  model_name=model_name, checkpoints=checkpoints)
     return table
 
 
@@ -176,15 +174,18 @@ def generation_records(examples, generations, cut=None) -> list[dict]:
 
 def evaluate_and_save(model, tokenizer, held_out, *, out_file=None, generations_file=None, max_length: int,
                       generate: bool = True, max_new_tokens: int | None = DEFAULT_MAX_NEW_TOKENS,
-                      exact_match: bool = True, progress: bool = True, generations_in_out: bool = False) -> dict:
+                      exact_match: bool = True, progress: bool = True, generations_in_out: bool = False,
+                      tokenized=None) -> dict:
     """Evaluate on held-out examples; write the metrics (and the generations) as JSON when given paths.
 
-    ``generations_file`` gets :func:`generation_records`; ``generations_in_out`` also puts
-    them into ``out_file`` under ``"generations"``. Returns the metrics, with the generations
-    under ``"generations"`` when ``generate``.
+    ``tokenized``: the held-out examples already tokenized as they trained (e.g. ``last_turn_only``);
+    tokenized here otherwise. ``generations_file`` gets :func:`generation_records`;
+    ``generations_in_out`` also puts them into ``out_file`` under ``"generations"``. Returns the
+    metrics, with the generations under ``"generations"`` when ``generate``.
     """
     result = evaluate_model(model, tokenizer, held_out, max_length=max_length, generate=generate,
-                            max_new_tokens=max_new_tokens, exact_match=exact_match, progress=progress)
+                            max_new_tokens=max_new_tokens, exact_match=exact_match, progress=progress,
+                            tokenized=tokenized)
     generations = result.get("generations")
     records = generation_records(held_out, generations, result.get("generation_cut")) if generations else None
     if records is not None and generations_file is not None:
@@ -197,20 +198,22 @@ def evaluate_and_save(model, tokenizer, held_out, *, out_file=None, generations_
 
 
 # ------------------------------------------------------------------ pipeline stages
-def reference_stage(config, train_examples, run: Path, held_out=None) -> None:
-    """Train the reference model with NTP and keep ``n_checkpoints`` checkpoints.
+def reference_stage(ctx: RunContext) -> None:
+    """Train the reference model with NTP and keep ``recipe.n_checkpoints`` checkpoints.
 
     When the reference run is also the NTP run of the first seed
     (``config.reference_is_ntp_run``) it logs the held-out loss like any training run;
     otherwise it is only scored at its checkpoints and logs none.
     """
-    run = RunDir(run)
-    reused = config.reference_is_ntp_run
-    args = config.reference_args({"output_dir": str(run.reference)})
-    reference_run(run, config.model_args(reference=True), args, train_examples,
-                  max_length=config.data_args().max_length, n_checkpoints=config.n_checkpoints,
-                  online=config.dynamics_mode == "online", held_out=held_out if reused else None,
-                  confidence_tokens=config.confidence_tokens)
+    config, recipe = ctx.config, ctx.config.recipe_args()
+    reused = config.reference_is_ntp_run and ctx.held_out is not None
+    tokenizer = ctx.tokenizer(reference=True)
+    model = load_model(config.model_args(reference=True), tokenizer)
+    args = config.reference_args({"output_dir": str(ctx.rd.reference)})
+    reference_run(ctx.rd, model, tokenizer, ctx.tokenized("train", reference=True), args,
+                  n_checkpoints=recipe.n_checkpoints, online=recipe.dynamics_mode == "online",
+                  eval_tokenized=ctx.tokenized("held_out", reference=True) if reused and args.eval_strategy != "no"
+                  else None, confidence_tokens=recipe.confidence_tokens)
 
 
 def clear_reference_dir(rd: RunDir) -> None:
@@ -236,22 +239,22 @@ def claim_train_dir(out: Path, key: str) -> None:
     atomic_write_json(marker, {"key": key})
 
 
-def ntp_from_reference(config, run: Path, out: Path) -> None:
+def ntp_from_reference(ctx: RunContext, out: Path) -> None:
     """The NTP run of the first seed *is* the reference run: copy its final weights and log.
 
     Same base weights, data, seed and settings, so training it again would repeat the
     reference run step for step (the split and the dynamics do not touch NTP training).
     """
-    run, out = RunDir(run), Path(out)
-    last = Path(json.loads(run.checkpoints.read_text())[-1])
+    rd, out = ctx.rd, Path(out)
+    last = Path(json.loads(rd.checkpoints.read_text())[-1])
     if not Processes().is_main:
         return
     out.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "generation_config.json", "model.safetensors"):
         if (last / name).exists():
             _link_or_copy(last / name, out / name)
-    load_tokenizer(config.model_args()).save_pretrained(out)
-    shutil.copy2(run.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
+    ctx.tokenizer().save_pretrained(out)
+    shutil.copy2(rd.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -263,47 +266,65 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def dynamics_stage(config, train_examples, run: Path, *, progress: bool = True, held_out=None) -> None:
+def scores_held_out(ctx: RunContext) -> bool:
+    """Whether the dynamics stage also scores the held-out set (fit.csv): checkpoint scoring with held-out data."""
+    return ctx.held_out is not None and ctx.config.recipe_args().dynamics_mode != "online"
+
+
+def dynamics_stage(ctx: RunContext) -> None:
     """Score the reference checkpoints (or read the online record) into dynamics.parquet
-    (and, given held-out examples, the fit per checkpoint into fit.csv); then, with
-    ``reference_weights="last"``, delete the weights of the checkpoints before the last."""
-    run = RunDir(run)
-    score_reference(run, config.model_args(reference=True), train_examples,
-                    max_length=config.data_args().max_length, online=config.dynamics_mode == "online",
-                    progress=progress, held_out=held_out, tokens=config.confidence_tokens)
-    procs = Processes()
-    procs.barrier()  # every process has finished reading the checkpoints
-    if config.reference_weights == "last" and procs.is_main:
-        prune_reference_weights(run)
+    (and, with held-out examples, the fit per checkpoint into fit.csv)."""
+    recipe = ctx.config.recipe_args()
+    score_reference(ctx.rd, ctx.tokenized("train", reference=True), ctx.train_examples,
+                    model_name=ctx.config.model_args(reference=True).model_name_or_path,
+                    online=recipe.dynamics_mode == "online", progress=ctx.bars,
+                    held_tokenized=ctx.tokenized("held_out", reference=True) if scores_held_out(ctx) else None,
+                    tokens=recipe.confidence_tokens)
 
 
-def split_stage(config, run: Path) -> None:
-    run = RunDir(run)
-    split_dynamics(run.dynamics, run.split, ratio=config.split_ratio, metric=config.split_metric)
+def prune_stage(ctx: RunContext) -> int:
+    """With ``recipe.reference_weights="last"``, delete the weights of the reference checkpoints
+    before the last once the dynamics are scored; returns the bytes freed."""
+    if ctx.config.recipe_args().reference_weights != "last":
+        return 0
+    return prune_reference_weights(ctx.rd)
 
 
-def train_stage(config, method: str, seed: int, train_examples, out: Path, split_path: Path,
-                held_out=None) -> None:
-    """Train one (method, seed) from the same base weights; resume from its last complete checkpoint.
+def split_stage(ctx: RunContext, out: Path | None = None) -> dict:
+    """Split the dynamics table as ``recipe.split_ratio`` and ``split_metric`` say, into ``out``
+    (default the run's split.json)."""
+    recipe = ctx.config.recipe_args()
+    return split_dynamics(ctx.rd.dynamics, out or ctx.rd.split, ratio=recipe.split_ratio, metric=recipe.split_metric)
 
-    With ``eval_strategy`` set in the training settings and ``held_out`` examples, the
-    held-out NTP loss is logged during training (the training-curves figure draws it).
-    """
-    model, tokenizer = load_model_and_tokenizer(config.model_args())
-    max_length = config.data_args().max_length
-    tokenized = _tokenize_on_every_process(train_examples, tokenizer, max_length)
+
+def run_training_args(config, method: str, seed: int, out: Path, split_path: Path | None, *, evaluating: bool):
+    """The arguments one (method, seed) run trains with: checkpoints every epoch (the run resumes from the
+    last), and the held-out loss logged when ``evaluating`` and the training settings ask for it."""
     extra = {"save_strategy": "epoch", "save_total_limit": 1}
-    eval_tokenized = None
-    if held_out is not None and config.training.get("eval_strategy", "no") != "no":
-        eval_tokenized = _tokenize_on_every_process(held_out, tokenizer, max_length)
+    if evaluating and config.training_args(method, seed, out).eval_strategy != "no":
         extra["prediction_loss_only"] = True
     else:  # nothing to evaluate on during training (e.g. an ablation cell): no held-out curve
         extra["eval_strategy"] = "no"
-    args = config.training_args(method, seed, out, split_file=split_path, extra=extra)
+    return config.training_args(method, seed, out, split_file=split_path if method == "sftmix" else None,
+                                extra=extra)
+
+
+def train_stage(ctx: RunContext, method: str, seed: int, out: Path, split_path: Path | None,
+                *, evaluating: bool = True) -> None:
+    """Train one (method, seed) from the same base weights; resume from its last complete checkpoint.
+
+    With ``eval_strategy`` set in the training settings and held-out examples (``evaluating``),
+    the held-out NTP loss is logged during training (the training-curves figure draws it).
+    """
+    args = run_training_args(ctx.config, method, seed, out, split_path,
+                             evaluating=evaluating and ctx.held_out is not None)
+    tokenizer = ctx.tokenizer()
+    model = load_model(ctx.config.model_args(), tokenizer)
+    eval_tokenized = ctx.tokenized("held_out") if args.eval_strategy != "no" else None
     procs = Processes()
     # The main process picks (and tidies) the checkpoint; every process resumes from the same one.
     resume = procs.broadcast(latest_checkpoint(out) if procs.is_main else None)
-    train_model(model, tokenizer, tokenized, args, resume=resume, eval_tokenized=eval_tokenized)
+    train_model(model, tokenizer, ctx.tokenized("train"), args, resume=resume, eval_tokenized=eval_tokenized)
     procs.barrier()  # no process is still writing into a checkpoint folder
     if procs.is_main:
         clean_checkpoints(out)
@@ -322,36 +343,33 @@ def load_trained(path):
     return model.to(Processes().state.device)
 
 
-def eval_stage(config, out: Path, held_out, *, progress: bool = True) -> None:
-    out = Path(out)
-    evaluate_and_save(load_trained(out), load_tokenizer(config.model_args()), held_out,
+def eval_stage(ctx: RunContext, out: Path) -> None:
+    """Evaluate the model trained into ``out`` on the held-out examples: ``eval.json`` and the generations."""
+    out, config = Path(out), ctx.config
+    evaluate_and_save(load_trained(out), ctx.tokenizer(), ctx.held_out, tokenized=ctx.tokenized("held_out"),
                       out_file=out / EVAL_FILE, generations_file=out / GENERATIONS_FILE,
                       max_length=config.data_args().max_length, generate=config.generate,
-                      max_new_tokens=config.max_new_tokens, exact_match=config.exact_match, progress=progress)
+                      max_new_tokens=config.max_new_tokens, exact_match=config.exact_match, progress=ctx.bars)
 
 
-def embeddings_stage(config, train_examples, run: Path, *, progress: bool = True) -> None:
+def embeddings_stage(ctx: RunContext) -> None:
     """Pooled response embeddings from the final reference model, projected to 2-D."""
-    run = RunDir(run)
-    tokenizer = load_tokenizer(config.model_args(reference=True))
-    checkpoints = json.loads(run.checkpoints.read_text())
+    config, rd = ctx.config, ctx.rd
+    checkpoints = json.loads(rd.checkpoints.read_text())
     model = load_trained(checkpoints[-1])
-    emb = embed_examples(model, tokenizer, train_examples, max_length=config.data_args().max_length,
-                         progress=progress)
+    emb = embed_examples(model, ctx.tokenizer(reference=True), ctx.tokenized("train", reference=True),
+                         max_length=config.data_args().max_length, progress=ctx.bars)
+
     def save_npy(tmp):
         with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a path
             np.save(f, emb)
 
-    atomic_write(run.embeddings, save_npy)
-    ids = list(train_examples["example_id"])
-    if config.projection == "umap":
-        proj = project_umap(emb, ids=ids, seed=config.seeds[0], cache_dir=run.cache)
-    else:
-        proj = project_pca(emb, ids=ids)
-    table = load_dynamics(run.dynamics)
-    keep = [c for c in ("example_id", "confidence", "confidence_prob", "correctness", "task", "noisy",
-                        "difficulty") if c in table.columns]
+    atomic_write(rd.embeddings, save_npy)
+    ids = list(ctx.tokenized("train", reference=True)["example_id"])
+    proj = project(config.projection, emb, ids=ids, seed=config.seeds[0], cache_dir=rd.cache)
+    table = load_dynamics(rd.dynamics)
+    keep = [c for c in ("example_id", *SPLIT_METRICS, "task", "noisy", "difficulty") if c in table.columns]
     method = proj.attrs.get("method", config.projection)
     proj = proj.merge(table[keep], on="example_id", how="left")
     proj.attrs["method"] = method  # merge drops attrs; the plots label the axes with it
-    atomic_write(run.projection, lambda tmp: proj.to_parquet(tmp))
+    atomic_write(rd.projection, lambda tmp: proj.to_parquet(tmp))

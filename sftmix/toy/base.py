@@ -10,9 +10,10 @@ hand-edited copy fails loudly instead of silently changing every result.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
+
+from ..io import sha256_of
 
 BASE_NAME = "tiny-base"
 BASE_DIR = Path(__file__).resolve().parent / "base"
@@ -22,14 +23,6 @@ WEIGHTS = "model.safetensors"
 def base_record() -> dict:
     """How the shipped weights were made (``pretrain.json``)."""
     return json.loads((BASE_DIR / "pretrain.json").read_text())
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def base_model_dir(*, verify: bool = True) -> Path:

@@ -119,12 +119,12 @@ class DynamicsRecorder(TrainerCallback):
         self._sums = TokenSums.full(len(self.example_ids))
         self._last_close = state.global_step
 
-    def observe_batch(self, *, example_index, nll_sum, prob_sum, correct_sum, n_tokens, state=None):
-        """Add one micro-batch's per-example sums (tensors or arrays of shape (B,))."""
+    def observe_batch(self, *, example_index, state=None, **sums):
+        """Add one micro-batch's per-example sums (tensors or arrays of shape (B,)), by name: those of
+        :class:`~sftmix.dynamics.sums.TokenSums` (``nll_sum``, ..., ``n_tokens``)."""
         if example_index is None:
             raise ValueError("the batch has no example_index column (keep it: remove_unused_columns=False)")
-        batch = TokenSums(*(torch.as_tensor(x).detach().cpu().double().numpy()
-                            for x in (nll_sum, prob_sum, correct_sum, n_tokens)))
+        batch = TokenSums(**{name: torch.as_tensor(x).detach().cpu().double().numpy() for name, x in sums.items()})
         self._sums.add_at(example_index.cpu().numpy(), batch)
 
     def on_step_end(self, args, state, control, **kwargs):

@@ -96,7 +96,7 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     ``steps`` given. ``config`` (an :class:`sftmix.SFTMixConfig`) is copied with
     ``method="ntp"``, ``output_dir=out_dir``, ``save_strategy="no"`` and no
     ``save_total_limit``: the :class:`CheckpointSchedule` decides what is saved. With
-    ``record_online`` (or ``config.record_dynamics``) a :class:`DynamicsRecorder` writes
+    ``record_online`` a :class:`DynamicsRecorder` writes
     online statistics of the ``confidence_tokens``, one file per epoch, to ``<out_dir>/online``.
     ``eval_tokenized`` (with
     ``config.eval_strategy`` set) logs the held-out loss, as :func:`train_model` does.
@@ -107,7 +107,7 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
                                save_total_limit=None)
     schedule = CheckpointSchedule(steps=steps) if steps is not None else CheckpointSchedule(n_checkpoints)
     extra = [schedule, *(callbacks or [])]
-    if record_online or config.record_dynamics:
+    if record_online:
         extra.append(DynamicsRecorder(Path(out_dir) / ONLINE_DIR, example_ids=train_tokenized["example_id"],
                                       tokens=confidence_tokens))
     if eval_tokenized is None:
@@ -115,6 +115,7 @@ def train_reference(model, tokenizer, train_tokenized, config, *, n_checkpoints:
     trainer = SFTMixTrainer(model=model, args=args, train_dataset=train_tokenized, eval_dataset=eval_tokenized,
                             processing_class=tokenizer,
                             data_collator=PadCollator.for_tokenizer(tokenizer), callbacks=extra)
+    trainer.checkpoint_full_weights = True  # scored as models, also when FSDP saves sharded checkpoints
     quiet_progress(trainer)
     trainer.train()
     if trainer.is_world_process_zero():  # the whole log, incl. the evaluation after the last save

@@ -21,6 +21,9 @@ What it changes in ``Trainer`` and why:
 * Before training, :func:`sftmix.train.guards.check_setup` warns about settings known to
   train badly without an error (bf16 master weights under a plain optimizer, a toy learning
   rate on a pretrained model).
+* FSDP2: CPU processes are sharded too, where accelerate would train them as DDP
+  (:func:`sftmix.distributed.shard_cpu_processes`); with sharded checkpoints the finished
+  model is gathered into one weights file (``save_model``). See docs/distributed.md.
 * A non-finite loss stops training with a ``FloatingPointError`` at the next log (or
   before the next checkpoint is saved), after writing ``nonfinite_loss.json`` into
   ``output_dir``: the step and example ids of the first batch whose loss was not finite,
@@ -38,7 +41,7 @@ import torch
 from transformers import Trainer
 
 from ..constants import IGNORE_INDEX
-from ..distributed import Processes, launched_processes
+from ..distributed import Processes, full_state_dict, launched_processes, shard_cpu_processes
 from ..dynamics.scoring import token_set_sums
 from ..dynamics.split import load_split, split_groups
 from ..errors import ConfigError
@@ -61,7 +64,7 @@ class SFTMixTrainer(Trainer):
         launched = launched_processes()
         if launched > 1 and self.args.world_size == 1:
             # Each process would train on all the data and write the same files.
-            raise RuntimeError(
+            raise ConfigError(
                 f"launched as {launched} processes, but each one trains alone (no process group). On a "
                 "machine without GPUs pass use_cpu=True (--use_cpu True) so the processes train together "
                 "over gloo.")
@@ -88,6 +91,25 @@ class SFTMixTrainer(Trainer):
             if self.args.per_device_train_batch_size % multiple:
                 raise ValueError(f"pairing={self.args.pairing!r} needs per_device_train_batch_size to be a "
                                  f"multiple of {multiple}, got {self.args.per_device_train_batch_size}")
+
+    def create_accelerator_and_postprocess(self):
+        super().create_accelerator_and_postprocess()
+        if shard_cpu_processes(self.accelerator, self.args.fsdp_plugin_args):  # FSDP2 on CPU: docs/distributed.md
+            self.is_fsdp_enabled = True
+
+    #: Under FSDP with sharded checkpoints, also gather full weights into each checkpoint (the
+    #: reference run's checkpoints are scored as models; other checkpoints only resume).
+    checkpoint_full_weights: bool = False
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        # FSDP with sharded checkpoints saves no weights here; a finished run keeps full ones (gathered).
+        plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
+        if not self.is_fsdp_enabled or plugin.fsdp_version != 2 or "FULL_STATE_DICT" in str(plugin.state_dict_type) \
+                or (_internal_call and not self.checkpoint_full_weights):
+            return super().save_model(output_dir, _internal_call)
+        state_dict = full_state_dict(self.model, keep=self.args.should_save)  # collective: every process calls it
+        if self.args.should_save:
+            self._save(output_dir or self.args.output_dir, state_dict=state_dict)
 
     # -- data ------------------------------------------------------------------------
     def _verify_head_once(self) -> None:

@@ -31,6 +31,8 @@ from .plots import (
     save_figure,
 )
 
+__all__ = ["NOISE_LABELS", "load_histories", "make_figures", "per_task_frame"]
+
 
 def load_histories(run) -> dict[str, list]:
     """``{"NTP": log_history, "SFTMix": log_history}`` of a run directory's first seed

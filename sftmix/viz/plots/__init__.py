@@ -35,17 +35,20 @@ from __future__ import annotations
 
 from ._style import CMAP, OKABE_ITO, SPLIT_COLORS, save_figure
 from .ablation import plot_ablation, plot_ablation_effects, plot_ablation_sweep
+from .claims import plot_paper_claims
 from .confidence import plot_confidence_by_task, plot_confidence_hist
 from .data import plot_lengths
 from .dynamics import plot_dynamics_map
 from .fit import plot_fit
 from .halves import plot_half_fit, plot_lambda_curves
 from .projection import plot_projection_grid, plot_umap_confidence
+from .regime import plot_regime_map
 from .training import plot_lambda_distribution, plot_results, plot_training_curves
 from .trajectories import plot_mean_vs_last, plot_split_composition, plot_trajectories
 
 __all__ = ["CMAP", "OKABE_ITO", "SPLIT_COLORS", "plot_ablation", "plot_ablation_effects", "plot_ablation_sweep",
            "plot_confidence_by_task", "plot_confidence_hist", "plot_dynamics_map", "plot_fit", "plot_half_fit",
            "plot_lambda_curves", "plot_lambda_distribution", "plot_lengths", "plot_mean_vs_last",
-           "plot_projection_grid", "plot_results", "plot_split_composition", "plot_training_curves",
+           "plot_paper_claims", "plot_projection_grid", "plot_regime_map", "plot_results", "plot_split_composition",
+           "plot_training_curves",
            "plot_trajectories", "plot_umap_confidence", "save_figure"]

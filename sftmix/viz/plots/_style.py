@@ -13,6 +13,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ...io import atomic_write
+from ...recipe import SUMMARIES
+
+__all__ = ["CMAP", "MARKERS", "OKABE_ITO", "SPLIT_COLORS", "axis_label", "figure_and_axes", "marker_cycle",
+           "new_figure", "palette", "require_columns", "save_figure"]
+
+
 #: Okabe & Ito (2008) colour-blind-safe palette; yellow and black come last because
 #: yellow is faint on white and black reads as "baseline".
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
@@ -21,17 +28,12 @@ OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
 SPLIT_COLORS = {"confident": "#0072B2", "unconfident": "#D55E00", "not in split": "#999999"}
 CMAP = "viridis"
 
-_LABELS = {
-    "confidence": "confidence (\u2212mean perplexity)",
-    "variability": "variability (std of perplexity)",
-    "confidence_prob": "confidence (mean geometric-mean token prob.)",
-    "variability_prob": "variability (std of geometric-mean token prob.)",
-    "correctness": "correctness (mean token accuracy)",
-}
-
 
 def axis_label(column: str) -> str:
-    return _LABELS.get(column, column.replace("_", " "))
+    """The label of a summary of :data:`sftmix.recipe.SUMMARIES`; any other column's name, spaced."""
+    if column in SUMMARIES and SUMMARIES[column].label:
+        return SUMMARIES[column].label
+    return column.replace("_", " ")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -89,8 +91,7 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150) -> list[Path]:
     path = Path(path)
     if path.suffix.lower() in (".png", ".pdf"):
         path = path.with_suffix("")
-    path.parent.mkdir(parents=True, exist_ok=True)
     png, pdf = path.with_name(path.name + ".png"), path.with_name(path.name + ".pdf")
-    fig.savefig(png, dpi=dpi)
-    fig.savefig(pdf, metadata={"CreationDate": None})
+    atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    atomic_write(pdf, lambda tmp: fig.savefig(tmp, format="pdf", metadata={"CreationDate": None}))
     return [png, pdf]

@@ -15,6 +15,8 @@ from matplotlib.ticker import NullFormatter
 from ...analysis.stats import t_half_width
 from ._style import OKABE_ITO, figure_and_axes, new_figure, require_columns
 
+__all__ = ["plot_ablation", "plot_ablation_effects", "plot_ablation_sweep"]
+
 
 # -------------------------------------------------------------------------- ablation
 def _mean_err(values: np.ndarray, error: str) -> tuple[float, float]:

@@ -16,6 +16,9 @@ from ...analysis.paper import PAPER_RESULTS
 from ...analysis.stats import t_interval
 from ._style import OKABE_ITO, new_figure, require_columns
 
+__all__ = ["PAPER_ROLE", "PAPER_SPREAD_RATIO", "plot_paper_claims"]
+
+
 #: The paper's role-of-Mixup table (Xiao et al., arXiv:2410.05248).
 PAPER_ROLE = "role of Mixup (Llama-3.1-8B, Alpaca-52K)"
 #: The paper reports about 7% lower standard deviation of confidence under SFTMix.

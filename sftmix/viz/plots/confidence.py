@@ -16,11 +16,29 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from ...analysis.confounds import half_of
+from ...recipe import SUMMARIES
 from ._style import axis_label, figure_and_axes, new_figure, require_columns
 from .marks import NOISY_COLOR, NOISY_LABEL, category_groups, hist_bins, marker_size, subsample
 
-LOG_PERPLEXITY_LABEL = "log\u2081\u2080 mean perplexity (= log\u2081\u2080 of \u2212confidence)"
-_SHORT_LOG = "log\u2081\u2080 mean perplexity"
+__all__ = ["LOG_PERPLEXITY_LABEL", "Overflow", "log_perplexity_view", "plot_confidence_by_task", "plot_confidence_hist",
+           "threshold_line"]
+
+
+#: The axis label of the paper's confidence in its log view.
+LOG_PERPLEXITY_LABEL = SUMMARIES["confidence"].log_label
+
+
+def _perplexity_of(metric: str) -> str | None:
+    """The perplexity a summary is minus (``"mean perplexity"`` for the paper's confidence), or None."""
+    return SUMMARIES[metric].perplexity if metric in SUMMARIES else None
+
+
+def _short_log(metric: str) -> str:
+    return f"log\u2081\u2080 {_perplexity_of(metric)}"
+
+
+def _is_log_view(metric: str, label: str) -> bool:
+    return _perplexity_of(metric) is not None and label == SUMMARIES[metric].log_label
 
 
 def _minus(text: str) -> str:
@@ -39,8 +57,8 @@ def threshold_line(ax, split, metric, *, vertical: bool = True, label_y: float =
     (ax.axvline if vertical else ax.axhline)(t, color="black", linestyle="--", linewidth=1.2, zorder=5)
     text = f"threshold = {_minus(f'{t:.3g}')}"
     if "log_view_of" in split:
-        confidence = _minus(f"{split['log_view_of']:.3g}")
-        text = f"threshold: mean perplexity {10 ** t:.3g}\n(confidence {confidence})"
+        value = _minus(f"{split['log_view_of']:.3g}")
+        text = f"threshold: {_perplexity_of(metric)} {10 ** t:.3g}\n({metric} {value})"
     if vertical:
         lo, hi = ax.get_xlim()
         right_half = t > lo + 0.6 * (hi - lo)
@@ -52,7 +70,8 @@ def threshold_line(ax, split, metric, *, vertical: bool = True, label_y: float =
 
 
 def log_perplexity_view(values: np.ndarray, split, metric):
-    """−mean perplexity as log₁₀ mean perplexity, and the split with its threshold transformed."""
+    """−perplexity (e.g. the paper's −mean perplexity) as log₁₀ perplexity, and the split with its threshold
+    transformed."""
     values = np.log10(np.clip(-np.asarray(values, dtype=float), 1e-12, None))
     if split is not None and "threshold" in split and split.get("metric", metric) == metric:
         split = {**split, "threshold": float(np.log10(max(-float(split["threshold"]), 1e-12))),
@@ -64,9 +83,9 @@ def _values(table, metric, split, log):
     """(values on the drawn scale, split with its threshold on that scale, axis label)."""
     values = table[metric].to_numpy(dtype=float)
     label = axis_label(metric)
-    if log and metric == "confidence" and np.all(values[np.isfinite(values)] < 0):
+    if log and _perplexity_of(metric) is not None and np.all(values[np.isfinite(values)] < 0):
         values, split = log_perplexity_view(values, split, metric)
-        return values, split, LOG_PERPLEXITY_LABEL
+        return values, split, SUMMARIES[metric].log_label
     if log:
         positive = values[np.isfinite(values) & (values > 0)]
         if len(positive) != np.isfinite(values).sum():
@@ -132,7 +151,7 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
     on_split = split is not None and split.get("metric", metric) == metric and "example_id" in table
     raw_split = split
     values, split, label = _values(table, metric, split, log)
-    log_view = label == LOG_PERPLEXITY_LABEL
+    log_view = _is_log_view(metric, label)
     values, overflow = _clip_tail(values, label)
     bins = hist_bins(values)
     if log and label.endswith("(log scale)"):
@@ -165,7 +184,7 @@ def plot_confidence_hist(table: pd.DataFrame, *, split: Mapping | None = None,
         _half_sizes(ax, t, raw_split, confident_left=log_view)
     ax.set_xlabel(label)
     ax.set_ylabel(ylabel)
-    short = _SHORT_LOG if log_view else axis_label(metric)  # the axis says the rest
+    short = _short_log(metric) if log_view else axis_label(metric)  # the axis says the rest
     named = " vs ".join(str(v) for v in labels.values()) if (by and labels) else None
     ax.set_title(f"Distribution of {short}" + (f": {named}" if named else f" by {by}" if by else ""))
     if groups:
@@ -221,7 +240,7 @@ def plot_confidence_by_task(table: pd.DataFrame, *, metric: str = "confidence", 
     raw_split = split
     values, split, label = _values(table, metric, split, log)
     frame = table.assign(_value=values)
-    confident_low = label == LOG_PERPLEXITY_LABEL  # low perplexity is confident
+    confident_low = _is_log_view(metric, label)  # low perplexity is confident
     medians = frame.groupby("task")["_value"].median().sort_values(ascending=confident_low)
     tasks = list(medians.index)
     fig, ax = figure_and_axes(ax, (6.8, 1.0 + 0.55 * len(tasks)))
@@ -255,7 +274,7 @@ def plot_confidence_by_task(table: pd.DataFrame, *, metric: str = "confidence", 
     ax.set_ylabel("task")
     if flagged.any():
         ax.legend(frameon=False, fontsize=8, loc="lower right" if confident_low else "lower left")
-    what = _SHORT_LOG if confident_low else label
+    what = _short_log(metric) if confident_low else label
     title = f"{what} by task" + (" (dashed: the split threshold)" if t is not None else "")
     ax.set_title(title + (f"\n({note})" if note else ""), fontsize=10)
     return fig

@@ -7,6 +7,8 @@ from matplotlib.figure import Figure
 
 from ._style import figure_and_axes, require_columns
 
+__all__ = ["plot_lengths"]
+
 
 def plot_lengths(lengths: pd.DataFrame, *, max_length: int | None = None, ax=None) -> Figure:
     """Histogram of prompt and response lengths in tokens (columns ``prompt``, ``response``).

@@ -18,6 +18,8 @@ from matplotlib.figure import Figure
 from ._style import axis_label, new_figure, require_columns
 from .marks import colorbar, hist_bins, mark_noisy, marker_size, scatter_by, subsample
 
+__all__ = ["plot_dynamics_map"]
+
 
 # --------------------------------------------------------------------- dynamics map
 def plot_dynamics_map(table: pd.DataFrame, *, split: Mapping | None = None,

@@ -7,6 +7,9 @@ from matplotlib.figure import Figure
 
 from ._style import OKABE_ITO, figure_and_axes, require_columns
 
+__all__ = ["plot_fit"]
+
+
 _LINES = (  # column, label, colour, line style
     ("train_clean", "training, clean answers", OKABE_ITO[0], "-"),
     ("train_noisy", "training, corrupted answers", OKABE_ITO[5], "--"),

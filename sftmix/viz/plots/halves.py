@@ -13,6 +13,8 @@ from matplotlib.figure import Figure
 
 from ._style import OKABE_ITO, SPLIT_COLORS, figure_and_axes, new_figure, palette, require_columns
 
+__all__ = ["plot_half_fit", "plot_lambda_curves"]
+
 
 def plot_half_fit(fit: pd.DataFrame, *, ax=None) -> Figure:
     """NLL per response token of each model on each half, training (filled) and held-out

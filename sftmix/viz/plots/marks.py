@@ -19,7 +19,12 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.lines import Line2D
 
+from ...recipe import SUMMARIES
 from ._style import CMAP, SPLIT_COLORS, marker_cycle, palette, require_columns
+
+__all__ = ["NOISY_COLOR", "NOISY_LABEL", "QuantileNorm", "category_groups", "color_groups", "colorbar", "hist_bins",
+           "is_continuous", "mark_noisy", "marker_size", "quantile_norm", "scatter_by", "split_groups", "subsample"]
+
 
 #: Label of the corrupted-answer overlay (the built-in suite's ``noisy`` flag).
 NOISY_LABEL = "corrupted answer"
@@ -159,8 +164,9 @@ def scatter_by(ax, df, x, y, color, split, rng, *, scale: str = "linear", thresh
             norm, cmap = quantile_norm(values, threshold)
             kwargs = dict(norm=norm, cmap=cmap)
         else:
-            if color == "correctness":
-                lims = (0.0, 1.0)
+            fixed = SUMMARIES[color].colour_range if color in SUMMARIES else None
+            if fixed is not None:
+                lims = fixed
             else:
                 # Perplexity-based confidence has a long tail that would paint almost every
                 # point one colour; clip the colour scale to the 2nd-98th percentile.

@@ -16,8 +16,11 @@ import pandas as pd
 from matplotlib import patheffects
 from matplotlib.figure import Figure
 
+from ...recipe import SUMMARIES
 from ._style import axis_label, figure_and_axes, new_figure, require_columns
 from .marks import colorbar, mark_noisy, marker_size, scatter_by
+
+__all__ = ["plot_projection_grid", "plot_umap_confidence"]
 
 
 def _group_labels(ax, projection: pd.DataFrame, column: str, *, max_per_group: int = 2) -> list:
@@ -68,7 +71,7 @@ def plot_umap_confidence(projection: pd.DataFrame, *, color: str = "confidence",
         require_columns(projection, [label_groups], "the projection")
     method = method or projection.attrs.get("method", "UMAP")
     if scale is None:
-        scale = "quantile" if color in ("confidence", "confidence_prob") else "linear"
+        scale = SUMMARIES[color].colour_scale if color in SUMMARIES else "linear"
     if scale not in ("quantile", "linear"):
         raise ValueError(f'scale must be "quantile" or "linear", got {scale!r}')
     threshold = None
@@ -116,9 +119,9 @@ def plot_projection_grid(projections: Mapping[str, pd.DataFrame], *, split: Mapp
     for row, (method, proj) in enumerate(projections.items()):
         for col, color in enumerate(colors):
             plot_umap_confidence(proj, color=color, split=split, ax=axes[row, col], method=method)
-            # a confidence panel carries the corrupted-answer key above its axes: keep the title clear of it
-            axes[row, col].set_title(f"{method}, coloured by {color}", fontsize=10,
-                                     pad=16 if color == "confidence" else 6)
+            # a panel with a colour bar carries the corrupted-answer key above its axes: keep the title clear of it
+            keyed = "noisy" in proj and color in proj and pd.api.types.is_float_dtype(proj[color])
+            axes[row, col].set_title(f"{method}, coloured by {color}", fontsize=10, pad=16 if keyed else 6)
     if title:
         fig.suptitle(title)
     return fig

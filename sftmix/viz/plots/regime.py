@@ -17,6 +17,9 @@ from matplotlib.patches import Rectangle
 
 from ._style import new_figure, require_columns
 
+__all__ = ["plot_regime_map", "regime_cmap"]
+
+
 _TITLES = {"exact_match": "exact match (↑)", "nll": "held-out NLL (↓)", "ece": "ECE (↓)"}
 _HIGHER = {"exact_match": True, "nll": False, "ece": False}
 

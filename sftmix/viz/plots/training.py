@@ -13,6 +13,8 @@ from scipy.stats import beta
 from ...analysis.stats import t_interval, wilson_interval
 from ._style import figure_and_axes, new_figure, palette, require_columns
 
+__all__ = ["plot_lambda_distribution", "plot_results", "plot_training_curves"]
+
 
 # ------------------------------------------------------------------- training curves
 def _ema(values: np.ndarray, weight: float) -> np.ndarray:

@@ -13,7 +13,10 @@ from matplotlib.figure import Figure
 
 from ...analysis.confounds import half_of, noise_precision_recall, split_by_task
 from ...analysis.trajectories import checkpoint_columns, checkpoint_shares, checkpoint_steps, pick_examples
+from ...recipe import SUMMARIES
 from ._style import OKABE_ITO, SPLIT_COLORS, new_figure, require_columns
+
+__all__ = ["plot_mean_vs_last", "plot_split_composition", "plot_trajectories"]
 
 
 def _minus(value: float) -> str:
@@ -55,9 +58,11 @@ def plot_trajectories(table: pd.DataFrame, ids: Mapping[str, str] | Sequence[str
             name += " (corrupted)"
         ax.plot(steps, row[columns].to_numpy(dtype=float), marker="o", color=colour, linewidth=1.8, zorder=3,
                 label=name)
-    if split is not None and split.get("metric") == "confidence":
+    perplexity = SUMMARIES[split["metric"]].perplexity if split is not None and split.get("metric") in SUMMARIES \
+        else None
+    if perplexity is not None:  # a split on minus a perplexity: its threshold is a perplexity on this axis
         ax.axhline(-float(split["threshold"]), color="black", linestyle="--", linewidth=1.1, zorder=2,
-                   label=f"split threshold: mean perplexity {_minus(-float(split['threshold']))}")
+                   label=f"split threshold: {perplexity} {_minus(-float(split['threshold']))}")
     ax.set_yscale("log")
     ax.set_xticks(steps, [f"{int(s)}" for s in steps])
     ax.set_xlabel("reference checkpoint (training step)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 
+__all__ = ["DPI", "image", "new_figure", "observe", "png", "set_quietly", "widgets_module"]
+
 
 def widgets_module():
     """``ipywidgets``, with the install command in the error when it is missing."""

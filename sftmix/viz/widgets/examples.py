@@ -10,8 +10,11 @@ import pandas as pd
 from ...analysis.confounds import half_of
 from ...analysis.selection import REGIONS, examples_html, instruction_text, region_mask, select_examples, shorten
 from ...analysis.trajectories import checkpoint_columns, checkpoint_steps, mean_vs_last
+from ...dynamics.sums import CHECKPOINT_METRICS
 from ..plots import plot_dynamics_map, plot_trajectories
 from .base import image, new_figure, observe, png, set_quietly, widgets_module
+
+__all__ = ["ExampleExplorer", "ExampleInspector", "example_explorer", "example_inspector"]
 
 
 class ExampleInspector:
@@ -66,6 +69,8 @@ def example_inspector(table: pd.DataFrame, examples=None, **kwargs) -> ExampleIn
 
 
 _EXAMPLE_FIGSIZE = (11.0, 4.2)
+#: The per-checkpoint metrics an example's table shows.
+_SHOWN = ("ppl", "gprob", "acc")
 
 
 class ExampleExplorer:
@@ -133,9 +138,8 @@ class ExampleExplorer:
         self.example_id = example_id
         row = self._rows.loc[example_id]
         steps = checkpoint_steps(self.table)
-        self.scores = pd.DataFrame({m: row[checkpoint_columns(self.table, m)].to_numpy(dtype=float)
-                                    for m in ("ppl", "gprob", "acc")}, index=pd.Index(steps, name="step"))
-        self.scores.columns = ["perplexity", "geometric-mean prob.", "token accuracy"]
+        self.scores = pd.DataFrame({CHECKPOINT_METRICS[m].label: row[checkpoint_columns(self.table, m)].to_numpy(
+            dtype=float) for m in _SHOWN}, index=pd.Index(steps, name="step"))
         self.html.value = self._html(row)
         fig = new_figure(_EXAMPLE_FIGSIZE)
         left, ax = fig.subplots(1, 2, width_ratios=[1.4, 1.0])

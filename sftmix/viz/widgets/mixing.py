@@ -21,6 +21,9 @@ from ...analysis.selection import instruction_text, pick_pair, shorten
 from ..plots import plot_lambda_curves, plot_lambda_distribution
 from .base import image, new_figure, png, set_quietly, widgets_module
 
+__all__ = ["LambdaExplorer", "lambda_explorer"]
+
+
 _LAMBDA_FIGSIZE = (5.0, 3.0)
 _CURVES_FIGSIZE = (10.5, 3.9)
 

@@ -16,9 +16,11 @@ import pandas as pd
 from ...analysis.confounds import noise_precision_recall, side_changes, split_by_task
 from ...analysis.selection import split_summary
 from ...dynamics.split import split_by_confidence
-from ...recipe import SPLIT_METRICS
+from ...recipe import SPLIT_METRICS, SUMMARIES
 from ..plots import plot_confidence_hist, plot_dynamics_map, plot_umap_confidence
 from .base import image, new_figure, observe, png, set_quietly, widgets_module
+
+__all__ = ["SplitExplorer", "split_explorer"]
 
 
 class SplitExplorer:
@@ -75,9 +77,9 @@ class SplitExplorer:
         panels = 3 if self.projection is not None else 2
         fig = new_figure(self._figsize)
         axes = fig.subplots(1, panels)
-        # log: the paper's confidence is heavy-tailed; shown as log mean perplexity.
+        # log: a summary that is minus a perplexity is heavy-tailed; shown as log perplexity.
         plot_confidence_hist(self.table, split=self.split, metric=metric, ax=axes[0],
-                             log=self.log and metric == "confidence")
+                             log=self.log and SUMMARIES[metric].perplexity is not None)
         plot_dynamics_map(self.table, split=self.split, color="split", scale=self.scale, ax=axes[1])
         if self.projection is not None:
             plot_umap_confidence(self.projection, color="split", split=self.split, ax=axes[2], method=self.method)
