@@ -29,8 +29,9 @@ import pandas as pd
 from transformers import AutoModelForCausalLM
 
 from ..analysis.embed import embed_examples
-from ..analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, evaluate_model
+from ..analysis.evaluate import evaluate_model
 from ..analysis.fit import fit_table
+from ..analysis.generate import DEFAULT_MAX_NEW_TOKENS
 from ..analysis.projection import project
 from ..distributed import Processes
 from ..dynamics import (
