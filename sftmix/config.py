@@ -55,9 +55,11 @@ class ModelArguments:
     model_name_or_path: str = field(default="tiny-llama", metadata={
         "help": "A local path or Hub name of a causal LM; 'tiny-base' for the shipped tiny pretrained base "
                 "(built-in character tokenizer, offline); or 'tiny-<family>' (tiny-llama, tiny-mistral, "
-                "tiny-qwen2, tiny-gemma, tiny-gemma2, tiny-gpt2) for a randomly initialised CPU-sized model."})
+                "tiny-qwen2, tiny-gemma, tiny-gemma2, tiny-gemma3, tiny-gpt2): random."})
     tokenizer_name_or_path: str | None = field(default=None, metadata={
         "help": "Tokenizer path or name; defaults to the model's."})
+    chat_template: str = field(default="auto", metadata={
+        "help": "auto|alpaca|chatml|gemma|FILE.jinja"})
     tiny_hidden_size: int = field(default=64, metadata={"help": "Width of a tiny-* model."})
     tiny_layers: int = field(default=2, metadata={"help": "Layers of a tiny-* model."})
     tiny_heads: int = field(default=4, metadata={"help": "Attention heads of a tiny-* model."})

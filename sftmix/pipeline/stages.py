@@ -56,7 +56,7 @@ from ..io import (
 )
 from ..models import adapter_base, load_adapter, load_model
 from ..recipe import SPLIT_METRICS
-from ..train import clean_checkpoints, latest_checkpoint, train_model, train_reference
+from ..train import check_reference_examples, clean_checkpoints, latest_checkpoint, train_model, train_reference
 from .context import RunContext
 
 
@@ -218,6 +218,11 @@ def reference_stage(ctx: RunContext) -> None:
     config, recipe = ctx.config, ctx.config.recipe_args()
     reused = config.reference_is_ntp_run and ctx.held_out is not None
     tokenizer = ctx.tokenizer(reference=True)
+    if config.reference_model is not None:  # another tokenizer may drop other examples: checked before training
+        check_reference_examples(ctx.tokenized("train"), ctx.tokenized("train", reference=True),
+                                 max_length=config.data_args().max_length,
+                                 names=(config.model_args().model_name_or_path,
+                                        config.model_args(reference=True).model_name_or_path))
     model = load_model(config.model_args(reference=True), tokenizer)
     args = config.reference_args({"output_dir": str(ctx.rd.reference)})
     reference_run(ctx.rd, model, tokenizer, ctx.tokenized("train", reference=True), args,
