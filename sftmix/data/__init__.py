@@ -24,10 +24,11 @@ from .report import DataReport
 from .sharegpt import DROPS as SHAREGPT_DROPS
 from .sharegpt import ROLE_MAP as SHAREGPT_ROLES
 from .sharegpt import TRIMS as SHAREGPT_TRIMS
-from .tokenize import FALLBACK_TEMPLATE, TokenizeReport, assistant_spans, render, render_conversation, tokenize_examples
+from .templates import ALPACA, TEMPLATES, apply_chat_template
+from .tokenize import TokenizeReport, assistant_spans, render, render_conversation, tokenize_examples
 
-__all__ = ["BUILTIN", "FALLBACK_TEMPLATE", "FORMATS", "ID_COLUMNS", "ROLES", "SHAREGPT_DROPS", "SHAREGPT_ROLES",
-           "SHAREGPT_TRIMS", "DataError", "DataReport", "PadCollator", "RecordReader", "TokenizeReport", "Truncation",
-           "assistant_spans", "canonicalize", "cut_exchanges", "detect_format", "example_id_for", "load_examples",
-           "load_examples_with_report", "load_train_eval", "load_train_eval_with_report", "read_records", "render",
-           "render_conversation", "tokenize_examples"]
+__all__ = ["ALPACA", "BUILTIN", "FORMATS", "ID_COLUMNS", "ROLES", "SHAREGPT_DROPS", "SHAREGPT_ROLES",
+           "SHAREGPT_TRIMS", "TEMPLATES", "DataError", "DataReport", "PadCollator", "RecordReader", "TokenizeReport",
+           "Truncation", "apply_chat_template", "assistant_spans", "canonicalize", "cut_exchanges", "detect_format",
+           "example_id_for", "load_examples", "load_examples_with_report", "load_train_eval",
+           "load_train_eval_with_report", "read_records", "render", "render_conversation", "tokenize_examples"]

@@ -41,12 +41,9 @@ import datasets
 
 from ..constants import IGNORE_INDEX
 from .formats import DataError
+from .templates import ALPACA, end_of_turn_id, template_name
 
 logger = logging.getLogger(__name__)
-
-# Used for base models whose tokenizer has no chat template.
-FALLBACK_TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
-
 
 @dataclass
 class TokenizeReport:
@@ -58,21 +55,10 @@ class TokenizeReport:
 
 
 def render_conversation(tokenizer, messages: list[dict], *, add_generation_prompt: bool = False) -> str:
-    """The conversation as the model sees it (chat template, or :data:`FALLBACK_TEMPLATE`)."""
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-    # Base models: each run of non-assistant messages becomes one instruction block.
-    text, pending = "", []
-    for message in messages:
-        if message["role"] == "assistant":
-            text += FALLBACK_TEMPLATE.format(prompt="\n\n".join(pending)) + message["content"] \
-                + (tokenizer.eos_token or "")
-            pending = []
-        else:
-            pending.append(message["content"])
-    if add_generation_prompt:
-        text += FALLBACK_TEMPLATE.format(prompt="\n\n".join(pending))
-    return text
+    """The conversation as the model sees it: the tokenizer's chat template, else :data:`~.templates.ALPACA`
+    (``load_tokenizer`` sets the one ``chat_template`` chooses, see :mod:`sftmix.data.templates`)."""
+    return tokenizer.apply_chat_template(messages, chat_template=getattr(tokenizer, "chat_template", None) or ALPACA,
+                                         tokenize=False, add_generation_prompt=add_generation_prompt)
 
 
 def default_system_prompt(tokenizer) -> str | None:
@@ -109,19 +95,22 @@ def tokenizer_summary(tokenizer, name: str) -> str:
     """One paragraph on the tokenizer a report counted with: name, class, vocabulary, template,
     end-of-turn token and any default system prompt."""
     template = getattr(tokenizer, "chat_template", None)
-    if not template:
-        kind = "none (the fallback '### Instruction / ### Response' template)"
-    elif "<|im_start|>" in template:
+    kind = {"none": "none (the fallback '### Instruction / ### Response' template)", "own": "the tokenizer's own",
+            "chatml": "chatml (<|im_start|>role ... <|im_end|>)"}.get(template_name(template), template_name(template))
+    if kind == "the tokenizer's own" and "<|im_start|>" in template:
         kind = "ChatML (<|im_start|>role ... <|im_end|>)"
-    else:
-        kind = "the tokenizer's own"
     lines = [f"tokenizer: {name} ({type(tokenizer).__name__}, {len(tokenizer):,} tokens); chat template: {kind}; "
-             f"end of turn: {tokenizer.eos_token!r}; padding: {tokenizer.pad_token!r}"]
+             f"end of turn: {_end_of_turn(tokenizer)!r}; padding: {tokenizer.pad_token!r}"]
     system = default_system_prompt(tokenizer)
     if system:
         lines.append(f"default system prompt (added to every conversation without one, and trained on as "
                      f"prompt): {system!r}")
     return "\n".join(lines)
+
+
+def _end_of_turn(tokenizer) -> str | None:
+    eot = end_of_turn_id(tokenizer)
+    return tokenizer.convert_ids_to_tokens(eot) if eot is not None else tokenizer.eos_token
 
 
 def render(tokenizer, messages: list[dict], response: str) -> tuple[str, str]:

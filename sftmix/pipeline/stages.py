@@ -44,10 +44,19 @@ from ..dynamics import (
     score_checkpoints,
     split_by_confidence,
 )
-from ..io import EVAL_FILE, GENERATIONS_FILE, LOG_HISTORY_FILE, TRAIN_KEY_FILE, RunDir, atomic_write, atomic_write_json
+from ..io import (
+    EVAL_FILE,
+    GENERATIONS_FILE,
+    LOG_HISTORY_FILE,
+    TRAIN_KEY_FILE,
+    RunDir,
+    atomic_copy,
+    atomic_write,
+    atomic_write_json,
+)
 from ..models import adapter_base, load_adapter, load_model
 from ..recipe import SPLIT_METRICS
-from ..train import clean_checkpoints, latest_checkpoint, train_model, train_reference
+from ..train import check_reference_examples, clean_checkpoints, latest_checkpoint, train_model, train_reference
 from .context import RunContext
 
 
@@ -209,6 +218,11 @@ def reference_stage(ctx: RunContext) -> None:
     config, recipe = ctx.config, ctx.config.recipe_args()
     reused = config.reference_is_ntp_run and ctx.held_out is not None
     tokenizer = ctx.tokenizer(reference=True)
+    if config.reference_model is not None:  # another tokenizer may drop other examples: checked before training
+        check_reference_examples(ctx.tokenized("train"), ctx.tokenized("train", reference=True),
+                                 max_length=config.data_args().max_length,
+                                 names=(config.model_args().model_name_or_path,
+                                        config.model_args(reference=True).model_name_or_path))
     model = load_model(config.model_args(reference=True), tokenizer)
     args = config.reference_args({"output_dir": str(ctx.rd.reference)})
     reference_run(ctx.rd, model, tokenizer, ctx.tokenized("train", reference=True), args,
@@ -255,7 +269,7 @@ def ntp_from_reference(ctx: RunContext, out: Path) -> None:
         if (last / name).exists():
             _link_or_copy(last / name, out / name)
     ctx.tokenizer().save_pretrained(out)
-    shutil.copy2(rd.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
+    atomic_copy(rd.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -264,7 +278,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:
-        shutil.copy2(source, target)
+        atomic_copy(source, target)
 
 
 def scores_held_out(ctx: RunContext) -> bool:

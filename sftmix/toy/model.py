@@ -2,7 +2,9 @@
 
 The demo, tests and notebooks train these on a CPU. Several families are available so
 that tests can check that the SFTMix head pass matches each family's own logits
-(Gemma-2, for example, soft-caps its logits).
+(Gemma-2, for example, soft-caps its logits). ``tiny-gemma3`` is Gemma 3 270M's architecture
+(``Gemma3ForCausalLM``) at CPU size with its own Gemma-like tokenizer
+(:func:`~sftmix.toy.tokenizer.build_gemma_like_tokenizer`): a second family with a second tokenizer.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import torch
 import transformers
 
-FAMILIES = ("llama", "mistral", "qwen2", "gemma", "gemma2", "gpt2")
+FAMILIES = ("llama", "mistral", "qwen2", "gemma", "gemma2", "gemma3", "gpt2")
 
 
 def _config(family: str, *, vocab_size: int, hidden_size: int, num_layers: int,
@@ -39,6 +41,12 @@ def _config(family: str, *, vocab_size: int, hidden_size: int, num_layers: int,
         return transformers.Gemma2Config(**common, head_dim=hidden_size // num_heads,
                                          final_logit_softcapping=5.0, query_pre_attn_scalar=16,
                                          sliding_window=max_position)
+    if family == "gemma3":
+        # Gemma 3 text (Gemma3ForCausalLM): local sliding-window and global layers, tied embeddings.
+        return transformers.Gemma3TextConfig(
+            **common, head_dim=hidden_size // num_heads, query_pre_attn_scalar=hidden_size // num_heads,
+            sliding_window=max(8, max_position // 4),
+            layer_types=["sliding_attention" if (k + 1) % 2 else "full_attention" for k in range(num_layers)])
     raise ValueError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
 
 
