@@ -63,7 +63,8 @@ class ModelArguments:
     tiny_hidden_size: int = field(default=64, metadata={"help": "Width of a tiny-* model."})
     tiny_layers: int = field(default=2, metadata={"help": "Layers of a tiny-* model."})
     tiny_heads: int = field(default=4, metadata={"help": "Attention heads of a tiny-* model."})
-    model_seed: int = field(default=0, metadata={"help": "Initialisation seed of a tiny-* model."})
+    model_seed: int = field(default=0, metadata={
+        "help": "Initialisation seed of a tiny-* model and of fresh LoRA adapters."})
     torch_dtype: str = field(default="float32", metadata={
         "help": "Weights dtype when loading a pretrained model: float32, bfloat16, float16 or auto."})
     trust_remote_code: bool = field(default=False, metadata={
