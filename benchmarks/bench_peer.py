@@ -349,6 +349,8 @@ def goals(res: dict) -> list[dict]:
     add(f"SFTMix/NTP step <= {GOAL_SFTMIX_OVER_FLOOR} x FLOP floor {floor['sftmix_over_ntp_floor']:.3f}", r, target,
         f"{(r - target) * ms['sftmix_ntp']:.0f} ms/step over")
     for v in ("sftmix_ntp", "sftmix_sftmix"):
+        if f"{v}/trl_default" not in tm:  # --time-variants without TRL
+            continue
         r = tm[f"{v}/trl_default"]["ratio_median_paired"]
         add(f"{v} step / TRL <= {GOAL_OVER_TRL}", r, GOAL_OVER_TRL,
             f"{(r - GOAL_OVER_TRL) * ms['trl_default']:.0f} ms/step over")
@@ -368,7 +370,7 @@ def goals(res: dict) -> list[dict]:
 
 # ------------------------------------------------------------------ timing
 def measure(name: str, spec: dict, smoke: bool, device: str = "cpu", bf16: bool = False,
-            trl_gc: bool = False) -> dict:
+            trl_gc: bool = False, timed=VARIANTS) -> dict:
     import time
 
     import torch
@@ -397,7 +399,7 @@ def measure(name: str, spec: dict, smoke: bool, device: str = "cpu", bf16: bool 
           f"(model forward {info['loss_model_forward']:.6f}); max |grad diff| "
           f"{info['grad_max_abs_diff_trl_default']:.2e} / {info['grad_max_abs_diff_trl_lean']:.2e}", flush=True)
 
-    fns = {v: step_fn(v, trainers[v], models[v], batch, num_items, bf16) for v in VARIANTS}
+    fns = {v: step_fn(v, trainers[v], models[v], batch, num_items, bf16) for v in timed}
     # warmup=0 (real models, ~1 min a step here): the agreement check above already ran each trainer once.
     times = C.interleave(fns, repeats=spec["rounds"], warmup=spec.get("warmup", 1))
     pairs = {"sftmix_ntp/trl_default": ("trl_default", "sftmix_ntp"),
@@ -406,7 +408,7 @@ def measure(name: str, spec: dict, smoke: bool, device: str = "cpu", bf16: bool 
              "sftmix_sftmix/trl_lean": ("trl_lean", "sftmix_sftmix"),
              "trl_lean/trl_default": ("trl_default", "trl_lean"),
              "sftmix_sftmix/sftmix_ntp": ("sftmix_ntp", "sftmix_sftmix")}
-    info["time"] = {k: C.summarize(times, a, o) for k, (a, o) in pairs.items()}
+    info["time"] = {k: C.summarize(times, a, o) for k, (a, o) in pairs.items() if a in times and o in times}
     info["median_ms"] = {v: 1e3 * sorted(ts)[len(ts) // 2] for v, ts in times.items()}
     info["gflop_per_s"] = {v: info["flops"]["sftmix_flops" if v == "sftmix_sftmix" else "ntp_flops"] / ms / 1e6
                            for v, ms in info["median_ms"].items()}
@@ -524,6 +526,9 @@ def main():
     ap.add_argument("--gemma", default=None, help=f"Gemma 3 270M GGUF file or folder when sftmix has no "
                                                   f"gemma3-270m name (default {GEMMA_GGUF})")
     ap.add_argument("--skip-memory", action="store_true", help="timing and checks only")
+    ap.add_argument("--rounds", type=int, default=None, help="timing rounds of every setting (default: its own)")
+    ap.add_argument("--time-variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                    help="variants timed (default all; e.g. sftmix_ntp sftmix_sftmix for the SFTMix/NTP ratio alone)")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda; on cuda memory is max_memory_allocated")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for every trainer (TRL's default)")
     ap.add_argument("--trl-gc", action="store_true", help="gradient checkpointing for TRL (its default)")
@@ -554,7 +559,10 @@ def main():
     rows = []
     for name in names:
         print(f"== {name}", flush=True)
-        res = measure(name, settings(args.smoke)[name], args.smoke, args.device, args.bf16, args.trl_gc)
+        spec = settings(args.smoke)[name]
+        if args.rounds:
+            spec["rounds"] = args.rounds
+        res = measure(name, spec, args.smoke, args.device, args.bf16, args.trl_gc, tuple(args.time_variants))
         if name in mem:
             res["memory"] = mem[name]
         res["goals"] = goals(res)
@@ -572,6 +580,9 @@ def main():
     table = []
     for r in rows:
         tm, mem = r["time"], r.get("memory", {}).get("ratios", {})
+        nan = {"ratio_median_paired": float("nan"), "ratio_q1": float("nan"), "ratio_q3": float("nan")}
+        tm = {k: tm.get(k, nan) for k in ("sftmix_ntp/trl_default", "sftmix_sftmix/trl_default",
+                                           "sftmix_ntp/trl_lean", "sftmix_sftmix/trl_lean")}
         x = tm["sftmix_ntp/trl_default"]
         table.append({"setting": r["setting"], "B x T": "%d x %d" % tuple(r["batch_shape"]),
                       "N / scored": f"{r['n_response_tokens']} / {r['n_scored_positions_trl_cpu']}",

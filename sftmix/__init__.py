@@ -34,6 +34,8 @@ _EXPORTS = {
     "plot_dynamics_map": "viz.plots", "plot_confidence_hist": "viz.plots", "plot_umap_confidence": "viz.plots",
     "plot_ablation": "viz.plots", "plot_training_curves": "viz.plots", "plot_results": "viz.plots",
     "plot_fit": "viz.plots", "save_figure": "viz.plots",
+    "DynamicsCallback": "integrations", "SFTMixTRLConfig": "integrations", "SFTMixTRLTrainer": "integrations",
+    "with_example_ids": "integrations",
 }
 
 if TYPE_CHECKING:  # the same names, for editors and type checkers
@@ -45,6 +47,7 @@ if TYPE_CHECKING:  # the same names, for editors and type checkers
     from .dynamics.scoring import score_checkpoints
     from .dynamics.split import load_split, split_by_confidence
     from .dynamics.table import compute_dynamics, load_dynamics, save_dynamics
+    from .integrations import DynamicsCallback, SFTMixTRLConfig, SFTMixTRLTrainer, with_example_ids
     from .io import RunDir
     from .loss.ce import linear_cross_entropy
     from .loss.mixup import mixup_loss
@@ -67,8 +70,9 @@ if TYPE_CHECKING:  # the same names, for editors and type checkers
     )
 
 __all__ = sorted(_EXPORTS)
-_SUBMODULES = {"analysis", "cli", "config", "constants", "data", "distributed", "dynamics", "errors", "exports", "io",
-               "loss", "models", "convert", "offline", "pipeline", "recipe", "toy", "train", "viz"}
+_SUBMODULES = {"analysis", "cli", "config", "constants", "data", "distributed", "dynamics", "errors", "exports",
+               "integrations", "io", "loss", "models", "convert", "offline", "pipeline", "recipe", "toy", "train",
+               "viz"}
 
 
 def __getattr__(name: str):

@@ -29,7 +29,8 @@ from .errors import ConfigError
 from .offline import is_named_dataset
 from .recipe import ALIGNMENTS, LOSS_VARIANTS, PAIRINGS, SPLIT_METRICS
 
-__all__ = ["DYNAMICS_MODES", "Axis", "DataArguments", "ModelArguments", "RecipeArguments", "SFTMixConfig"]
+__all__ = ["DYNAMICS_MODES", "Axis", "DataArguments", "ModelArguments", "RecipeArguments", "SFTMixConfig",
+           "check_recipe"]
 
 #: How the training dynamics are recorded: scored at saved checkpoints (the paper) or online.
 DYNAMICS_MODES = ("checkpoints", "online")
@@ -62,7 +63,8 @@ class ModelArguments:
     tiny_hidden_size: int = field(default=64, metadata={"help": "Width of a tiny-* model."})
     tiny_layers: int = field(default=2, metadata={"help": "Layers of a tiny-* model."})
     tiny_heads: int = field(default=4, metadata={"help": "Attention heads of a tiny-* model."})
-    model_seed: int = field(default=0, metadata={"help": "Initialisation seed of a tiny-* model."})
+    model_seed: int = field(default=0, metadata={
+        "help": "Initialisation seed of a tiny-* model and of fresh LoRA adapters."})
     torch_dtype: str = field(default="float32", metadata={
         "help": "Weights dtype when loading a pretrained model: float32, bfloat16, float16 or auto."})
     trust_remote_code: bool = field(default=False, metadata={
@@ -236,26 +238,7 @@ class SFTMixConfig(TrainingArguments):
             if not 0.0 <= self.warmup_ratio < 1.0:
                 raise ConfigError(f"warmup_ratio must be a fraction in [0, 1), got {self.warmup_ratio}")
             self.warmup_steps = self.warmup_ratio
-        _choice("method", self.method, METHODS)
-        for registry, value in ((LOSS_VARIANTS, self.loss_variant), (PAIRINGS, self.pairing),
-                                (ALIGNMENTS, self.mixup_alignment)):
-            registry[value]  # raises ValueError naming the choices
-        if not self.mixup_alpha > 0:
-            raise ConfigError(f"mixup_alpha must be > 0 (Beta(alpha, alpha)), got {self.mixup_alpha}")
-        if not self.mixup_weight >= 0:
-            raise ConfigError(f"mixup_weight must be >= 0, got {self.mixup_weight}")
-        if self.length_window < 1:
-            raise ConfigError(f"length_window must be >= 1 batch, got {self.length_window}")
-        if self.ce_chunk_size < 1:
-            raise ConfigError(f"ce_chunk_size must be >= 1, got {self.ce_chunk_size}")
-        # method='sftmix' needs a split: split_file here, or one passed in memory to the trainer
-        # (SFTMixTrainer(split=...)), which checks that one of the two is there.
-        if self.method == "sftmix" and self.per_device_train_batch_size % 2:
-            raise ConfigError("method='sftmix' pairs examples within a batch: per_device_train_batch_size "
-                              f"must be even, got {self.per_device_train_batch_size}")
-        if self.train_sampling_strategy not in ("random", "group_by_length"):
-            raise ConfigError("sftmix draws its own batches: train_sampling_strategy must be 'random' or "
-                              f"'group_by_length', got {self.train_sampling_strategy!r}")
+        check_recipe(self)
         try:
             super().__post_init__()
         except ValueError as exc:  # TrainingArguments' own checks: a config error too, found here
@@ -304,3 +287,28 @@ class RecipeArguments:
             raise ConfigError(f"split_ratio must lie strictly between 0 and 1, got {self.split_ratio}")
         if self.n_checkpoints < 1:
             raise ConfigError(f"n_checkpoints must be >= 1, got {self.n_checkpoints}")
+
+
+def check_recipe(args) -> None:
+    """Check the recipe's fields of a training configuration: :class:`SFTMixConfig`, or one that
+    carries the same fields (the TRL integration's ``SFTMixTRLConfig``)."""
+    _choice("method", args.method, METHODS)
+    for registry, value in ((LOSS_VARIANTS, args.loss_variant), (PAIRINGS, args.pairing),
+                            (ALIGNMENTS, args.mixup_alignment)):
+        registry[value]  # raises ValueError naming the choices
+    if not args.mixup_alpha > 0:
+        raise ConfigError(f"mixup_alpha must be > 0 (Beta(alpha, alpha)), got {args.mixup_alpha}")
+    if not args.mixup_weight >= 0:
+        raise ConfigError(f"mixup_weight must be >= 0, got {args.mixup_weight}")
+    if args.length_window < 1:
+        raise ConfigError(f"length_window must be >= 1 batch, got {args.length_window}")
+    if args.ce_chunk_size < 1:
+        raise ConfigError(f"ce_chunk_size must be >= 1, got {args.ce_chunk_size}")
+    # method='sftmix' needs a split: split_file here, or one passed in memory to the trainer
+    # (SFTMixTrainer(split=...)), which checks that one of the two is there.
+    if args.method == "sftmix" and args.per_device_train_batch_size % 2:
+        raise ConfigError("method='sftmix' pairs examples within a batch: per_device_train_batch_size "
+                          f"must be even, got {args.per_device_train_batch_size}")
+    if args.train_sampling_strategy not in ("random", "group_by_length"):
+        raise ConfigError("sftmix draws its own batches: train_sampling_strategy must be 'random' or "
+                          f"'group_by_length', got {args.train_sampling_strategy!r}")

@@ -156,7 +156,11 @@ def add_lora(model, args: ModelArguments):
     config = peft.LoraConfig(
         r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, task_type="CAUSAL_LM",
         target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")])
-    model = peft.get_peft_model(model, config)
+    # Fresh adapters are drawn from their own seed: the global RNG's state depends on whatever ran
+    # before in the process, so the same command could otherwise start from other adapter weights.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(args.model_seed)
+        model = peft.get_peft_model(model, config)
     # Needed when gradient checkpointing is on: the frozen embeddings would otherwise
     # cut the graph before the first adapter.
     model.enable_input_require_grads()

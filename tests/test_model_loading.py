@@ -3,6 +3,7 @@
 import importlib.util
 
 import pytest
+import torch
 
 from sftmix import offline
 from sftmix.cli import main
@@ -141,3 +142,20 @@ def test_the_same_gguf_reached_by_another_name_is_converted_once(tmp_path, monke
     (earlier / CHECKSUM).write_text(f"{sha256_of(earlier / WEIGHTS)}  {WEIGHTS}\n")
     (earlier / SOURCE).write_text(json.dumps({"sha256": sha}))
     assert converted_model_dir(gguf, name="by-name", progress=False) == earlier   # no second conversion
+
+
+def test_fresh_lora_adapters_do_not_depend_on_the_global_rng():
+    """The same command starts from the same adapter weights, whatever ran before in the process."""
+    pytest.importorskip("peft")
+    from sftmix.config import ModelArguments
+    from sftmix.models import load_model
+
+    args = ModelArguments(model_name_or_path="tiny-llama", use_lora=True, lora_r=4)
+    weights = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        model = load_model(args)
+        weights.append({k: v.clone() for k, v in model.state_dict().items() if "lora_A" in k})
+    assert weights[0] and all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    other = load_model(ModelArguments(model_name_or_path="tiny-llama", use_lora=True, lora_r=4, model_seed=1))
+    assert not all(torch.equal(weights[0][k], v) for k, v in other.state_dict().items() if "lora_A" in k)

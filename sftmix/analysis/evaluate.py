@@ -2,23 +2,23 @@
 
 Per-token quantities come from :func:`sftmix.dynamics.scoring.score_rows` (the one
 response-NLL loop), computed from the last hidden states in token chunks, so no
-full-vocabulary logits pile up across the evaluation set.
+full-vocabulary logits pile up across the evaluation set. Greedy answers come from
+:mod:`sftmix.analysis.generate`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
 
-from ..data import DataError, canonicalize, read_records, render, tokenize_examples
+from ..data import DataError, canonicalize, read_records, tokenize_examples
 from ..data.canonical import locate
 from ..data.files import decode_nested
 from ..dynamics.scoring import length_sorted_shard, score_rows
+from .generate import DEFAULT_MAX_NEW_TOKENS, generate_responses
 
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "answer_index", "evaluate_model", "evaluate_multiple_choice",
-           "expected_calibration_error", "generate_responses", "multiple_choice_accuracy", "multiple_choice_loglik",
-           "normalize_answer", "read_multiple_choice", "token_statistics"]
+__all__ = ["answer_index", "evaluate_model", "evaluate_multiple_choice", "expected_calibration_error",
+           "multiple_choice_accuracy", "multiple_choice_loglik", "normalize_answer", "read_multiple_choice",
+           "token_statistics"]
 
 
 def expected_calibration_error(confidence, correct, *, n_bins: int = 10) -> float:
@@ -43,9 +43,6 @@ def expected_calibration_error(confidence, correct, *, n_bins: int = 10) -> floa
     return float(ece)
 
 
-#: Greedy generation budget: long enough for open-ended chat answers (a judge export must not
-#: hold answers cut mid-sentence); generations that reach it are counted in the results.
-DEFAULT_MAX_NEW_TOKENS = 512
 _TRAILING = ".!?,;:"
 
 
@@ -80,43 +77,6 @@ def token_statistics(model, tokenized, *, batch_size: int = 64, chunk_size: int 
             nll_sum[rows], count[rows] = sums[tokens].nll_sum, sums[tokens].n_tokens
             out[f"{prefix}nll_sum"], out[f"{prefix}count"] = nll_sum, count
     return out
-
-
-@torch.inference_mode()
-def generate_responses(model, tokenizer, examples, *, batch_size: int = 64,
-                       max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, progress: bool = True,
-                       return_hit_limit: bool = False):
-    """Greedy responses for canonical examples (left-padded batches); ``examples`` needs only
-    ``messages`` (the prompt).
-
-    With ``return_hit_limit`` also returns, per example, whether the generation used all
-    ``max_new_tokens`` tokens without producing the end-of-turn token (it was cut).
-    """
-    device = next(model.parameters()).device
-    prompts = [render(tokenizer, m, "")[0] for m in examples["messages"]]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    outputs: list[str] = [""] * len(prompts)
-    cut = [False] * len(prompts)
-    order = np.argsort([len(p) for p in prompts])
-    was_training = model.training
-    model.eval()
-    for start in tqdm(range(0, len(prompts), batch_size), desc="Generating", disable=not progress, leave=False):
-        rows = order[start:start + batch_size]
-        encoded = [tokenizer(prompts[i], add_special_tokens=False)["input_ids"] for i in rows]
-        width = max(map(len, encoded))
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        attention = torch.zeros_like(ids)
-        for j, seq in enumerate(encoded):
-            ids[j, width - len(seq):] = torch.as_tensor(seq)
-            attention[j, width - len(seq):] = 1
-        out = model.generate(input_ids=ids.to(device), attention_mask=attention.to(device), do_sample=False,
-                             max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id, pad_token_id=pad)
-        for j, i in enumerate(rows):
-            new = out[j, width:]
-            outputs[int(i)] = tokenizer.decode(new, skip_special_tokens=True)
-            cut[int(i)] = len(new) >= max_new_tokens and tokenizer.eos_token_id not in new.tolist()
-    model.train(was_training)
-    return (outputs, cut) if return_hit_limit else outputs
 
 
 def evaluate_model(model, tokenizer, examples, *, max_length: int = 512, batch_size: int = 64,

@@ -161,6 +161,8 @@ def results_markdown(results: dict) -> str:
                   f"(NLL per response token): clean training answers {first['train_clean']:.3f} → "
                   f"{last['train_clean']:.3f}{noisy}, held-out {first['held_out']:.3f} → {last['held_out']:.3f}; "
                   f"held-out / clean training {first['ratio']:.1f}× → {last['ratio']:.1f}×."]
+    if (results.get("instruct") or {}).get("markdown"):
+        lines += ["", results["instruct"]["markdown"]]
     if results.get("stage_seconds"):
         lines += ["", f"Wall time of the stages run for this directory: {results['wall_seconds']:.0f} s."]
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items())]

@@ -4,7 +4,8 @@ With reference answers it reports held-out NLL, token accuracy, calibration and 
 match; prompts without references (e.g. an AlpacaEval or MT-Bench question file) are only
 answered, for the judge exports. ``--multiple_choice FILE`` instead scores every option of
 each question in FILE and reports the accuracy (the MedAlpaca configs' benchmarks are of this
-kind). A LoRA adapter folder is evaluated as that adapter on its base.
+kind). ``--mt_bench DIR`` and ``--ifeval FILE`` instead measure instruction following without a
+judge (:mod:`sftmix.cli.instruct`). A LoRA adapter folder is evaluated as that adapter on its base.
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..analysis.evaluate import (
-    DEFAULT_MAX_NEW_TOKENS,
-    evaluate_multiple_choice,
-    generate_responses,
-    read_multiple_choice,
-)
-from ..analysis.export import export_alpaca_eval, export_mt_bench
+from ..analysis.evaluate import evaluate_multiple_choice, read_multiple_choice
+from ..analysis.export import export_alpaca_eval
+from ..analysis.generate import DEFAULT_MAX_NEW_TOKENS, generate_responses
+from ..analysis.mtbench import model_id_for
 from ..constants import BUILTIN
 from ..data.prepare import prepare_train_eval
 from ..data.prompts import load_prompts
@@ -27,6 +25,7 @@ from ..io import atomic_write_json
 from ..models import adapter_base
 from ..pipeline.context import tokenize_for_training
 from ..pipeline.stages import evaluate_and_save, generation_records
+from . import instruct
 from .common import (
     OptionParser,
     load_model_for,
@@ -53,12 +52,11 @@ def _own_options() -> OptionParser:
                          "reach it are counted as cut.")
     ap.add_argument("--export-alpaca-eval", default=None, metavar="FILE",
                     help="Write the generations as an AlpacaEval model-outputs JSON file.")
-    ap.add_argument("--export-mt-bench", default=None, metavar="FILE",
-                    help="Write the generations as an MT-Bench answer file (single-turn: one turn per example).")
     ap.add_argument("--multiple_choice", default=None, metavar="FILE",
                     help="Instead of the held-out evaluation: score every option of each question in FILE "
                          "(rows of question, options, answer; e.g. MedQA for the MedAlpaca configs) and report "
                          "the accuracy (options compared by mean log-likelihood per token, and by the sum).")
+    instruct.add_options(ap)
     return ap
 
 
@@ -94,10 +92,18 @@ def run(args) -> None:
         note = " (--use_lora True trains new adapters; it is ignored here)" if model_args.use_lora else ""
         print(f"evaluating the LoRA adapter in {model_args.model_name_or_path} on its base "
               f"{base.model_name_or_path}{note}")
-    items = read_multiple_choice(known.multiple_choice) if known.multiple_choice else None  # bad rows fail first
+    if instruct.wanted(known) and known.multiple_choice:
+        raise ConfigError("sftmix eval: --multiple_choice and --mt_bench/--ifeval are separate evaluations; "
+                          "run them one at a time")
+    if known.ifeval_build:
+        return instruct.build(known)
+    plan = instruct.read_inputs(known) if instruct.wanted(known) else None  # bad rows fail before the model loads
+    items = read_multiple_choice(known.multiple_choice) if known.multiple_choice else None
     model, tokenizer = load_model_for(model_args)
     if items is not None:
         return _multiple_choice(known, items, model, tokenizer, data_args.max_length)
+    if plan is not None:
+        return instruct.run(known, plan, model, tokenizer, model_args.model_name_or_path)
     held_out, with_references = _held_out(data_args, tokenizer)
     if with_references:
         result = evaluate_and_save(model, tokenizer, held_out, out_file=known.out, max_length=data_args.max_length,
@@ -120,10 +126,8 @@ def run(args) -> None:
                                           "n_generations_cut": int(sum(cut)),
                                           "generations": generation_records(held_out, generations, cut)})
     if generations is not None:
-        name = Path(model_args.model_name_or_path).name
+        name = model_id_for(model_args.model_name_or_path)
         if known.export_alpaca_eval:
             prompts = ["\n\n".join(m["content"] for m in msgs) for msgs in held_out["messages"]]
             print("wrote", export_alpaca_eval(prompts, generations, known.export_alpaca_eval, generator=name))
-        if known.export_mt_bench:
-            print("wrote", export_mt_bench(list(held_out["example_id"]), [[g] for g in generations],
-                                           known.export_mt_bench, model_id=name))
+

@@ -53,7 +53,7 @@ from ..analysis.stats import paired_difference
 from ..config import Axis, RecipeArguments, SFTMixConfig
 from ..distributed import Processes
 from ..errors import ConfigError
-from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_write, atomic_write_json
+from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir, atomic_copy, atomic_write, atomic_write_json
 from ..viz.plots import plot_ablation_sweep
 from . import stages as st
 from .context import open_run
@@ -269,7 +269,7 @@ def _copy_centre(source: Path, out: Path, info: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in (EVAL_FILE, LOG_HISTORY_FILE):
         if (source / name).exists():
-            shutil.copy2(source / name, out / name)
+            atomic_copy(source / name, out / name)
     atomic_write_json(out / "cell.json", {**info, "copied_from": str(source)})
 
 

@@ -46,13 +46,14 @@ from . import stages as st
 from .config_files import packaged_config
 from .context import RunContext, open_run
 from .experiment_config import ExperimentConfig
+from .instruct_stage import instruct_output, instruct_results, instruct_stage
 from .runner import Stage, run_stages
 
 __all__ = ["STAGES", "demo_config", "experiment_stages", "reaches", "run_demo", "run_experiment", "settings_key"]
 
 #: The stages in the order they run; ``run_experiment(..., until=name)`` stops after ``name``.
 #: The embeddings depend only on the reference run and the dynamics, so they come before training.
-STAGES = ("reference", "dynamics", "prune", "split", "embeddings", "train", "eval", "results")
+STAGES = ("reference", "dynamics", "prune", "split", "embeddings", "train", "eval", "instruct", "results")
 #: Resolved training arguments that do not change what a run computes: where it writes, the split
 #: file's path (its content is keyed through the split stage) and what it shows (``disable_tqdm``
 #: follows the logging level, which the pipeline itself lowers).
@@ -144,11 +145,18 @@ def _run_stages(ctx: RunContext, method: str, seed: int) -> list[Stage]:
         return [train]
     evaluate = Stage(f"eval/{method}/seed{seed}", lambda: st.eval_stage(ctx, out), key=eval_key(config),
                      deps=(name,), outputs=[out / EVAL_FILE])
-    return [train, evaluate]
+    if not config.instruct:
+        return [train, evaluate]
+    instruct = Stage(f"instruct/{method}/seed{seed}", lambda: instruct_stage(config, ctx.rd.root, method, seed, out,
+                                                                             progress=ctx.bars),
+                     key=(config.instruct,), deps=(name,), outputs=[instruct_output(ctx.rd.root, method, seed)])
+    return [train, evaluate, instruct]
 
 
 def _finish(ctx: RunContext) -> dict:
     results = build_results(ctx.rd.root, ctx.config, stage_seconds=ctx.book.seconds())
+    if ctx.config.instruct:
+        results["instruct"] = instruct_results(ctx.rd.root, ctx.config)
     write_results(ctx.rd.root, results)
     if ctx.config.figures:
         make_figures(ctx.rd.root, ctx.rd.figures)

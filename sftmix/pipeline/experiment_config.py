@@ -95,6 +95,9 @@ class ExperimentConfig:
     exact_match: bool = field(default=True, metadata=_help(
         "Score greedy exact match against the references (short-answer data such as the built-in suite); false "
         "for open-ended chats, which are generated but never match a reference word for word."))
+    instruct: dict = field(default_factory=dict, metadata=_help(
+        "Instruction following without a judge for every trained model (sftmix.pipeline.instruct_stage): "
+        "mt_bench, per_category, ifeval, ifeval_seed, max_new_tokens, batch_size; empty = off."))
     embeddings: bool = field(default=True, metadata=_help(
         "Embed the training examples with the final reference model and project them to 2-D."))
     projection: str = field(default="umap", metadata=_help(
@@ -118,6 +121,9 @@ class ExperimentConfig:
                 raise ConfigError(f"methods: unknown method {method!r}; use 'ntp' and/or 'sftmix'")
         if self.projection not in PROJECTIONS:
             raise ConfigError(f"projection={self.projection!r}; choose one of {', '.join(PROJECTIONS)}")
+        if self.instruct:
+            from .instruct_options import check_instruct
+            check_instruct(self.instruct)
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1 (or null), got {self.max_new_tokens}")
         for section in ("training", "reference_training"):

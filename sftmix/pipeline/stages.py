@@ -29,8 +29,9 @@ import pandas as pd
 from transformers import AutoModelForCausalLM
 
 from ..analysis.embed import embed_examples
-from ..analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, evaluate_model
+from ..analysis.evaluate import evaluate_model
 from ..analysis.fit import fit_table
+from ..analysis.generate import DEFAULT_MAX_NEW_TOKENS
 from ..analysis.projection import project
 from ..distributed import Processes
 from ..dynamics import (
@@ -43,7 +44,16 @@ from ..dynamics import (
     score_checkpoints,
     split_by_confidence,
 )
-from ..io import EVAL_FILE, GENERATIONS_FILE, LOG_HISTORY_FILE, TRAIN_KEY_FILE, RunDir, atomic_write, atomic_write_json
+from ..io import (
+    EVAL_FILE,
+    GENERATIONS_FILE,
+    LOG_HISTORY_FILE,
+    TRAIN_KEY_FILE,
+    RunDir,
+    atomic_copy,
+    atomic_write,
+    atomic_write_json,
+)
 from ..models import adapter_base, load_adapter, load_model
 from ..recipe import SPLIT_METRICS
 from ..train import check_reference_examples, clean_checkpoints, latest_checkpoint, train_model, train_reference
@@ -259,7 +269,7 @@ def ntp_from_reference(ctx: RunContext, out: Path) -> None:
         if (last / name).exists():
             _link_or_copy(last / name, out / name)
     ctx.tokenizer().save_pretrained(out)
-    shutil.copy2(rd.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
+    atomic_copy(rd.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -268,7 +278,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:
-        shutil.copy2(source, target)
+        atomic_copy(source, target)
 
 
 def scores_held_out(ctx: RunContext) -> bool:

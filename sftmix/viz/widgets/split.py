@@ -119,10 +119,10 @@ class SplitExplorer:
 def split_explorer(table: pd.DataFrame, projection: pd.DataFrame | None = None, **kwargs) -> SplitExplorer:
     """A split-ratio slider that recomputes the split and re-colours the map (and projection).
 
-    Options: ``ratio``, ``metric`` (``"confidence"``, ``"confidence_prob"``,
-    ``"correctness"``), ``scale`` of the map (``"prob"`` or ``"perplexity"``), ``method``
-    (the projection's name on its axes, e.g. ``"PCA"``; default: its ``attrs`` or "UMAP"),
-    ``log`` (histogram of the heavy-tailed ``confidence`` as log10 mean perplexity),
+    Options: ``ratio``, ``metric`` (one of :data:`sftmix.recipe.SPLIT_METRICS`), ``scale`` of the map
+    (``"prob"`` or ``"perplexity"``), ``method`` (the projection's name on its axes, e.g. ``"PCA"``;
+    default: its ``attrs`` or "UMAP"), ``log`` (histogram of a summary that is minus a perplexity, such
+    as the heavy-tailed ``confidence``, as log10 perplexity),
     ``reference`` (the split to compare with; default: the one at the starting ratio and
     metric), ``n_shown`` (how many examples that changed side are listed).
     """
