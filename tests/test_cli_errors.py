@@ -146,7 +146,8 @@ def test_help_shows_own_options_first_and_hides_training_arguments(command, own)
         assert hidden not in out
     assert "--help-all" in out
     if command in ("eval", "data"):
-        assert "--mixup_weight" not in out and len(out.splitlines()) < 120
+        # Its own options and the model/data ones, not the ~900 lines of TrainingArguments (--help-all).
+        assert "--mixup_weight" not in out and len(out.splitlines()) < 200
 
 
 def test_help_all_lists_training_arguments():
