@@ -45,7 +45,7 @@ demo-quick: $(STAMP)
 	$(VENV)/bin/sftmix demo --quick
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check sftmix tests benchmarks notebooks figures
+	$(VENV)/bin/ruff check sftmix tests benchmarks notebooks figures examples
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The notebooks in a real JupyterLab in headless Chromium (fast mode): run all cells, no error
