@@ -137,7 +137,7 @@ def test_cli_train_by_name_on_a_sharegpt_file(tmp_path):
     data = tmp_path / "chats.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     out = tmp_path / "ntp"
-    main(["train", "--model_name_or_path", "smollm2-135m", "--dataset", str(data), "--n_test", "0",
+    main(["train", "--model_name_or_path", "smollm2-135m", "--dataset", str(data),
           "--max_length", "64", "--max_steps", "1", "--per_device_train_batch_size", "4",
           "--output_dir", str(out), "--method", "ntp", "--disable_tqdm", "True", "--save_strategy", "no",
           "--warmup_steps", "0"])
