@@ -141,7 +141,8 @@ def test_gradient_accumulation_under_fsdp_equals_one_process(sharded, one_proces
 def test_reference_checkpoints_hold_full_weights_for_scoring(sharded, one_process):
     steps = child.EPOCHS * child.N_TRAIN // (2 * child.BATCH)
     last = sharded / "reference" / f"checkpoint-{steps}"
-    assert (last / "pytorch_model_fsdp_0").is_dir()  # resumable as well
+    # Gathered full weights only: a reference checkpoint is scored, never resumed (no shards, no optimizer).
+    assert (last / "model.safetensors").is_file() and not (last / "pytorch_model_fsdp_0").exists()
     # The same run as NTP: its last checkpoint is the one-process NTP model.
     assert _max_weight_diff(last, one_process / "ntp") < TOL
 
