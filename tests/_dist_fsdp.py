@@ -128,3 +128,8 @@ def main(out: Path) -> None:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+    # Leave the process group before exiting: a rank that exits while gloo's threads still run can
+    # abort ("terminate called without an active exception", seen once under load).
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()

@@ -36,7 +36,7 @@ def sharded(tmp_path_factory):
            str(ROOT / "configs" / "accelerate" / "fsdp-cpu.yaml"), "--main_process_port", "0",
            str(HERE / "_dist_fsdp.py"), str(out)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return out
 
 
