@@ -96,8 +96,11 @@ class RunContext:
         # The data settings are the same for every config sharing this cache (see with_config).
         key = ("tokens", which, tokenizer_key(self.config.model_args(reference=reference)))
         if key not in self._cache:
-            self._cache[key] = tokenize_for_training(examples, self.tokenizer(reference=reference),
-                                                     self.config.data_args(), alone=alone)
+            data_args = self.config.data_args()
+            if reference and self.config.reference_model is not None and data_args.reference_max_length:
+                data_args = dataclasses.replace(data_args, max_length=data_args.reference_max_length)
+            self._cache[key] = tokenize_for_training(examples, self.tokenizer(reference=reference), data_args,
+                                                     alone=alone)
         return self._cache[key]
 
     def with_config(self, config: ExperimentConfig) -> RunContext:

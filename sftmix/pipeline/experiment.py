@@ -145,7 +145,7 @@ def _run_stages(ctx: RunContext, method: str, seed: int) -> list[Stage]:
         return [train]
     evaluate = Stage(f"eval/{method}/seed{seed}", lambda: st.eval_stage(ctx, out), key=eval_key(config),
                      deps=(name,), outputs=[out / EVAL_FILE])
-    if not config.instruct:
+    if not config.instruct or (config.instruct.get("seeds") is not None and seed not in config.instruct["seeds"]):
         return [train, evaluate]
     instruct = Stage(f"instruct/{method}/seed{seed}", lambda: instruct_stage(config, ctx.rd.root, method, seed, out,
                                                                              progress=ctx.bars),

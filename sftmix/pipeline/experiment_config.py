@@ -123,7 +123,9 @@ class ExperimentConfig:
             raise ConfigError(f"projection={self.projection!r}; choose one of {', '.join(PROJECTIONS)}")
         if self.instruct:
             from .instruct_options import check_instruct
-            check_instruct(self.instruct)
+            unknown = sorted(set(check_instruct(self.instruct)["seeds"] or []) - set(self.seeds))
+            if unknown:
+                raise ConfigError(f"instruct.seeds: {unknown} are not training seeds {self.seeds}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1 (or null), got {self.max_new_tokens}")
         for section in ("training", "reference_training"):

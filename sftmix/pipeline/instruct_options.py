@@ -11,7 +11,7 @@ from ..errors import ConfigError
 __all__ = ["check_instruct"]
 
 _DEFAULTS = {"mt_bench": True, "per_category": None, "ifeval": "build", "ifeval_seed": 0, "max_new_tokens": 256,
-             "batch_size": 16}
+             "batch_size": 16, "seeds": None}
 
 
 def check_instruct(section: dict) -> dict:
@@ -25,6 +25,10 @@ def check_instruct(section: dict) -> dict:
     for key in ("max_new_tokens", "batch_size") + (("per_category",) if opts["per_category"] is not None else ()):
         if not isinstance(opts[key], int) or opts[key] < 1:
             raise ConfigError(f"instruct.{key} must be an integer >= 1, got {opts[key]!r}")
+    if opts["seeds"] is not None and (not isinstance(opts["seeds"], list) or not opts["seeds"]
+                                      or not all(isinstance(s, int) for s in opts["seeds"])):
+        raise ConfigError(f"instruct.seeds must be a non-empty list of training seeds or null (all), "
+                          f"got {opts['seeds']!r}")
     if opts["ifeval"] not in (None, "build"):
         if not Path(opts["ifeval"]).is_file():
             raise ConfigError(f"instruct.ifeval: {opts['ifeval']!r} is neither 'build', null nor an existing file")

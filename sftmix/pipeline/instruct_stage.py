@@ -10,6 +10,7 @@ An experiment YAML turns it on with an ``instruct`` section (empty = off)::
       ifeval_seed: 0
       max_new_tokens: 256
       batch_size: 16
+      seeds: null             # the training seeds evaluated (null: all); e.g. [0] for an export of seed 0
 
 Every (method, seed) model is evaluated by :func:`sftmix.analysis.instruct.evaluate_instruction_following`
 into ``<run>/mt_bench/``: FastChat's ``model_answer/<method>-seed<seed>.jsonl`` (one folder, so
