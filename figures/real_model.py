@@ -1,10 +1,10 @@
-"""The real-model experiment with 3 seeds, and the committed results in figures/real/.
+"""The real-model experiment with 3 seeds, and the committed results in figures/real/smollm2-135m/.
 
 SmolLM2-135M-Instruct on ShareGPT first exchanges (configs/real/sharegpt-smollm2.yaml, the
 package's `sftmix demo --real` settings), seeds 0, 1, 2; then figures, tables and CSVs.
 
-    python figures/real_model.py               # run (or resume) the 3 seeds, then write figures/real/
-    python figures/real_model.py --report-only  # rewrite figures/real/ from the finished run
+    python figures/real_model.py               # run (or resume) the 3 seeds, then write figures/real/smollm2-135m/
+    python figures/real_model.py --report-only  # rewrite figures/real/smollm2-135m/ from the finished run
 
 About 75 minutes on one CPU thread of a 2-core machine (the run directory is runs/real-3seeds;
 interrupt and rerun to resume).
@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CONFIG = ROOT / "configs" / "real" / "sharegpt-smollm2.yaml"
-OUT = ROOT / "figures" / "real"
+OUT = ROOT / "figures" / "real" / "smollm2-135m"
 SEEDS = [0, 1, 2]
 
 
@@ -33,7 +33,7 @@ def experiment(runs_dir: str):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs-dir", default=str(ROOT / "runs"))
-    ap.add_argument("--report-only", action="store_true", help="only rewrite figures/real/ from the run")
+    ap.add_argument("--report-only", action="store_true", help="only rewrite figures/real/smollm2-135m/ from the run")
     args = ap.parse_args()
     config = experiment(args.runs_dir)
     if not args.report_only:

@@ -29,7 +29,7 @@
 #
 # The numbers and figures below are the **committed results** of
 # `python figures/real_model.py` (3 seeds, 66 minutes on a 2-core CPU, 1 torch thread), read from
-# `figures/real/`, so the notebook opens in seconds. At the end the same pipeline runs on a
+# `figures/real/smollm2-135m/`, so the notebook opens in seconds. At the end the same pipeline runs on a
 # tiny slice (in fast mode) or at full size for one seed (set `RUN_FULL = True`, 13 minutes on an idle 2-core CPU).
 
 # %% tags=["parameters"]
@@ -38,7 +38,7 @@ import os
 FAST = os.environ.get("SFTMIX_FAST") == "1"
 RUNS_DIR = os.environ.get("SFTMIX_RUNS_DIR", "../runs")
 FIGURES = os.environ.get("SFTMIX_FIGURES_DIR", "../figures")  # the repository's figures/ folder
-RESULTS = f"{FIGURES}/real"  # the committed results of figures/real_model.py
+RESULTS = f"{FIGURES}/real/smollm2-135m"  # the committed results of figures/real_model.py
 RUN_FULL = False  # True: run `sftmix demo --real` here (one seed, ~13 minutes on an idle 2-core CPU)
 
 # %%

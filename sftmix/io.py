@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 __all__ = ["EVAL_FILE", "GENERATIONS_FILE", "LOG_HISTORY_FILE", "ONLINE_DIR", "TEMP_GLOB", "TRAIN_KEY_FILE", "RunDir",
-           "atomic_copy", "atomic_write", "atomic_write_dir", "atomic_write_json", "atomic_write_text",
+           "dir_size_mb", "atomic_copy", "atomic_write", "atomic_write_dir", "atomic_write_json", "atomic_write_text",
            "remove_temp_files", "sha256_of"]
 
 TEMP_GLOB = ".*.tmp"
@@ -167,3 +167,16 @@ LOG_HISTORY_FILE = "log_history.json"
 TRAIN_KEY_FILE = "train_key.json"  # the configuration key its checkpoints were made with
 #: Inside a reference run's folder: the online recorder's files.
 ONLINE_DIR = "online"
+
+
+def dir_size_mb(path: str | os.PathLike) -> float:
+    """MiB of the files under ``path``, each hard-linked file counted once (the NTP run of seed 0
+    links the reference's weights)."""
+    seen, total = set(), 0
+    for f in Path(path).rglob("*"):
+        if f.is_file():
+            st = f.stat()
+            if st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_size
+    return total / 2**20

@@ -37,8 +37,8 @@ def test_parameters_cell_and_checks(path):
     # every number comes from the library: no model sizes or demo numbers of its own
     assert "tiny_hidden_size" not in "".join(c.source for c in nb.cells)
     source = "".join(c.source for c in nb.cells)
-    # the demo's configuration, directly or through the ablation lesson's (built from it)
-    assert "demo_config(" in source or "lesson_config(" in source
+    # the demo's configuration, directly or through the ablation lesson's or the study's (built from it)
+    assert "demo_config(" in source or "lesson_config(" in source or "study_configs(" in source
 
 
 @pytest.mark.slow

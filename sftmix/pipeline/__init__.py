@@ -17,6 +17,8 @@ __all__, __getattr__, __dir__ = lazy_exports(globals(), {
     "runner": ["Stage", "StageBook", "run_stages", "stage_key"],
     "ablation": ["BASELINE", "DEFAULT_SWEEP", "SWEEPABLE", "baseline_band", "effects_table", "load_ablation",
                  "parse_values", "plot_sweep", "run_ablation", "summarize_ablation", "summary_markdown"],
-    "experiment": ["STAGES", "demo_config", "run_demo", "run_experiment"],
+    "experiment": ["STAGES", "demo_config", "run_demo", "run_experiment", "study_configs"],
+    "study_report": ["CELLS", "cell_results", "paired_table", "read_study_results", "spread_table",
+                     "write_family_table", "write_study_report"],
     "stages": ["load_trained"],
 })

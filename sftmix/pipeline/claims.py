@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..data import load_train_eval
+from ..data.prepare import prepare_train_eval
 from ..dynamics.scoring import score_model
 from ..io import RunDir
 from ..models import load_tokenizer
@@ -58,7 +58,8 @@ def confidence_spread(config: ExperimentConfig, *, methods=("ntp", "sftmix"), pr
     """
     run = RunDir(config.run_dir)
     tokenizer = load_tokenizer(config.model_args())
-    train, _ = load_train_eval(config.data_args())
+    data_args = config.data_args()
+    train, _ = prepare_train_eval(data_args, tokenizer if data_args.drop_overlong else None)  # as the runs chose
     tokenized = tokenize_for_training(train, tokenizer, config.data_args())  # as the runs trained
     rows = []
     for method in methods:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from ..analysis.results import build_results, write_results
 from ..distributed import Processes
+from ..errors import ConfigError
 from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir
 from ..viz.figures import make_figures
 from . import stages as st
@@ -49,7 +50,8 @@ from .experiment_config import ExperimentConfig
 from .instruct_stage import instruct_output, instruct_results, instruct_stage
 from .runner import Stage, run_stages
 
-__all__ = ["STAGES", "demo_config", "experiment_stages", "reaches", "run_demo", "run_experiment", "settings_key"]
+__all__ = ["STAGES", "demo_config", "experiment_stages", "reaches", "run_demo", "run_experiment", "settings_key",
+           "study_configs"]
 
 #: The stages in the order they run; ``run_experiment(..., until=name)`` stops after ``name``.
 #: The embeddings depend only on the reference run and the dynamics, so they come before training.
@@ -208,24 +210,54 @@ def _reference_outputs(ctx: RunContext) -> list[Path]:
     return [rd.checkpoints] + [st.checkpoint_weights(c) for c in kept]
 
 
+#: ``real`` choices of :func:`demo_config` -> the package's YAML stem.
+REAL_DEMOS = {"smollm2": "real", "gemma3": "real_gemma3"}
+
+
 def demo_config(quick: bool | str = False, runs_dir: str = "runs", name: str | None = None, *,
-                real: bool = False) -> ExperimentConfig:
+                real: bool | str = False) -> ExperimentConfig:
     """The demo on the built-in suite: minutes on 2 CPU cores (``quick``: under a minute).
 
-    ``real``: SmolLM2-135M on real ShareGPT chats instead (needs the real-model artefacts;
-    ~13 minutes, ``quick``: ~5, ``quick="smoke"``: every stage at the smallest size, ~2
-    minutes, for CI). The settings are the package's ``pipeline/configs/demo.yaml``
-    (``demo_quick.yaml``, ``real.yaml``, ``real_quick.yaml``, ``real_smoke.yaml``).
+    ``real``: a real LLM on real ShareGPT chats instead (needs the real-model artefacts):
+    ``True`` or ``"smollm2"``, SmolLM2-135M-Instruct (~13 minutes, ``quick``: ~5,
+    ``quick="smoke"``: every stage at the smallest size, ~2 minutes, for CI); ``"gemma3"``,
+    Gemma 3 270M base (the opt-in Gemma install; ~20 minutes, no quick size). The settings are
+    the package's ``pipeline/configs/demo.yaml`` (``demo_quick.yaml``, ``real.yaml``,
+    ``real_quick.yaml``, ``real_smoke.yaml``, ``real_gemma3.yaml``).
     """
+    real = "smollm2" if real is True else real
+    if real and real not in REAL_DEMOS:
+        raise ValueError(f"real={real!r}: choose one of {sorted(REAL_DEMOS)}")
     if quick == "smoke" and not real:
         raise ValueError('quick="smoke" is the real-model pipeline at CI size: pass real=True')
+    if quick is True and real == "gemma3":
+        raise ConfigError("the Gemma demo has one size (about 20 minutes): drop --quick")
     size = {False: "", True: "_quick", "smoke": "_smoke"}[quick]
-    file = ("real" if real else "demo") + size + ".yaml"
+    file = (REAL_DEMOS[real] if real else "demo") + size + ".yaml"
     config = ExperimentConfig.from_yaml(packaged_config(file), runs_dir=runs_dir)
     return config.override({"name": name}) if name else config
 
 
-def run_demo(quick: bool = False, runs_dir: str = "runs", name: str | None = None, *, real: bool = False) -> dict:
+def study_configs(smoke: bool = False, runs_dir: str = "runs", seeds: list[int] | None = None
+                  ) -> tuple[ExperimentConfig, ExperimentConfig]:
+    """The two experiments of the base-model study (:mod:`sftmix.pipeline.study_report`) on the same examples:
+    Gemma 3 270M with NTP and SFTMix split by its own NTP run, and SFTMix split by SmolLM2-135M-Instruct
+    (another family and tokenizer). ``smoke``: the same on tiny models in seconds (tiny-gemma3 trained,
+    tiny-llama's split). The committed 3-seed study adds instruction following
+    (``configs/real/sharegpt-gemma3*.yaml``, ``figures/real_gemma3.py``)."""
+    own = demo_config("smoke" if smoke else False, runs_dir, real="gemma3")
+    if seeds:
+        own = own.override({"seeds": list(seeds)})
+    reference = {"model_name_or_path": "tiny-llama", "tiny_hidden_size": 16, "tiny_heads": 2} if smoke \
+        else {"model_name_or_path": "smollm2-135m"}
+    xref = own.override({"name": f"{own.name}-xref", "methods": ["sftmix"], "reference_model": reference,
+                         "data.reference_max_length": own.data_args().max_length * (2 if smoke else 3) // 2,
+                         "embeddings": False})
+    return own, xref
+
+
+def run_demo(quick: bool = False, runs_dir: str = "runs", name: str | None = None, *, real: bool | str = False
+             ) -> dict:
     start = time.time()
     config = demo_config(quick, runs_dir, name, real=real)
     results = run_experiment(config)

@@ -39,9 +39,14 @@ __all__ = ["INSTRUCT_DIR", "instruct_output", "instruct_results", "instruct_stag
 
 INSTRUCT_DIR = "mt_bench"
 #: measure -> higher is better (for the verdict's direction); the others are reported without a verdict
-_DIRECTION = {"ifeval_prompt_strict": True, "ifeval_prompt_loose": True, "ifeval_instruction_strict": True,
+DIRECTION = {"ifeval_prompt_strict": True, "ifeval_prompt_loose": True, "ifeval_instruction_strict": True,
               "ifeval_instruction_loose": True, "mt_bench_ref_nll_per_byte_all": False,
               "mt_bench_ref_nll_per_byte_turn1": False, "mt_bench_ref_nll_per_byte_turn2": False}
+#: The measures whose calibration separated an untuned base model from an instruct model
+#: (benchmarks/results/yardsticks/: none did at the committed size). Only these get a verdict;
+#: the others show their interval and "not calibrated".
+CALIBRATED: frozenset[str] = frozenset()
+NOT_CALIBRATED = "not calibrated (no verdict; benchmarks/results/yardsticks)"
 
 
 def instruct_output(run: Path, method: str, seed: int) -> Path:
@@ -95,13 +100,17 @@ def instruct_results(run: Path, config) -> dict:
         for k in measures:
             comparison[k] = paired_difference([per_seed["ntp"][s][k] for s in seeds],
                                               [per_seed["sftmix"][s][k] for s in seeds],
-                                              higher_is_better=_DIRECTION.get(k, True))
-            if k not in _DIRECTION:
+                                              higher_is_better=DIRECTION.get(k, True))
+            if k not in DIRECTION:
                 comparison[k]["verdict"] = "descriptive (no direction)"
+            elif k not in CALIBRATED:
+                comparison[k]["verdict"] = NOT_CALIBRATED
     methods = list(per_seed)
     lines = ["## Instruction following without a judge", "",
              f"Per seed; FastChat answer files for the judge in `{INSTRUCT_DIR}/model_answer/`. Answer lengths and "
-             "the share cut describe the answers; they have no better direction.", "",
+             "the share cut describe the answers; they have no better direction. A measure gets a verdict only once "
+             "its "
+             "calibration separated a base from an instruct model (none has yet: benchmarks/results/yardsticks).", "",
              "| measure | " + " | ".join(f"{m} seed {s}" for m in methods for s in per_seed[m])
              + (" | SFTMix − NTP (paired, 95% CI) | verdict |" if comparison else " |"),
              "|---" * (1 + sum(len(per_seed[m]) for m in methods) + (2 if comparison else 0)) + "|"]

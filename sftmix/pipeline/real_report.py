@@ -34,7 +34,7 @@ from ..analysis.projection import project_tsne
 from ..analysis.separation import split_separation
 from ..analysis.stats import format_interval, mean_std, paired_difference
 from ..dynamics import load_dynamics, load_split
-from ..io import GENERATIONS_FILE, RunDir, atomic_copy, atomic_write, atomic_write_json, atomic_write_text
+from ..io import GENERATIONS_FILE, RunDir, atomic_copy, atomic_write, atomic_write_json, atomic_write_text, dir_size_mb
 from ..recipe import SPLIT_METRICS
 from ..viz.plots import (
     plot_confidence_hist,
@@ -113,17 +113,6 @@ def _side_by_side(run: RunDir, seed: int, n: int = 5) -> list[str]:
                             _short(b["output"], 90)] for a, b in list(zip(gens["ntp"], gens["sftmix"]))[:n]))
 
 
-def _dir_size_mb(path: Path) -> float:
-    seen, total = set(), 0
-    for f in path.rglob("*"):
-        if f.is_file():
-            st = f.stat()
-            if st.st_ino not in seen:  # hard links (the NTP run of seed 0) count once
-                seen.add(st.st_ino)
-                total += st.st_size
-    return total / 2**20
-
-
 def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_results=None,
                       made_by: str | None = None) -> list[Path]:
     """Write the committed results of a finished real-model run into ``out`` (see the module docstring).
@@ -146,7 +135,8 @@ def write_real_report(run_dir, out, *, toy_auroc: float | None = None, toy_resul
         toy_auroc = _toy_auroc(Path(toy_results))
     umap, tsne, separation = _projections(run, table, split)
     fit = pd.read_csv(run.fit)
-    written = _write_figures(out, table, split, auroc, fit, {"t-SNE": tsne, "UMAP": umap})
+    written = _write_figures(out, table, split, auroc, fit, {"t-SNE": tsne, "UMAP": umap},
+                             _model_name(config))
 
     train, _ = prepare_train_eval(config.data_args(), _tokenizer(config) if config.data_args().drop_overlong
                                   else None)
@@ -192,7 +182,7 @@ def _projections(run: RunDir, table: pd.DataFrame, split: dict):
 
 
 def _write_figures(out: Path, table: pd.DataFrame, split: dict, auroc: float, fit: pd.DataFrame,
-                   projections: dict) -> list[Path]:
+                   projections: dict, model: str) -> list[Path]:
     """The report's four figures (PNG and PDF each); returns the files written."""
     written = []
 
@@ -208,7 +198,7 @@ def _write_figures(out: Path, table: pd.DataFrame, split: dict, auroc: float, fi
     figure("confidence_by_noise.png", by_noise)
     figure("fit.png", plot_fit(fit))
     figure("representation_space.png", plot_projection_grid(
-        projections, split=split, title="SmolLM2-135M's representation space of its ShareGPT training answers "
+        projections, split=split, title=f"{model}'s representation space of its ShareGPT training answers "
                                         "(last hidden states, mean over response tokens)"))
     return written
 
@@ -218,7 +208,7 @@ def _summary(run: RunDir, seeds: list, table: pd.DataFrame, auroc: float, toy_au
     """summary.json: sizes, the noise AUROC (and the toy's), the separation, costs and the comparison."""
     stages = {f.stem: json.loads(f.read_text()).get("seconds") for f in run.stages.glob("*.json")}
     resources = json.loads(run.resources.read_text()) if run.resources.exists() else {}
-    size_mb = _dir_size_mb(run.root)
+    size_mb = dir_size_mb(run.root)
     sep = {k: v for k, v in separation.items() if k != "topics"}
     return {"seeds": seeds, "n_train": len(table), "n_noisy": int(table["noisy"].sum()), "noise_auroc": auroc,
             "toy_noise_auroc": toy_auroc, "separation": sep, "stage_seconds": stages, "resources": resources,
@@ -268,6 +258,10 @@ def read_real_results(folder) -> dict:
             "generations": generations, "data_report": json.loads(data.data_report.read_text())}
 
 
+def _model_name(config) -> str:
+    return Path(str(config.model.get("model_name_or_path", "the model"))).name
+
+
 def _tokenizer(config):
     from ..models import load_tokenizer
 
@@ -276,11 +270,12 @@ def _tokenizer(config):
 
 def _markdown(config, made_by, per_seed, comparison, summary, fit, examples, side_by_side) -> str:
     sep, seeds = summary["separation"], summary["seeds"]
-    model = Path(str(config.model.get("model_name_or_path", "the model"))).name
+    model = _model_name(config)
     lines = [f"# Real model, real chats: {model} on ShareGPT ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})",
              "", f"{made_by}, seeds {seeds}. "
              f"{summary['n_train']} training conversations (first exchanges of <= {config.data['max_length']} "
-             f"ChatML tokens), {summary['n_noisy']} of them with their answer swapped for another conversation's; "
+             f"tokens, template included), {summary['n_noisy']} of them with their answer swapped for another "
+             "conversation's; "
              f"{per_seed['n_examples'].max()} held out. Reported as measured.", "",
              "## SFTMix - NTP on held-out conversations", ""]
     rows = []

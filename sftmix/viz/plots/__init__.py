@@ -28,6 +28,8 @@ The package's modules, each imported here so ``sftmix.viz.plots.plot_x`` names e
 * :mod:`~sftmix.viz.plots.ablation` - ablation sweeps and their paired effects;
 * :mod:`~sftmix.viz.plots.regime`, :mod:`~sftmix.viz.plots.claims` - the regime map and the
   paper's claims measured on the toy;
+* :mod:`~sftmix.viz.plots.study` - the base-model study: two families' confidence ranks, every
+  (cell, seed) result paired by seed;
 * :mod:`~sftmix.viz.plots._style` - colours, axis labels and figure helpers they share, and
   :func:`save_figure`.
 """
@@ -43,11 +45,13 @@ from .fit import plot_fit
 from .halves import plot_half_fit, plot_lambda_curves
 from .projection import plot_projection_grid, plot_umap_confidence
 from .regime import plot_regime_map
+from .study import plot_cells, plot_confidence_agreement
 from .training import plot_lambda_distribution, plot_results, plot_training_curves
 from .trajectories import plot_mean_vs_last, plot_split_composition, plot_trajectories
 
 __all__ = ["CMAP", "OKABE_ITO", "SPLIT_COLORS", "plot_ablation", "plot_ablation_effects", "plot_ablation_sweep",
-           "plot_confidence_by_task", "plot_confidence_hist", "plot_dynamics_map", "plot_fit", "plot_half_fit",
+           "plot_cells", "plot_confidence_agreement", "plot_confidence_by_task", "plot_confidence_hist",
+           "plot_dynamics_map", "plot_fit", "plot_half_fit",
            "plot_lambda_curves", "plot_lambda_distribution", "plot_lengths", "plot_mean_vs_last",
            "plot_paper_claims", "plot_projection_grid", "plot_regime_map", "plot_results", "plot_split_composition",
            "plot_training_curves",
