@@ -65,6 +65,7 @@ import functools
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -413,10 +414,10 @@ def part_real(name: str, smoke: bool) -> dict:
     try:
         stdout, stderr = proc.communicate(timeout=REAL_LIMIT_S)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)  # the child and anything it started
-        proc.communicate()
+        os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
+        stderr = proc.communicate()[1]
         done = StageBook(config.run_dir / "stages").seconds()
-        return {**out, "ok": False, "stage_seconds": done,
+        return {**out, "ok": False, "stage_seconds": done, "stderr_tail": stderr[-2000:],
                 "error": f"TimeoutError: seed 0 did not finish in {REAL_LIMIT_S} s; finished stages: {done}"}
     if proc.returncode:
         raise RuntimeError(f"real experiment failed ({proc.returncode}):\n{stderr[-3000:]}")
