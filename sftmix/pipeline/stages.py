@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -44,15 +43,20 @@ from ..dynamics import (
     score_checkpoints,
     split_by_confidence,
 )
+from ..errors import ConfigError
 from ..io import (
     EVAL_FILE,
     GENERATIONS_FILE,
     LOG_HISTORY_FILE,
     TRAIN_KEY_FILE,
+    WEIGHTS_REMOVED_FILE,
     RunDir,
     atomic_copy,
     atomic_write,
     atomic_write_json,
+    link_or_copy,
+    link_same_files,
+    unlink_shared,
 )
 from ..models import adapter_base, load_adapter, load_model
 from ..recipe import SPLIT_METRICS
@@ -81,6 +85,8 @@ def reference_run(run: RunDir, model, tokenizer, tokenized, train_args, *, n_che
     if procs.is_main:
         for checkpoint in checkpoints:
             _keep_weights_only(Path(checkpoint))
+        for checkpoint in checkpoints[:-1]:  # the same tokenizer and config in every checkpoint: stored once
+            link_same_files(checkpoint, checkpoints[-1])
         atomic_write_json(run.checkpoints, [str(c) for c in checkpoints])
     return [str(c) for c in checkpoints]
 
@@ -246,16 +252,18 @@ def claim_train_dir(out: Path, key: str) -> None:
     """Keep a training folder's checkpoints only if they were made with this configuration.
 
     A run killed mid-training leaves ``checkpoint-*`` folders to resume from; if the
-    configuration changed since, they belong to another run and are removed.
+    configuration changed since, they belong to another run and are removed. Files hard-linked
+    with the reference's are unlinked (a tokenizer's ``save_pretrained`` writes in place).
     """
     marker = Path(out) / TRAIN_KEY_FILE
     if marker.exists() and json.loads(marker.read_text()).get("key") != key:
         clean_checkpoints(out)
+    unlink_shared(out)  # files linked to the reference's: what is saved here next must not write into them
     atomic_write_json(marker, {"key": key})
 
 
 def ntp_from_reference(ctx: RunContext, out: Path) -> None:
-    """The NTP run of the first seed *is* the reference run: copy its final weights and log.
+    """The NTP run of the first seed *is* the reference run: link its final weights and log.
 
     Same base weights, data, seed and settings, so training it again would repeat the
     reference run step for step (the split and the dynamics do not touch NTP training).
@@ -267,18 +275,10 @@ def ntp_from_reference(ctx: RunContext, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "generation_config.json", "model.safetensors"):
         if (last / name).exists():
-            _link_or_copy(last / name, out / name)
+            link_or_copy(last / name, out / name)
     ctx.tokenizer().save_pretrained(out)
+    link_same_files(out, last)  # the tokenizer the reference saved: one copy
     atomic_copy(rd.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """A hard link (the same weights need no second copy on disk), or a copy across file systems."""
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        atomic_copy(source, target)
 
 
 def scores_held_out(ctx: RunContext) -> bool:
@@ -343,13 +343,45 @@ def train_stage(ctx: RunContext, method: str, seed: int, out: Path, split_path: 
     procs.barrier()  # no process is still writing into a checkpoint folder
     if procs.is_main:
         clean_checkpoints(out)
+        (Path(out) / WEIGHTS_REMOVED_FILE).unlink(missing_ok=True)  # trained again: the weights are back
+        if ctx.rd.checkpoints.exists():  # the tokenizer and config the reference saved: one copy
+            link_same_files(out, json.loads(ctx.rd.checkpoints.read_text())[-1])
+
+
+def remove_trained_weights(out: Path) -> int:
+    """``keep_weights: reference``: delete the final weights of the training run in ``out`` once every stage that
+    reads them has run, and say so in ``weights_removed.json``. Returns the bytes freed.
+
+    Only the weight files directly in ``out`` go: its logs, eval.json and generations stay, and so does any
+    ``checkpoint-*`` folder (a run being trained resumes from it).
+    """
+    out, removed, freed = Path(out), [], 0
+    for pattern in WEIGHT_PATTERNS:
+        for f in sorted(out.glob(pattern)):
+            freed += f.stat().st_size if f.stat().st_nlink == 1 else 0
+            removed.append(f.name)
+            f.unlink()
+    atomic_write_json(out / WEIGHTS_REMOVED_FILE, {"removed": removed, "bytes_freed": freed,
+                                                   "setting": "keep_weights: reference"})
+    return freed
+
+
+def require_weights(folder) -> None:
+    """Raise a one-line :class:`~sftmix.errors.ConfigError` when ``keep_weights: reference`` removed the weights
+    of the trained model in ``folder`` (a step that needs them cannot run)."""
+    folder = Path(folder)
+    if (folder / WEIGHTS_REMOVED_FILE).exists() and not checkpoint_weights(folder).exists():
+        raise ConfigError(f"{folder}: its trained weights were removed after evaluation (experiment setting "
+                          "keep_weights: reference); set keep_weights: all and rerun the experiment to retrain them")
 
 
 def load_trained(path):
     """A saved model in its saved dtype, on this process's device (the main GPU, or the CPU).
 
     A LoRA adapter folder is loaded on its base and merged (evaluation needs no adapter layers).
+    A training run whose weights ``keep_weights: reference`` removed raises a one-line ConfigError.
     """
+    require_weights(path)
     base = adapter_base(str(path))
     if base is not None:
         model = load_adapter(str(path), base).merge_and_unload()
