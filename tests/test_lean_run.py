@@ -12,7 +12,8 @@ from sftmix.errors import ConfigError
 from sftmix.io import WEIGHTS_REMOVED_FILE, RunDir, link_same_files, unlink_shared
 from sftmix.pipeline.claims import confidence_spread
 from sftmix.pipeline.experiment import run_experiment
-from sftmix.pipeline.stages import claim_train_dir, load_trained, remove_trained_weights
+from sftmix.pipeline.stages import claim_train_dir, load_trained
+from sftmix.pipeline.weights import remove_trained_weights
 from tests.helpers import tiny_config
 
 GEMMA = {"model_name_or_path": "tiny-gemma3", "tiny_hidden_size": 16, "tiny_heads": 2}

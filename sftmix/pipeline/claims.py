@@ -23,7 +23,8 @@ from ..models import load_tokenizer
 from .ablation import BASELINE, run_ablation
 from .context import tokenize_for_training
 from .experiment_config import ExperimentConfig
-from .stages import checkpoint_weights, load_trained, require_weights
+from .stages import load_trained
+from .weights import checkpoint_weights, require_weights
 
 __all__ = ["ROLE_OF_MIXUP", "role_of_mixup", "confidence_spread"]
 

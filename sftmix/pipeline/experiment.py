@@ -68,6 +68,7 @@ from .context import RunContext, open_run
 from .experiment_config import ExperimentConfig
 from .instruct_stage import instruct_output, instruct_results, instruct_stage
 from .runner import Stage, run_stages
+from .weights import checkpoint_weights, remove_trained_weights
 
 __all__ = ["STAGES", "demo_config", "experiment_stages", "reaches", "run_demo", "run_experiment", "settings_key"]
 
@@ -183,7 +184,7 @@ def _train_outputs(config: ExperimentConfig, out: Path):
     ``keep_weights: reference`` removed them (so the rerun trains them again)."""
     if config.keep_weights == "reference":
         return [out / LOG_HISTORY_FILE]
-    return lambda keys: [out / LOG_HISTORY_FILE] + ([st.checkpoint_weights(out)]
+    return lambda keys: [out / LOG_HISTORY_FILE] + ([checkpoint_weights(out)]
                                                     if (out / WEIGHTS_REMOVED_FILE).exists() else [])
 
 
@@ -194,7 +195,7 @@ def _with_tidy(ctx: RunContext, method: str, seed: int, run: list[Stage]) -> lis
     config, out = ctx.config, ctx.rd.train(method, seed)
     if config.keep_weights != "reference" or _from_reference(config, method, seed):
         return run
-    return run + [Stage(f"tidy/{method}/seed{seed}", lambda: st.remove_trained_weights(out), key=("reference",),
+    return run + [Stage(f"tidy/{method}/seed{seed}", lambda: remove_trained_weights(out), key=("reference",),
                         deps=tuple(s.name for s in run), outputs=[out / WEIGHTS_REMOVED_FILE])]
 
 

@@ -43,7 +43,6 @@ from ..dynamics import (
     score_checkpoints,
     split_by_confidence,
 )
-from ..errors import ConfigError
 from ..io import (
     EVAL_FILE,
     GENERATIONS_FILE,
@@ -62,6 +61,7 @@ from ..models import adapter_base, load_adapter, load_model
 from ..recipe import SPLIT_METRICS
 from ..train import check_reference_examples, clean_checkpoints, latest_checkpoint, train_model, train_reference
 from .context import RunContext
+from .weights import WEIGHT_PATTERNS, checkpoint_weights, require_weights  # noqa: F401 (st.checkpoint_weights)
 
 
 # ------------------------------------------------------------------ core functions
@@ -105,17 +105,6 @@ def _keep_weights_only(checkpoint: Path) -> None:
                 shutil.rmtree(f)
             else:
                 f.unlink(missing_ok=True)
-
-
-#: Weight files of a checkpoint folder.
-WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
-
-
-def checkpoint_weights(checkpoint: Path) -> Path:
-    """The weights file of a checkpoint folder (full model or LoRA adapter); ``model.safetensors``
-    when there is none (pruned or not yet written)."""
-    found = sorted(p for pattern in WEIGHT_PATTERNS for p in Path(checkpoint).glob(pattern))
-    return found[0] if found else Path(checkpoint) / "model.safetensors"
 
 
 def prune_reference_weights(run: RunDir) -> int:
@@ -346,33 +335,6 @@ def train_stage(ctx: RunContext, method: str, seed: int, out: Path, split_path: 
         (Path(out) / WEIGHTS_REMOVED_FILE).unlink(missing_ok=True)  # trained again: the weights are back
         if ctx.rd.checkpoints.exists():  # the tokenizer and config the reference saved: one copy
             link_same_files(out, json.loads(ctx.rd.checkpoints.read_text())[-1])
-
-
-def remove_trained_weights(out: Path) -> int:
-    """``keep_weights: reference``: delete the final weights of the training run in ``out`` once every stage that
-    reads them has run, and say so in ``weights_removed.json``. Returns the bytes freed.
-
-    Only the weight files directly in ``out`` go: its logs, eval.json and generations stay, and so does any
-    ``checkpoint-*`` folder (a run being trained resumes from it).
-    """
-    out, removed, freed = Path(out), [], 0
-    for pattern in WEIGHT_PATTERNS:
-        for f in sorted(out.glob(pattern)):
-            freed += f.stat().st_size if f.stat().st_nlink == 1 else 0
-            removed.append(f.name)
-            f.unlink()
-    atomic_write_json(out / WEIGHTS_REMOVED_FILE, {"removed": removed, "bytes_freed": freed,
-                                                   "setting": "keep_weights: reference"})
-    return freed
-
-
-def require_weights(folder) -> None:
-    """Raise a one-line :class:`~sftmix.errors.ConfigError` when ``keep_weights: reference`` removed the weights
-    of the trained model in ``folder`` (a step that needs them cannot run)."""
-    folder = Path(folder)
-    if (folder / WEIGHTS_REMOVED_FILE).exists() and not checkpoint_weights(folder).exists():
-        raise ConfigError(f"{folder}: its trained weights were removed after evaluation (experiment setting "
-                          "keep_weights: reference); set keep_weights: all and rerun the experiment to retrain them")
 
 
 def load_trained(path):
