@@ -333,8 +333,9 @@ def train_stage(ctx: RunContext, method: str, seed: int, out: Path, split_path: 
     if procs.is_main:
         clean_checkpoints(out)
         (Path(out) / WEIGHTS_REMOVED_FILE).unlink(missing_ok=True)  # trained again: the weights are back
-        if ctx.rd.checkpoints.exists():  # the tokenizer and config the reference saved: one copy
-            link_same_files(out, json.loads(ctx.rd.checkpoints.read_text())[-1])
+        reference = json.loads(ctx.rd.checkpoints.read_text()) if ctx.rd.checkpoints.exists() else []
+        if reference:  # the tokenizer and config files the reference saved: one copy
+            link_same_files(out, reference[-1])
 
 
 def load_trained(path):
