@@ -19,9 +19,12 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from .errors import ConfigError
+
 __all__ = ["EVAL_FILE", "GENERATIONS_FILE", "LOG_HISTORY_FILE", "ONLINE_DIR", "TEMP_GLOB", "TRAIN_KEY_FILE",
-           "WEIGHTS_REMOVED_FILE", "RunDir", "atomic_copy", "atomic_write", "atomic_write_dir", "atomic_write_json",
-           "atomic_write_text", "link_or_copy", "link_same_files", "remove_temp_files", "sha256_of", "unlink_shared"]
+           "WEIGHT_PATTERNS", "WEIGHTS_REMOVED_FILE", "RunDir", "atomic_copy", "atomic_write", "atomic_write_dir",
+           "atomic_write_json", "atomic_write_text", "link_or_copy", "link_same_files", "remove_temp_files",
+           "require_weights", "sha256_of", "unlink_shared"]
 
 TEMP_GLOB = ".*.tmp"
 
@@ -212,6 +215,17 @@ EVAL_FILE = "eval.json"
 GENERATIONS_FILE = "generations.json"
 LOG_HISTORY_FILE = "log_history.json"
 WEIGHTS_REMOVED_FILE = "weights_removed.json"  # what ``keep_weights: reference`` removed, and why
+#: Weight files of a model folder (a checkpoint or a trained run): full model, shards or LoRA adapter.
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+
+
+def require_weights(folder: str | os.PathLike) -> None:
+    """Raise a one-line :class:`~sftmix.errors.ConfigError` when the experiment setting ``keep_weights: reference``
+    removed the weights of the trained model in ``folder`` (a step that loads them cannot run)."""
+    folder = Path(folder)
+    if (folder / WEIGHTS_REMOVED_FILE).exists() and not any(any(folder.glob(p)) for p in WEIGHT_PATTERNS):
+        raise ConfigError(f"{folder}: its trained weights were removed after evaluation (experiment setting "
+                          "keep_weights: reference); set keep_weights: all and rerun the experiment to retrain them")
 TRAIN_KEY_FILE = "train_key.json"  # the configuration key its checkpoints were made with
 #: Inside a reference run's folder: the online recorder's files.
 ONLINE_DIR = "online"

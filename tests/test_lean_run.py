@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from sftmix.config import ModelArguments
 from sftmix.errors import ConfigError
 from sftmix.io import WEIGHTS_REMOVED_FILE, RunDir, link_same_files, unlink_shared
+from sftmix.models import load_model
 from sftmix.pipeline.claims import confidence_spread
 from sftmix.pipeline.experiment import run_experiment
 from sftmix.pipeline.stages import claim_train_dir, load_trained
@@ -94,6 +96,8 @@ def test_a_rerun_trains_nothing_and_a_step_that_needs_removed_weights_names_the_
         load_trained(sftmix)
     with pytest.raises(ConfigError, match=r"sftmix/seed0: its trained weights were removed .*keep_weights"):
         confidence_spread(lean)   # never a row silently left out
+    with pytest.raises(ConfigError, match="keep_weights: reference"):   # `sftmix eval --model_name_or_path` on it
+        load_model(ModelArguments(model_name_or_path=str(sftmix)))
 
 
 def test_a_changed_eval_stops_and_keep_weights_all_trains_the_removed_weights_again(runs, tmp_path):

@@ -18,13 +18,13 @@ import pandas as pd
 from ..data import load_train_eval
 from ..dynamics.scoring import score_model
 from ..errors import ConfigError
-from ..io import RunDir
+from ..io import RunDir, require_weights
 from ..models import load_tokenizer
 from .ablation import BASELINE, run_ablation
 from .context import tokenize_for_training
 from .experiment_config import ExperimentConfig
 from .stages import load_trained
-from .weights import checkpoint_weights, require_weights
+from .weights import checkpoint_weights
 
 __all__ = ["ROLE_OF_MIXUP", "role_of_mixup", "confidence_spread"]
 

@@ -48,6 +48,7 @@ from ..io import (
     GENERATIONS_FILE,
     LOG_HISTORY_FILE,
     TRAIN_KEY_FILE,
+    WEIGHT_PATTERNS,
     WEIGHTS_REMOVED_FILE,
     RunDir,
     atomic_copy,
@@ -55,13 +56,14 @@ from ..io import (
     atomic_write_json,
     link_or_copy,
     link_same_files,
+    require_weights,
     unlink_shared,
 )
 from ..models import adapter_base, load_adapter, load_model
 from ..recipe import SPLIT_METRICS
 from ..train import check_reference_examples, clean_checkpoints, latest_checkpoint, train_model, train_reference
 from .context import RunContext
-from .weights import WEIGHT_PATTERNS, checkpoint_weights, require_weights  # noqa: F401 (st.checkpoint_weights)
+from .weights import checkpoint_weights  # noqa: F401 (st.checkpoint_weights)
 
 
 # ------------------------------------------------------------------ core functions

@@ -1,24 +1,20 @@
 """The weight files of a run directory's model folders, and what ``keep_weights: reference`` removes.
 
-A reference checkpoint or a trained run's folder holds its weights as ``*.safetensors`` (a full
-model, shards or a LoRA adapter) or ``pytorch_model*.bin``. With the experiment setting
+A reference checkpoint or a trained run's folder holds its weights as
+:data:`sftmix.io.WEIGHT_PATTERNS` say. With the experiment setting
 ``keep_weights: reference`` a finished training run's weights are removed once every stage that reads
 them has run (:func:`remove_trained_weights`, the experiment's ``tidy`` stages); ``weights_removed.json``
-stays in their place, and :func:`require_weights` turns a later attempt to load them into one line
-naming the setting.
+stays in their place, and :func:`sftmix.io.require_weights` turns a later attempt to load them into one
+line naming the setting.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..io import WEIGHTS_REMOVED_FILE, atomic_write_json
+from ..io import WEIGHT_PATTERNS, WEIGHTS_REMOVED_FILE, atomic_write_json
 
-__all__ = ["WEIGHT_PATTERNS", "checkpoint_weights", "remove_trained_weights", "require_weights"]
-
-#: Weight files of a checkpoint folder.
-WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+__all__ = ["checkpoint_weights", "remove_trained_weights"]
 
 
 def checkpoint_weights(checkpoint: Path) -> Path:
@@ -44,12 +40,3 @@ def remove_trained_weights(out: Path) -> int:
     atomic_write_json(out / WEIGHTS_REMOVED_FILE, {"removed": removed, "bytes_freed": freed,
                                                    "setting": "keep_weights: reference"})
     return freed
-
-
-def require_weights(folder) -> None:
-    """Raise a one-line :class:`~sftmix.errors.ConfigError` when ``keep_weights: reference`` removed the weights
-    of the trained model in ``folder`` (a step that needs them cannot run)."""
-    folder = Path(folder)
-    if (folder / WEIGHTS_REMOVED_FILE).exists() and not checkpoint_weights(folder).exists():
-        raise ConfigError(f"{folder}: its trained weights were removed after evaluation (experiment setting "
-                          "keep_weights: reference); set keep_weights: all and rerun the experiment to retrain them")
