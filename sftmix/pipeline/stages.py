@@ -254,7 +254,7 @@ def claim_train_dir(out: Path, key: str) -> None:
 
 
 def ntp_from_reference(ctx: RunContext, out: Path) -> None:
-    """The NTP run of the first seed *is* the reference run: link its final weights and log.
+    """The NTP run of the first seed *is* the reference run: link its final weights and tokenizer, copy its log.
 
     Same base weights, data, seed and settings, so training it again would repeat the
     reference run step for step (the split and the dynamics do not touch NTP training).
