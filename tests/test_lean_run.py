@@ -55,7 +55,7 @@ def test_a_lean_run_keeps_the_reference_weights_and_no_trained_weights(runs):
     last = Path(json.loads(rd.checkpoints.read_text())[-1])
     weights = sorted(p.relative_to(rd.root) for p in rd.root.rglob("*.safetensors"))
     assert weights == [Path("ntp/seed0/model.safetensors"), last.relative_to(rd.root) / "model.safetensors"]
-    assert (rd.train("ntp", "0") / "model.safetensors").samefile(last / "model.safetensors")  # the reference's
+    assert (rd.train("ntp", 0) / "model.safetensors").samefile(last / "model.safetensors")  # the reference's
     sftmix = rd.train("sftmix", 0)
     kept = {p.name for p in sftmix.iterdir()}
     assert {"eval.json", "generations.json", "log_history.json", "train_config.json", WEIGHTS_REMOVED_FILE} <= kept
