@@ -1,9 +1,11 @@
 """Peak and final size of a run directory: a tiny experiment (32 chats, 2 epochs, the NTP run of seed 0 as the
 reference), measured right after every checkpoint and model save, in bytes and in multiples of the weights file.
 
-    PYTHONPATH=<checkout> python benchmarks/bench_run_dir.py /tmp/runs tiny-gemma
+    PYTHONPATH=<checkout> python benchmarks/bench_run_dir.py /tmp/runs tiny-gemma [all|reference]
 
-Run from two checkouts to compare code versions (README, "What a run directory keeps").
+The third argument is the experiment setting ``keep_weights`` (default all). Run from two checkouts to compare
+code versions, or with both settings (README, "What a run directory keeps"). Sizes are ``du -sb``: a hard-linked
+file counts once.
 """
 import json
 import subprocess
@@ -17,8 +19,9 @@ from tests.helpers import tiny_config
 
 runs = Path(sys.argv[1])
 subprocess.run(["rm", "-rf", str(runs)])
+keep = sys.argv[3] if len(sys.argv) > 3 else "all"
 config = tiny_config(runs, name="lean", model={"model_name_or_path": sys.argv[2]}, reference_training={},
-                     embeddings=False, data={"n_train": 32, "n_test": 8, "max_length": 192})
+                     embeddings=False, data={"n_train": 32, "n_test": 8, "max_length": 192}, keep_weights=keep)
 root = runs / "lean"
 du = lambda: int(subprocess.run(["du", "-sb", str(root)], capture_output=True, text=True).stdout.split()[0])
 peak = {"bytes": 0}
@@ -36,6 +39,6 @@ for name in ("_save_checkpoint", "save_model"):
 run_experiment(config, progress=False)
 weights = next(root.rglob("model.safetensors")).stat().st_size
 final = du()
-print(json.dumps({"weights_bytes": weights, "peak_bytes": peak["bytes"],
+print(json.dumps({"keep_weights": keep, "weights_bytes": weights, "peak_bytes": peak["bytes"],
                   "peak_in_weights": round(peak["bytes"] / weights, 2), "final_bytes": final,
                   "final_in_weights": round(final / weights, 2), "peak_files": sorted(peak["files"])}, indent=1))

@@ -30,6 +30,7 @@ from .config import ModelArguments
 from .convert import converted_model_dir, find_gguf
 from .data.templates import apply_chat_template, end_of_turn_id
 from .errors import ConfigError
+from .io import require_weights
 from .offline import MODELS, artefact_file
 from .toy.base import BASE_NAME, load_base_model
 from .toy.model import FAMILIES, build_tiny_model
@@ -120,6 +121,7 @@ def load_model(args: ModelArguments, tokenizer=None) -> torch.nn.Module:
                                  hidden_size=args.tiny_hidden_size, num_layers=args.tiny_layers,
                                  num_heads=args.tiny_heads, seed=args.model_seed)
     else:
+        require_weights(name)  # a trained run's folder whose weights keep_weights: reference removed
         model = transformers.AutoModelForCausalLM.from_pretrained(
             resolve_model_path(name), dtype=_DTYPES[args.torch_dtype], trust_remote_code=args.trust_remote_code,
             use_safetensors=True)

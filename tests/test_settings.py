@@ -137,7 +137,8 @@ EXPERIMENT_CASES = {"name": "other", "runs_dir": "elsewhere", "seeds": [1], "met
                     "reference_model": {"model_name_or_path": "tiny-llama", "tiny_hidden_size": 8},
                     "reference_training": {"num_train_epochs": 2}, "recipe": {"split_ratio": 0.3},
                     "generate": False, "max_new_tokens": 8, "exact_match": False, "embeddings": False,
-                    "projection": "umap", "figures": True, "instruct": {"per_category": 1}}
+                    "projection": "umap", "figures": True, "instruct": {"per_category": 1},
+                    "keep_weights": "reference"}
 
 
 def stage_keys(config: ExperimentConfig) -> tuple:

@@ -17,12 +17,14 @@ import pandas as pd
 
 from ..data.prepare import prepare_train_eval
 from ..dynamics.scoring import score_model
-from ..io import RunDir
+from ..errors import ConfigError
+from ..io import RunDir, require_weights
 from ..models import load_tokenizer
 from .ablation import BASELINE, run_ablation
 from .context import tokenize_for_training
 from .experiment_config import ExperimentConfig
 from .stages import load_trained
+from .weights import checkpoint_weights
 
 __all__ = ["ROLE_OF_MIXUP", "role_of_mixup", "confidence_spread"]
 
@@ -54,7 +56,9 @@ def confidence_spread(config: ExperimentConfig, *, methods=("ntp", "sftmix"), pr
                       ) -> pd.DataFrame:
     """Std (and mean) over training examples of the confidence under each trained model.
 
-    One row per (method, seed) whose weights exist in the run directory.
+    One row per method of ``methods`` that the experiment trains, and seed. A trained model whose weights are
+    not in the run directory stops it with one line (never a row left out): not trained yet, or removed by
+    ``keep_weights: reference``.
     """
     run = RunDir(config.run_dir)
     tokenizer = load_tokenizer(config.model_args())
@@ -62,11 +66,13 @@ def confidence_spread(config: ExperimentConfig, *, methods=("ntp", "sftmix"), pr
     train, _ = prepare_train_eval(data_args, tokenizer if data_args.drop_overlong else None)  # as the runs chose
     tokenized = tokenize_for_training(train, tokenizer, config.data_args())  # as the runs trained
     rows = []
-    for method in methods:
+    for method in [m for m in methods if m in config.methods]:
         for seed in config.seeds:
             folder = run.train(method, seed)
-            if not (folder / "model.safetensors").exists():
-                continue
+            require_weights(folder)
+            if not checkpoint_weights(folder).exists():
+                raise ConfigError(f"{folder}: no trained weights; run the experiment first (confidence_spread "
+                                  "rescores with every trained model)")
             frame = score_model(load_trained(folder), tokenized, name=f"{method}/seed{seed}", progress=progress)
             confidence = -frame["ppl"]
             rows.append({"method": method, "seed": seed, "confidence_std": float(confidence.std()),

@@ -2,7 +2,8 @@
 
 Stages (the README's "Architecture" section shows where each lives):
 
-    reference -> dynamics -> prune -> split -> embeddings -> train/<method>/seed<k> -> eval -> results
+    reference -> dynamics -> prune -> split -> embeddings -> train/<method>/seed<k> -> eval -> instruct -> tidy
+    -> results
 
 ``run_experiment(config, until="split")`` stops after a stage (see :data:`STAGES`): a
 notebook that needs only the dynamics table and the split (or the embeddings) runs the
@@ -19,6 +20,25 @@ chained with the keys of the stages it reads. A stage is skipped when its output
 key matches, so an interrupted run resumes where it stopped and a changed setting re-runs only
 the stages that depend on it. Training stages checkpoint every epoch and resume from the newest
 complete checkpoint, reproducing the uninterrupted run.
+
+What a run keeps, and who reads it (``keep_weights: all``, the default; a Gemma 3 270M model is 1.07 GB)::
+
+    reference/checkpoint-<last>/ weights   embeddings (again when they re-run), the NTP run of seed 0 (hard link)
+    reference/checkpoint-*/ the rest       trainer_state.json (the step scored); earlier weights pruned once scored
+    reference/scores/, dynamics.parquet    split, figures, results; a rerun scores nothing again
+    <method>/seed<k>/ weights              eval, instruct, confidence_spread, notebooks (all via load_trained)
+    <method>/seed<k>/ tokenizer, config    `sftmix eval` / generation (the chat template it was trained with)
+    <method>/seed<k>/log_history.json      training curves, results; it marks the run as trained (no retraining)
+    <method>/seed<k>/train_config.json     its resolved training settings and chat template
+    <method>/seed<k>/eval.json, generations.json   results, real-model report, ablation centre
+    <method>/seed<k>/checkpoint-*          only while training: a killed run resumes from it; removed when done
+    stages/*.json                          which stage is up to date under which key
+
+No optimizer state survives a finished run, and files equal to the last reference checkpoint's
+(tokenizer, config) are hard links to it. With ``keep_weights: reference`` a ``tidy/<method>/seed<k>``
+stage deletes a training run's weights once its eval and instruct stages have run
+(``weights_removed.json`` says so); the reference's stay. A rerun trains nothing again; a step that
+needs the removed weights stops with one line naming the setting, and ``keep_weights: all`` retrains them.
 
 With ``recipe.reference_weights="last"`` the prune stage deletes the weights of the reference
 checkpoints before the last once they are scored; the reference run then serves that one scoring
@@ -41,7 +61,7 @@ from pathlib import Path
 from ..analysis.results import build_results, write_results
 from ..distributed import Processes
 from ..errors import ConfigError
-from ..io import EVAL_FILE, LOG_HISTORY_FILE, RunDir
+from ..io import EVAL_FILE, LOG_HISTORY_FILE, WEIGHTS_REMOVED_FILE, RunDir
 from ..viz.figures import make_figures
 from . import stages as st
 from .config_files import packaged_config
@@ -49,13 +69,14 @@ from .context import RunContext, open_run
 from .experiment_config import ExperimentConfig
 from .instruct_stage import instruct_output, instruct_results, instruct_stage
 from .runner import Stage, run_stages
+from .weights import checkpoint_weights, remove_trained_weights
 
 __all__ = ["STAGES", "demo_config", "experiment_stages", "reaches", "run_demo", "run_experiment", "settings_key",
            "study_configs"]
 
 #: The stages in the order they run; ``run_experiment(..., until=name)`` stops after ``name``.
 #: The embeddings depend only on the reference run and the dynamics, so they come before training.
-STAGES = ("reference", "dynamics", "prune", "split", "embeddings", "train", "eval", "instruct", "results")
+STAGES = ("reference", "dynamics", "prune", "split", "embeddings", "train", "eval", "instruct", "tidy", "results")
 #: Resolved training arguments that do not change what a run computes: where it writes, the split
 #: file's path (its content is keyed through the split stage) and what it shows (``disable_tqdm``
 #: follows the logging level, which the pipeline itself lowers).
@@ -75,7 +96,7 @@ def experiment_stages(ctx: RunContext) -> list[Stage]:
     seed, and the results. :func:`reaches` says which stages a call with ``until`` runs."""
     stages = _reference_stages(ctx)
     stages += [s for method in ctx.config.methods for seed in ctx.config.seeds
-               for s in _run_stages(ctx, method, seed)]
+               for s in _with_tidy(ctx, method, seed, _run_stages(ctx, method, seed))]
     stages.append(Stage("results", lambda: _finish(ctx), key=(ctx.config.figures,), cached=False))
     return stages
 
@@ -130,18 +151,23 @@ def eval_key(config: ExperimentConfig) -> tuple:
     return (config.generate, config.max_new_tokens, config.exact_match)
 
 
+def _from_reference(config: ExperimentConfig, method: str, seed: int) -> bool:
+    """Whether this (method, seed) is the reference run itself (the NTP run of the first seed)."""
+    return method == "ntp" and seed == config.seeds[0] and config.reference_is_ntp_run
+
+
 def _run_stages(ctx: RunContext, method: str, seed: int) -> list[Stage]:
     """Training (or taking the reference run as the NTP run) and evaluation of one (method, seed)."""
     config, out = ctx.config, ctx.rd.train(method, seed)
     name = f"train/{method}/seed{seed}"
     claim = lambda key: st.claim_train_dir(out, key)  # noqa: E731
-    if method == "ntp" and seed == config.seeds[0] and config.reference_is_ntp_run:
+    if _from_reference(config, method, seed):
         train = Stage(name, lambda: st.ntp_from_reference(ctx, out), key=("from-reference",),
                       deps=("reference",), outputs=[out / LOG_HISTORY_FILE], everywhere=True, before=claim)
     else:
         train = Stage(name, lambda: st.train_stage(ctx, method, seed, out, ctx.rd.split),
                       key=train_key(ctx, method, seed, out),
-                      deps=("split",) if method == "sftmix" else (), outputs=[out / LOG_HISTORY_FILE],
+                      deps=("split",) if method == "sftmix" else (), outputs=_train_outputs(config, out),
                       everywhere=True, before=claim)
     if ctx.held_out is None:
         return [train]
@@ -153,6 +179,26 @@ def _run_stages(ctx: RunContext, method: str, seed: int) -> list[Stage]:
                                                                              progress=ctx.bars),
                      key=(config.instruct,), deps=(name,), outputs=[instruct_output(ctx.rd.root, method, seed)])
     return [train, evaluate, instruct]
+
+
+def _train_outputs(config: ExperimentConfig, out: Path):
+    """A training run's outputs: its log; with ``keep_weights: all`` also its weights when an earlier run with
+    ``keep_weights: reference`` removed them (so the rerun trains them again)."""
+    if config.keep_weights == "reference":
+        return [out / LOG_HISTORY_FILE]
+    return lambda keys: [out / LOG_HISTORY_FILE] + ([checkpoint_weights(out)]
+                                                    if (out / WEIGHTS_REMOVED_FILE).exists() else [])
+
+
+def _with_tidy(ctx: RunContext, method: str, seed: int, run: list[Stage]) -> list[Stage]:
+    """With ``keep_weights: reference``, ``run`` (one (method, seed)'s stages) and a last stage deleting its
+    trained weights once every stage reading them has run; never the NTP run taken from the reference
+    (its weights are the reference's, hard-linked)."""
+    config, out = ctx.config, ctx.rd.train(method, seed)
+    if config.keep_weights != "reference" or _from_reference(config, method, seed):
+        return run
+    return run + [Stage(f"tidy/{method}/seed{seed}", lambda: remove_trained_weights(out), key=("reference",),
+                        deps=tuple(s.name for s in run), outputs=[out / WEIGHTS_REMOVED_FILE])]
 
 
 def _finish(ctx: RunContext) -> dict:

@@ -47,7 +47,7 @@ from ..io import RunDir
 from ..recipe import PROJECTIONS as PROJECTION_REGISTRY
 from .config_files import load_yaml_config
 
-__all__ = ["PROJECTIONS", "SECTIONS", "ExperimentConfig"]
+__all__ = ["KEEP_WEIGHTS", "PROJECTIONS", "SECTIONS", "ExperimentConfig"]
 
 #: The sections of an experiment and the dataclass each one's keys belong to.
 SECTIONS = {"model": ModelArguments, "reference_model": ModelArguments, "data": DataArguments,
@@ -58,6 +58,8 @@ SECTIONS = {"model": ModelArguments, "reference_model": ModelArguments, "data": 
 _PER_RUN = ("method", "seed", "output_dir", "split_file", "save_strategy", "save_steps", "save_total_limit")
 #: 2-D projections of the embeddings the experiment can draw: the names of :data:`sftmix.recipe.PROJECTIONS`.
 PROJECTIONS = tuple(PROJECTION_REGISTRY)
+#: What a run directory keeps of the models' weights (``keep_weights``).
+KEEP_WEIGHTS = ("all", "reference")
 #: Keys of older experiment layouts and where they live now (refused with this line).
 MOVED = {**{f.name: f"recipe.{f.name}" for f in dataclasses.fields(RecipeArguments)},
          "training.record_dynamics": "recipe.dynamics_mode (online)",
@@ -103,6 +105,15 @@ class ExperimentConfig:
     projection: str = field(default="umap", metadata=_help(
         "2-D projection of the embeddings: " + ", ".join(PROJECTIONS) + ".", choices=PROJECTIONS))
     figures: bool = field(default=True, metadata=_help("Draw the run's figures into RUN/figures/."))
+    keep_weights: str = field(default="all", metadata=_help(
+        "Which final weights the run directory keeps: 'all' (every trained model's) or 'reference' (only the "
+        "reference run's last checkpoint, which is also the NTP run of the first seed when that run is the "
+        "reference; dynamics and embeddings read it). With 'reference' each other training run's weights are "
+        "deleted once its eval and instruct stages have read them (a tidy/<method>/seed<k> stage); its "
+        "log_history.json, eval.json, generations and weights_removed.json stay, a rerun trains nothing again, and a "
+        "later step that needs the weights (a changed eval setting, confidence_spread, load_trained) stops with "
+        "one line naming this setting. Setting 'all' again retrains the removed runs. A Gemma 3 270M run keeps "
+        "1.07 GB of float32 weights per model.", choices=KEEP_WEIGHTS))
 
     def __post_init__(self):
         self._check()
@@ -119,6 +130,8 @@ class ExperimentConfig:
         for method in self.methods:
             if method not in METHODS:
                 raise ConfigError(f"methods: unknown method {method!r}; use 'ntp' and/or 'sftmix'")
+        if self.keep_weights not in KEEP_WEIGHTS:
+            raise ConfigError(f"keep_weights={self.keep_weights!r}; choose one of {', '.join(KEEP_WEIGHTS)}")
         if self.projection not in PROJECTIONS:
             raise ConfigError(f"projection={self.projection!r}; choose one of {', '.join(PROJECTIONS)}")
         if self.instruct:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -49,15 +48,22 @@ from ..io import (
     GENERATIONS_FILE,
     LOG_HISTORY_FILE,
     TRAIN_KEY_FILE,
+    WEIGHT_PATTERNS,
+    WEIGHTS_REMOVED_FILE,
     RunDir,
     atomic_copy,
     atomic_write,
     atomic_write_json,
+    link_or_copy,
+    link_same_files,
+    require_weights,
+    unlink_shared,
 )
 from ..models import adapter_base, load_adapter, load_model
 from ..recipe import SPLIT_METRICS
 from ..train import check_reference_examples, clean_checkpoints, latest_checkpoint, train_model, train_reference
 from .context import RunContext
+from .weights import checkpoint_weights  # noqa: F401 (st.checkpoint_weights)
 
 
 # ------------------------------------------------------------------ core functions
@@ -81,6 +87,8 @@ def reference_run(run: RunDir, model, tokenizer, tokenized, train_args, *, n_che
     if procs.is_main:
         for checkpoint in checkpoints:
             _keep_weights_only(Path(checkpoint))
+        for checkpoint in checkpoints[:-1]:  # the same tokenizer and config in every checkpoint: stored once
+            link_same_files(checkpoint, checkpoints[-1])
         atomic_write_json(run.checkpoints, [str(c) for c in checkpoints])
     return [str(c) for c in checkpoints]
 
@@ -99,17 +107,6 @@ def _keep_weights_only(checkpoint: Path) -> None:
                 shutil.rmtree(f)
             else:
                 f.unlink(missing_ok=True)
-
-
-#: Weight files of a checkpoint folder.
-WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
-
-
-def checkpoint_weights(checkpoint: Path) -> Path:
-    """The weights file of a checkpoint folder (full model or LoRA adapter); ``model.safetensors``
-    when there is none (pruned or not yet written)."""
-    found = sorted(p for pattern in WEIGHT_PATTERNS for p in Path(checkpoint).glob(pattern))
-    return found[0] if found else Path(checkpoint) / "model.safetensors"
 
 
 def prune_reference_weights(run: RunDir) -> int:
@@ -246,16 +243,18 @@ def claim_train_dir(out: Path, key: str) -> None:
     """Keep a training folder's checkpoints only if they were made with this configuration.
 
     A run killed mid-training leaves ``checkpoint-*`` folders to resume from; if the
-    configuration changed since, they belong to another run and are removed.
+    configuration changed since, they belong to another run and are removed. Files hard-linked
+    with the reference's are unlinked (a tokenizer's ``save_pretrained`` writes in place).
     """
     marker = Path(out) / TRAIN_KEY_FILE
     if marker.exists() and json.loads(marker.read_text()).get("key") != key:
         clean_checkpoints(out)
+    unlink_shared(out)  # files linked to the reference's: what is saved here next must not write into them
     atomic_write_json(marker, {"key": key})
 
 
 def ntp_from_reference(ctx: RunContext, out: Path) -> None:
-    """The NTP run of the first seed *is* the reference run: copy its final weights and log.
+    """The NTP run of the first seed *is* the reference run: link its final weights and tokenizer, copy its log.
 
     Same base weights, data, seed and settings, so training it again would repeat the
     reference run step for step (the split and the dynamics do not touch NTP training).
@@ -267,18 +266,10 @@ def ntp_from_reference(ctx: RunContext, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "generation_config.json", "model.safetensors"):
         if (last / name).exists():
-            _link_or_copy(last / name, out / name)
+            link_or_copy(last / name, out / name)
     ctx.tokenizer().save_pretrained(out)
+    link_same_files(out, last)  # the tokenizer the reference saved: one copy
     atomic_copy(rd.reference / LOG_HISTORY_FILE, out / LOG_HISTORY_FILE)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """A hard link (the same weights need no second copy on disk), or a copy across file systems."""
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        atomic_copy(source, target)
 
 
 def scores_held_out(ctx: RunContext) -> bool:
@@ -343,13 +334,19 @@ def train_stage(ctx: RunContext, method: str, seed: int, out: Path, split_path: 
     procs.barrier()  # no process is still writing into a checkpoint folder
     if procs.is_main:
         clean_checkpoints(out)
+        (Path(out) / WEIGHTS_REMOVED_FILE).unlink(missing_ok=True)  # trained again: the weights are back
+        reference = json.loads(ctx.rd.checkpoints.read_text()) if ctx.rd.checkpoints.exists() else []
+        if reference:  # the tokenizer and config files the reference saved: one copy
+            link_same_files(out, reference[-1])
 
 
 def load_trained(path):
     """A saved model in its saved dtype, on this process's device (the main GPU, or the CPU).
 
     A LoRA adapter folder is loaded on its base and merged (evaluation needs no adapter layers).
+    A training run whose weights ``keep_weights: reference`` removed raises a one-line ConfigError.
     """
+    require_weights(path)
     base = adapter_base(str(path))
     if base is not None:
         model = load_adapter(str(path), base).merge_and_unload()
