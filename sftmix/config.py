@@ -106,10 +106,6 @@ class DataArguments:
     max_length: int = field(default=1024, metadata={
         "help": "Maximum tokens per example (template included); longer ones lose their tail, and are dropped "
                 "when no response token remains. The toy configs use 128."})
-    reference_max_length: int | None = field(default=None, metadata={
-        "help": "Tokens per example for a reference_model of another tokenizer (default: max_length). Another "
-                "family's tokenizer may need more tokens for the same text; the examples stay those max_length "
-                "selects, and a reference that would lose an example's whole answer is refused."})
     max_examples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
     last_turn_only: bool = field(default=False, metadata={
         "help": "Multi-turn chats: train only the final assistant turn (default: every assistant turn)."})
@@ -152,9 +148,6 @@ class DataArguments:
             raise ConfigError("held_out_size must be >= 0 and train_size >= 1")
         if self.max_length < 2:
             raise ConfigError(f"max_length must be >= 2, got {self.max_length}")
-        if self.reference_max_length is not None and self.reference_max_length < self.max_length:
-            raise ConfigError(f"reference_max_length={self.reference_max_length} must be >= max_length="
-                              f"{self.max_length} (or unset)")
         if not 0.0 <= self.noise < 1.0:
             raise ConfigError(f"noise must be in [0, 1), got {self.noise}")
         if self.n_train < 1 or self.n_test < 0:
@@ -285,6 +278,10 @@ class RecipeArguments:
         "help": "When nothing sets the reference run apart (no reference_model, no reference_training, "
                 "checkpoint scoring), the NTP run of the first seed is the reference run and is not trained "
                 "twice (the paper's reference model is the model being trained, trained the same way)."})
+    reference_max_length: int | None = field(default=None, metadata={
+        "help": "Tokens per example for a reference_model of another tokenizer (default: data.max_length). Another "
+                "family's tokenizer may need more tokens for the same text; the examples stay those data.max_length "
+                "selects, and a reference that would lose an example's whole answer is refused."})
 
     def __post_init__(self):
         for f in fields(self):
@@ -294,6 +291,8 @@ class RecipeArguments:
             raise ConfigError(f"split_ratio must lie strictly between 0 and 1, got {self.split_ratio}")
         if self.n_checkpoints < 1:
             raise ConfigError(f"n_checkpoints must be >= 1, got {self.n_checkpoints}")
+        if self.reference_max_length is not None and self.reference_max_length < 2:
+            raise ConfigError(f"reference_max_length must be >= 2 (or unset), got {self.reference_max_length}")
 
 
 def check_recipe(args) -> None:

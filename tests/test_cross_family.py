@@ -117,3 +117,21 @@ def test_a_run_directory_keeps_weights_once_and_never_a_reference_optimizer_stat
     weights = [p for p in rd.root.rglob("*.safetensors")]
     assert len(weights) == 3 and len({p.stat().st_ino for p in weights}) == 2   # ntp = reference, linked
     assert not list(rd.root.rglob("optimizer.pt")) and not list(rd.root.glob("*/seed0/checkpoint-*"))
+
+
+def test_a_reference_with_its_own_token_budget_keeps_every_training_example(tmp_path):
+    """recipe.reference_max_length: the other tokenizer gets more tokens; the examples stay max_length's."""
+    from sftmix.pipeline.context import open_run
+    from sftmix.pipeline.experiment_config import ExperimentConfig
+
+    data = tmp_path / "chats.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"question {k:02d} " + "q" * 8, "response": "a" * 5}) + "\n"
+                            for k in range(8)))
+    spec = {"name": "cross", "runs_dir": str(tmp_path), "seeds": [0], "model": {"model_name_or_path": "tiny-llama"},
+            "reference_model": {**GEMMA, "chat_template": "gemma"}, "data": {"dataset": str(data), "max_length": 25},
+            "figures": False, "embeddings": False}
+    ctx = open_run(ExperimentConfig.from_dict({**spec, "recipe": {"reference_max_length": 40}}), progress=False)
+    trained, reference = ctx.tokenized("train", alone=True), ctx.tokenized("train", reference=True, alone=True)
+    check_reference_examples(trained, reference, max_length=40)
+    assert sorted(reference["example_id"]) == sorted(trained["example_id"]) and len(trained) == 8
+    assert max(len(ids) for ids in reference["input_ids"]) > 25 >= max(len(ids) for ids in trained["input_ids"])

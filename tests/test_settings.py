@@ -131,7 +131,7 @@ TRAINING_CASES = {"mixup_alpha": 1.0, "mixup_weight": 0.5, "loss_variant": "equa
 REFUSED_TRAINING = {"method": "sftmix", "split_file": "s.json", "save_strategy": "steps"}
 RECIPE_CASES = {"n_checkpoints": 3, "dynamics_mode": "online", "confidence_tokens": "trained",
                 "reference_weights": "all", "split_ratio": 0.3, "split_metric": "correctness",
-                "ntp_from_reference": False}
+                "ntp_from_reference": False, "reference_max_length": 96}
 EXPERIMENT_CASES = {"name": "other", "runs_dir": "elsewhere", "seeds": [1], "methods": ["sftmix"],
                     "model": {"tiny_hidden_size": 8}, "data": {"n_train": 30}, "training": {"mixup_alpha": 1.0},
                     "reference_model": {"model_name_or_path": "tiny-llama", "tiny_hidden_size": 8},
@@ -165,6 +165,10 @@ def test_every_training_setting_changes_the_training_keys(keyed, name, value):
 @pytest.mark.parametrize("name, value", RECIPE_CASES.items())
 def test_every_recipe_setting_changes_the_stage_keys(keyed, name, value):
     base, keys = keyed
+    if name == "reference_max_length":  # acts only on a reference of another tokenizer
+        base = base.override({"reference_model": {"model_name_or_path": "tiny-gemma3", "tiny_hidden_size": 8,
+                                                  "tiny_heads": 2}})
+        keys = stage_keys(base)
     assert stage_keys(base.override({f"recipe.{name}": value})) != keys
 
 
@@ -344,3 +348,11 @@ def test_what_sftmix_data_writes_trains_and_evaluates_unchanged(tmp_path, capsys
           "--no-generate", "--out", str(out)])
     kept = tokenize_examples(read, build_toy_tokenizer(), max_length=64)  # those with a response token left
     assert json.loads(out.read_text())["n_examples"] == len(kept) > 0
+
+
+def test_reference_max_length_without_a_reference_model_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="recipe.reference_max_length=96 acts only with a reference_model.*"
+                                          "has no reference_model"):
+        tiny_config(tmp_path, recipe={"reference_max_length": 96})
+    with pytest.raises(ConfigError, match="must be >= data.max_length=96"):
+        tiny_config(tmp_path, recipe={"reference_max_length": 48}, reference_model={"model_name_or_path": "tiny-gemma3"})

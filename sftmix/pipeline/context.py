@@ -97,8 +97,9 @@ class RunContext:
         key = ("tokens", which, tokenizer_key(self.config.model_args(reference=reference)))
         if key not in self._cache:
             data_args = self.config.data_args()
-            if reference and self.config.reference_model is not None and data_args.reference_max_length:
-                data_args = dataclasses.replace(data_args, max_length=data_args.reference_max_length)
+            longer = self.config.recipe_args().reference_max_length
+            if reference and self.config.reference_model is not None and longer:
+                data_args = dataclasses.replace(data_args, max_length=longer)
             self._cache[key] = tokenize_for_training(examples, self.tokenizer(reference=reference), data_args,
                                                      alone=alone)
         return self._cache[key]

@@ -123,7 +123,8 @@ def _reference_stages(ctx: RunContext) -> list[Stage]:
     scoring = dynamics_key if recipe.dynamics_mode == "online" or recipe.reference_weights == "last" else ()
     reference_key = (_data_part(config), settings_key(config.model_args(reference=True)),
                      settings_key(config.reference_args()), recipe.n_checkpoints, recipe.dynamics_mode,
-                     recipe.reference_weights, scoring, ctx.held_out is not None and config.reference_is_ntp_run)
+                     recipe.reference_weights, scoring, ctx.held_out is not None and config.reference_is_ntp_run,
+                     recipe.reference_max_length)
     stages = [
         Stage("reference", lambda: st.reference_stage(ctx), key=reference_key, everywhere=True,
               before=lambda key: st.clear_reference_dir(rd), outputs=lambda keys: _reference_outputs(ctx)),
@@ -297,7 +298,7 @@ def study_configs(smoke: bool = False, runs_dir: str = "runs", seeds: list[int] 
     reference = {"model_name_or_path": "tiny-llama", "tiny_hidden_size": 16, "tiny_heads": 2} if smoke \
         else {"model_name_or_path": "smollm2-135m"}
     xref = own.override({"name": f"{own.name}-xref", "methods": ["sftmix"], "reference_model": reference,
-                         "data.reference_max_length": own.data_args().max_length * (2 if smoke else 3) // 2,
+                         "recipe.reference_max_length": own.data_args().max_length * (2 if smoke else 3) // 2,
                          "embeddings": False})
     return own, xref
 

@@ -155,6 +155,11 @@ class ExperimentConfig:
             if self.reference_model else self._model
         self._data = _build(DataArguments, self.data, "data")
         self._recipe = _build(RecipeArguments, self.recipe, "recipe")
+        longer = self._recipe.reference_max_length
+        if longer is not None and (self.reference_model is None or longer < self._data.max_length):
+            raise ConfigError(f"recipe.reference_max_length={longer} acts only with a reference_model of another "
+                              f"tokenizer, and must be >= data.max_length={self._data.max_length}"
+                              + ("" if self.reference_model else ": this experiment has no reference_model"))
         rd = RunDir(self.run_dir)
         shared = {"use_cpu": not torch.cuda.is_available(), **self.training}
         self._training = {method: _build(SFTMixConfig, {**shared, "method": method, "seed": self.seeds[0],

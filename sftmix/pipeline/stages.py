@@ -217,7 +217,7 @@ def reference_stage(ctx: RunContext) -> None:
     tokenizer = ctx.tokenizer(reference=True)
     if config.reference_model is not None:  # another tokenizer may drop other examples: checked before training
         check_reference_examples(ctx.tokenized("train"), ctx.tokenized("train", reference=True),
-                                 max_length=config.data_args().reference_max_length or config.data_args().max_length,
+                                 max_length=config.recipe_args().reference_max_length or config.data_args().max_length,
                                  names=(config.model_args().model_name_or_path,
                                         config.model_args(reference=True).model_name_or_path))
     model = load_model(config.model_args(reference=True), tokenizer)

@@ -167,7 +167,7 @@ def check_reference_examples(tokenized: datasets.Dataset, reference_tokenized: d
             raise SplitError(f"{name} keeps {len(only)} training examples that {other} drops at max_length="
                              f"{max_length} (no answer token left), e.g. {only[0]!r}: the reference's split would "
                              "not hold exactly the training ids; give the reference more tokens "
-                             "(data.reference_max_length) or set drop_overlong: true")
+                             "(recipe.reference_max_length) or set drop_overlong: true")
 
 
 def clean_checkpoints(out: Path) -> None:
