@@ -1,6 +1,5 @@
 """benchmarks/gpu_check.py runs its --smoke mode on CPU: the same code paths at tiny size."""
 
-import dataclasses
 import importlib.util
 import json
 import math
