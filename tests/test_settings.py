@@ -355,4 +355,5 @@ def test_reference_max_length_without_a_reference_model_is_refused(tmp_path):
                                           "has no reference_model"):
         tiny_config(tmp_path, recipe={"reference_max_length": 96})
     with pytest.raises(ConfigError, match="must be >= data.max_length=96"):
-        tiny_config(tmp_path, recipe={"reference_max_length": 48}, reference_model={"model_name_or_path": "tiny-gemma3"})
+        tiny_config(tmp_path, recipe={"reference_max_length": 48},
+                    reference_model={"model_name_or_path": "tiny-gemma3"})
