@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from sftmix.cli import main
 from sftmix.pipeline.experiment import demo_config, study_configs
-from sftmix.pipeline.study_report import cell_results, paired_table, spread_table
+from sftmix.pipeline.study_report import paired_table, spread_table
 from sftmix.viz.plots import plot_cells, plot_confidence_agreement
 
 METRICS = {"nll": ("NLL", False), "token_accuracy": ("accuracy", True)}
