@@ -174,8 +174,9 @@ def write_study_report(own_dir, xref_dir, out, *, spread: pd.DataFrame | None = 
                "paper_spread_change": PAPER_SPREAD_CHANGE, "resources": resources or {},
                "instruct": {cell: flat_metrics(r) for cell, r in instruct.items()}}
     atomic_write_json(out / "study.json", summary)
+    separation = json.loads((out / "summary.json").read_text())["separation"]
     md = _study_markdown(model, reference, made_by, per_seed, tables, agreement, spread_wide, instruct,
-                         resources or {}, seeds)
+                         resources or {}, seeds, separation)
     written += [out / "cells.csv", out / "study.json", atomic_write_text(out / "study.md", md), data]
     return written
 
@@ -184,8 +185,31 @@ def _fmt(value, digits: int = 3) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
 
+def _claims(model, reference, tables, agreement, spread, separation) -> list[str]:
+    """The paper's analysable claims, each with the paper's statement and this study's number."""
+    own = tables["sftmix - ntp"].set_index("key").loc["nll"]
+    xref = tables["sftmix_xref - sftmix"].set_index("key").loc["nll"]
+    rows = [["confident and unconfident examples sit in different regions of representation space",
+             "t-SNE picture (Fig. 1), no number",
+             f"{separation['observed']:.3f} of 10 nearest neighbours share the half (random halves "
+             f"{separation['random_mean']:.3f}; beyond topic {separation['beyond_topic']:+.3f}, permutation p = "
+             f"{separation['p_beyond_topic']:.3f}); `representation_space.png`"],
+            ["SFTMix lowers the spread of confidence after training", f"std {PAPER_SPREAD_CHANGE:+.0%}",
+             "not measured" if spread is None or "sftmix_vs_ntp" not in spread else
+             f"std {spread['sftmix_vs_ntp'].mean():+.1%} (own reference), "
+             f"{spread['sftmix_xref_vs_ntp'].mean():+.1%} (cross-family), mean over seeds"],
+            ["a smaller model of another family can split the data", "Gemma-2B's split used for Llama-3.1-8B",
+             f"{reference} vs {model}: Spearman {agreement['spearman']:.2f}, confident halves share "
+             f"{agreement['confident_overlap']:.0%}; held-out NLL cross-family − own {xref.interval} ({xref.verdict})"],
+            ["SFTMix beats NTP at instruction following", "MT-Bench 4.36 → 4.58 (Llama-3.1-8B, Alpaca-52K, GPT-4 "
+             "judge)", f"no judge here: FastChat answer files of seed 0 in `mt_bench/model_answer/`; held-out NLL "
+             f"SFTMix − NTP {own.interval} ({own.verdict})"]]
+    return ["## The paper's analysable claims on this model", "",
+            *markdown_table(["claim", "the paper", "here"], rows), ""]
+
+
 def _study_markdown(model, reference, made_by, per_seed, tables, agreement, spread, instruct, resources,
-                    seeds) -> str:
+                    seeds, separation) -> str:
     lines = [f"# {model} (base) instruction-tuned on ShareGPT: NTP, SFTMix with its own and a cross-family reference",
              "", f"{made_by}, seeds {seeds}. The three cells train on exactly the same examples; "
              f"the cross-family cell's split comes from {reference}'s training dynamics (another family and "
@@ -200,6 +224,7 @@ def _study_markdown(model, reference, made_by, per_seed, tables, agreement, spre
         lines += markdown_table(["metric", CELLS[against], CELLS[cell], "difference (paired, exact 95% t-interval)",
                                  "p", "p (Holm)", "verdict"], rows) + [""]
     lines += ["Every (cell, seed):", "", *frame_table(per_seed), ""]
+    lines += _claims(model, reference, tables, agreement, spread, separation)
     lines += ["## The two families' confidences on the same examples", "",
               f"Spearman rank correlation of the reference runs' confidence ({model} vs {reference}, "
               f"{agreement['n']} training examples): **{agreement['spearman']:.2f}**; the confident halves "
