@@ -39,35 +39,6 @@ def _usage(start: float) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def base_answers(own, out: Path) -> Path:
-    """The untuned base model under the same instruction-following settings as the trained cells."""
-    from sftmix.analysis import mtbench
-    from sftmix.analysis.ifeval import read_instruction_set
-    from sftmix.analysis.instruct import evaluate_instruction_following
-    from sftmix.models import load_model, load_tokenizer
-    from sftmix.pipeline.instruct_options import check_instruct
-
-    opts = check_instruct(own.instruct)
-    tokenizer = load_tokenizer(own.model_args())
-    questions = mtbench.read_questions()
-    evaluate_instruction_following(
-        load_model(own.model_args(), tokenizer), tokenizer, out, model_id="base",
-        questions=mtbench.subset(questions, opts["per_category"]), references=mtbench.read_reference_answers(),
-        reference_questions=questions, ifeval_rows=read_instruction_set(opts["ifeval"]), ifeval_source=opts["ifeval"],
-        max_new_tokens=opts["max_new_tokens"], batch_size=opts["batch_size"])
-    return out / "base.instruct.json"
-
-
-def spread(own, xref):
-    import pandas as pd
-
-    from sftmix.pipeline.claims import confidence_spread
-
-    frames = [confidence_spread(own, methods=("ntp", "sftmix"), progress=True),
-              confidence_spread(xref, methods=("sftmix",), progress=True).assign(method="sftmix_xref")]
-    return pd.concat(frames).rename(columns={"method": "cell"})
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs-dir", default=str(ROOT / "runs"))
@@ -86,10 +57,14 @@ def main() -> None:
             run_experiment(config)
             atomic_write_json(config.run_dir / "resources.json", _usage(start))
         elif part == "base":
-            base_answers(own, base_dir)
+            from sftmix.pipeline import instruct_untrained
+
+            instruct_untrained(own, base_dir)
             atomic_write_json(base_dir / "resources.json", _usage(start))
         elif part == "spread":
-            table = spread(own, xref)
+            from sftmix.pipeline import study_spread
+
+            table = study_spread(own, xref)
             table.to_csv(own.run_dir / "spread.csv", index=False)
             print(table.to_string(index=False))
         else:
@@ -100,7 +75,7 @@ def report(own, xref, base_dir: Path) -> None:
     import pandas as pd
 
     from sftmix.io import dir_size_mb
-    from sftmix.pipeline.study_report import write_family_table, write_study_report
+    from sftmix.pipeline import write_family_table, write_study_report
 
     resources = {}
     for name, folder in (("own-reference experiment", own.run_dir), ("cross-family experiment", xref.run_dir),

@@ -46,7 +46,7 @@ from IPython.display import Markdown
 
 import sftmix
 from sftmix.pipeline import read_study_results, run_experiment, study_configs, write_study_report
-from sftmix.viz.plots import plot_cells, plot_confidence_agreement
+from sftmix.viz import plot_cells, plot_confidence_agreement
 
 pd.set_option("display.max_colwidth", 160)
 

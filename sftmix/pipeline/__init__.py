@@ -18,7 +18,8 @@ __all__, __getattr__, __dir__ = lazy_exports(globals(), {
     "ablation": ["BASELINE", "DEFAULT_SWEEP", "SWEEPABLE", "baseline_band", "effects_table", "load_ablation",
                  "parse_values", "plot_sweep", "run_ablation", "summarize_ablation", "summary_markdown"],
     "experiment": ["STAGES", "demo_config", "run_demo", "run_experiment", "study_configs"],
-    "study_report": ["CELLS", "cell_results", "paired_table", "read_study_results", "spread_table",
+    "study_report": ["CELLS", "cell_results", "paired_table", "read_study_results", "spread_table", "study_spread",
                      "write_family_table", "write_study_report"],
+    "instruct_stage": ["instruct_untrained"],
     "stages": ["load_trained"],
 })

@@ -35,7 +35,7 @@ from ..models import load_tokenizer
 from .instruct_options import check_instruct
 from .stages import load_trained
 
-__all__ = ["INSTRUCT_DIR", "instruct_output", "instruct_results", "instruct_stage"]
+__all__ = ["INSTRUCT_DIR", "instruct_output", "instruct_results", "instruct_stage", "instruct_untrained"]
 
 INSTRUCT_DIR = "mt_bench"
 #: measure -> higher is better (for the verdict's direction); the others are reported without a verdict
@@ -76,6 +76,25 @@ def instruct_stage(config, run: Path, method: str, seed: int, model_dir: Path, *
         references=mtbench.read_reference_answers() if questions else None, reference_questions=questions,
         ifeval_rows=rows, ifeval_source=source, max_new_tokens=opts["max_new_tokens"],
         batch_size=opts["batch_size"], progress=progress)
+
+
+def instruct_untrained(config, out: Path, *, model_id: str = "base", progress: bool = True) -> Path:
+    """The experiment's model *before* training, under the same ``instruct`` settings as the trained
+    models (the untuned base beside them); writes ``out/<model_id>.instruct.json`` and FastChat's
+    answer file, and returns the former."""
+    from ..models import load_model
+
+    opts = check_instruct(config.instruct)
+    rows, source = _ifeval_rows(opts, Path(out))
+    questions = mtbench.read_questions() if opts["mt_bench"] else None
+    tokenizer = load_tokenizer(config.model_args())
+    evaluate_instruction_following(
+        load_model(config.model_args(), tokenizer), tokenizer, out, model_id=model_id,
+        questions=mtbench.subset(questions, opts["per_category"]) if questions else None,
+        references=mtbench.read_reference_answers() if questions else None, reference_questions=questions,
+        ifeval_rows=rows, ifeval_source=source, max_new_tokens=opts["max_new_tokens"],
+        batch_size=opts["batch_size"], progress=progress)
+    return Path(out) / f"{model_id}.instruct.json"
 
 
 def instruct_results(run: Path, config) -> dict:

@@ -42,7 +42,8 @@ from ..viz.plots import plot_cells, plot_confidence_agreement, save_figure
 from .instruct_stage import INSTRUCT_DIR
 from .real_report import METRICS, write_real_report
 
-__all__ = ["CELLS", "cell_results", "paired_table", "read_study_results", "spread_table", "write_family_table",
+__all__ = ["CELLS", "cell_results", "paired_table", "read_study_results", "spread_table", "study_spread",
+           "write_family_table",
            "write_study_report"]
 
 #: Cell -> label. ``sftmix_xref`` is the cross-family run's ``sftmix`` method.
@@ -99,6 +100,15 @@ def paired_table(per_seed: pd.DataFrame, cell: str, against: str, metrics: dict 
 
     table["verdict"] = table.apply(verdict, axis=1)
     return table
+
+
+def study_spread(own, xref, *, progress: bool = True) -> pd.DataFrame:
+    """:func:`sftmix.pipeline.claims.confidence_spread` of every cell: one row per (cell, seed)."""
+    from .claims import confidence_spread
+
+    frames = [confidence_spread(own, methods=("ntp", "sftmix"), progress=progress),
+              confidence_spread(xref, methods=("sftmix",), progress=progress).assign(method="sftmix_xref")]
+    return pd.concat(frames, ignore_index=True).rename(columns={"method": "cell"})
 
 
 def spread_table(spread: pd.DataFrame) -> pd.DataFrame:
