@@ -80,10 +80,12 @@ def report(own, xref, base_dir: Path) -> None:
     resources = {}
     for name, folder in (("own-reference experiment", own.run_dir), ("cross-family experiment", xref.run_dir),
                          ("untuned base answers", base_dir)):
-        usage = json.loads((Path(folder) / "resources.json").read_text()) if (Path(folder) / "resources.json"
-                                                                              ).exists() else {}
-        resources[name] = ", ".join(f"{k} {v}" for k, v in usage.items()) + f"; run directory " \
-                                                                            f"{dir_size_mb(Path(folder)):.0f} MB"
+        used = Path(folder) / "resources.json"
+        usage = json.loads(used.read_text()) if used.exists() else {}
+        resources[name] = (f"{usage.get('wall_seconds', float('nan')) / 60:.1f} min wall, peak RSS "
+                           f"{usage.get('peak_rss_mb', float('nan')) / 1024:.1f} GB, run directory "
+                           f"{dir_size_mb(Path(folder)) / 1024:.2f} GB" + (f" ({usage['how']})" if "how" in usage
+                                                                          else ""))
     spread_csv = own.run_dir / "spread.csv"
     for path in write_study_report(
             own.run_dir, xref.run_dir, OUT / "gemma3-270m",

@@ -276,6 +276,14 @@ def _study_markdown(model, reference, made_by, per_seed, tables, agreement, spre
     return markdown_document(lines)
 
 
+def _holm_verdict(diff: float, higher_is_better: bool, p_holm: float) -> str:
+    if pd.isna(p_holm):
+        return "no interval"
+    if p_holm >= 0.05:
+        return "no clear difference"
+    return "SFTMix better" if (diff > 0) == bool(higher_is_better) else "NTP better"
+
+
 def write_family_table(folders: dict[str, Path], out: Path) -> Path:
     """``out`` (figures/real/README.md): each family's SFTMix − NTP per held-out metric side by side,
     from the folders' ``comparison.csv`` (SFTMix, own reference) and ``study.json`` (cross-family)."""
@@ -284,23 +292,26 @@ def write_family_table(folders: dict[str, Path], out: Path) -> Path:
     for name, folder in folders.items():
         comp = pd.read_csv(Path(folder) / "comparison.csv").set_index("key")
         columns.append((f"{name}: NTP", {k: f"{r.ntp_mean:.3f} ± {r.ntp_std:.3f}" for k, r in comp.iterrows()}))
-        own = {k: f"{r.interval} ({r.verdict})" for k, r in comp.iterrows()}
         study = Path(folder) / "study.json"
         comparisons = json.loads(study.read_text())["comparisons"] if study.exists() else {}
         if comparisons:  # Holm-adjusted verdicts
-            own = {r["key"]: f"{r['interval']} ({r['verdict']}, Holm)" for r in comparisons["sftmix - ntp"]}
+            own = {r["key"]: f"{r['interval']} ({r['verdict']})" for r in comparisons["sftmix - ntp"]}
+        else:   # a report without the study: the same Holm adjustment over its metrics, from its p-values
+            holm = holm_adjust(comp["p_value"].astype(float).tolist())
+            own = {k: f"{r.interval} ({_holm_verdict(r.diff_mean, r.higher_is_better, p)})"
+                   for (k, r), p in zip(comp.iterrows(), holm)}
         columns.append((f"{name}: SFTMix − NTP", own))
         if comparisons:
             columns.append((f"{name}: SFTMix (cross-family ref) − NTP",
-                            {r["key"]: f"{r['interval']} ({r['verdict']}, Holm)"
+                            {r["key"]: f"{r['interval']} ({r['verdict']})"
                              for r in comparisons["sftmix_xref - ntp"]}))
     header += [c for c, _ in columns]
     rows = [[f"{label} ({'↑' if higher else '↓'})", *(col.get(key, "–") for _, col in columns)]
             for key, (label, higher) in METRICS.items()]
     lines = ["# Real models on real chats: both families", "",
              "Held-out ShareGPT conversations; mean ± std over seeds and the paired difference with its exact 95% "
-             "t-interval (verdict in brackets). Each folder's results.md / study.md has every cell, the "
-             "figures and the commands.", "", *markdown_table(header, rows), "",
+             "t-interval; the verdict in brackets needs the p-value Holm-adjusted over the four metrics of its "
+             "column under 0.05. Each folder's results.md / study.md has every cell, the figures and the commands.", "", *markdown_table(header, rows), "",
              *(f"- [{name}]({Path(folder).name}/)" for name, folder in folders.items())]
     return atomic_write_text(Path(out), markdown_document(lines))
 
