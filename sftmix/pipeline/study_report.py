@@ -311,7 +311,8 @@ def write_family_table(folders: dict[str, Path], out: Path) -> Path:
     lines = ["# Real models on real chats: both families", "",
              "Held-out ShareGPT conversations; mean ± std over seeds and the paired difference with its exact 95% "
              "t-interval; the verdict in brackets needs the p-value Holm-adjusted over the four metrics of its "
-             "column under 0.05. Each folder's results.md / study.md has every cell, the figures and the commands.", "", *markdown_table(header, rows), "",
+             "column under 0.05. Each folder's results.md / study.md has every cell, the figures and the commands.", "",
+             *markdown_table(header, rows), "",
              *(f"- [{name}]({Path(folder).name}/)" for name, folder in folders.items())]
     return atomic_write_text(Path(out), markdown_document(lines))
 
