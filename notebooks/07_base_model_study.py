@@ -49,6 +49,7 @@ from sftmix.pipeline import read_study_results, run_experiment, study_configs, w
 from sftmix.viz import plot_cells, plot_confidence_agreement
 
 pd.set_option("display.max_colwidth", 160)
+pd.set_option("display.html.use_mathjax", False)  # answers quote dollar amounts, not maths
 
 # %%
 study = read_study_results(RESULTS)
@@ -121,7 +122,9 @@ pd.DataFrame(info["spread"] or [])
 # ## 6 · Verifiable instructions, passed and failed
 # IFEval-style checks decide by program whether an answer followed an instruction ("no commas",
 # "end with this phrase"). These measures did not separate a base from an instruct model at this size
-# (`benchmarks/results/yardsticks/`), so they are for reading, not for verdicts.
+# (`benchmarks/results/yardsticks/`), so they are for reading, not for verdicts. Read the answers
+# that "passed": the untuned base often passes by echoing the prompt back, which is why a checker's
+# accuracy alone says little here.
 
 # %%
 checks = study["checks"]
