@@ -64,18 +64,23 @@ def _ifeval_rows(opts: dict, folder: Path) -> tuple[list[dict] | None, str | Non
     return rows, str(path)
 
 
-def instruct_stage(config, run: Path, method: str, seed: int, model_dir: Path, *, progress: bool = True) -> None:
-    """Evaluate one trained model (see the module docstring)."""
+def _evaluate(config, model, tokenizer, folder: Path, model_id: str, progress: bool) -> None:
+    """One model under the experiment's ``instruct`` settings, into ``folder``."""
     opts = check_instruct(config.instruct)
-    folder = Path(run) / INSTRUCT_DIR
     rows, source = _ifeval_rows(opts, folder)
     questions = mtbench.read_questions() if opts["mt_bench"] else None
     evaluate_instruction_following(
-        load_trained(model_dir), load_tokenizer(config.model_args()), folder, model_id=f"{method}-seed{seed}",
+        model, tokenizer, folder, model_id=model_id,
         questions=mtbench.subset(questions, opts["per_category"]) if questions else None,
         references=mtbench.read_reference_answers() if questions else None, reference_questions=questions,
         ifeval_rows=rows, ifeval_source=source, max_new_tokens=opts["max_new_tokens"],
         batch_size=opts["batch_size"], progress=progress)
+
+
+def instruct_stage(config, run: Path, method: str, seed: int, model_dir: Path, *, progress: bool = True) -> None:
+    """Evaluate one trained model (see the module docstring)."""
+    _evaluate(config, load_trained(model_dir), load_tokenizer(config.model_args()), Path(run) / INSTRUCT_DIR,
+              f"{method}-seed{seed}", progress)
 
 
 def instruct_untrained(config, out: Path, *, model_id: str = "base", progress: bool = True) -> Path:
@@ -84,16 +89,8 @@ def instruct_untrained(config, out: Path, *, model_id: str = "base", progress: b
     answer file, and returns the former."""
     from ..models import load_model
 
-    opts = check_instruct(config.instruct)
-    rows, source = _ifeval_rows(opts, Path(out))
-    questions = mtbench.read_questions() if opts["mt_bench"] else None
     tokenizer = load_tokenizer(config.model_args())
-    evaluate_instruction_following(
-        load_model(config.model_args(), tokenizer), tokenizer, out, model_id=model_id,
-        questions=mtbench.subset(questions, opts["per_category"]) if questions else None,
-        references=mtbench.read_reference_answers() if questions else None, reference_questions=questions,
-        ifeval_rows=rows, ifeval_source=source, max_new_tokens=opts["max_new_tokens"],
-        batch_size=opts["batch_size"], progress=progress)
+    _evaluate(config, load_model(config.model_args(), tokenizer), tokenizer, Path(out), model_id, progress)
     return Path(out) / f"{model_id}.instruct.json"
 
 

@@ -90,15 +90,10 @@ def paired_table(per_seed: pd.DataFrame, cell: str, against: str, metrics: dict 
     table = pd.DataFrame(rows)
     table["p_holm"] = holm_adjust([float("nan") if p is None else p for p in table["p_value"]])
 
-    def verdict(row) -> str:
-        if row.seeds < 3 or pd.isna(row.p_holm):
-            return "no verdict (fewer than 3 seeds)" if row.seeds < 3 else "no interval"
-        if row.p_holm >= 0.05:
-            return "no clear difference"
-        better = (row.diff_mean > 0) == row.higher_is_better
-        return f"{CELLS[cell] if better else CELLS[against]} better"
-
-    table["verdict"] = table.apply(verdict, axis=1)
+    names = (f"{CELLS[cell]} better", f"{CELLS[against]} better")
+    table["verdict"] = [("no verdict (fewer than 3 seeds)" if r.seeds < 3
+                         else _holm_verdict(r.diff_mean, r.higher_is_better, r.p_holm, names))
+                        for r in table.itertuples()]
     return table
 
 
@@ -276,12 +271,14 @@ def _study_markdown(model, reference, made_by, per_seed, tables, agreement, spre
     return markdown_document(lines)
 
 
-def _holm_verdict(diff: float, higher_is_better: bool, p_holm: float) -> str:
+def _holm_verdict(diff: float, higher_is_better: bool, p_holm: float,
+                  names: tuple[str, str] = ("SFTMix better", "NTP better")) -> str:
+    """The verdict on ``cell − against`` from its Holm-adjusted p-value: ``names`` = (cell better, against better)."""
     if pd.isna(p_holm):
         return "no interval"
     if p_holm >= 0.05:
         return "no clear difference"
-    return "SFTMix better" if (diff > 0) == bool(higher_is_better) else "NTP better"
+    return names[0] if (diff > 0) == bool(higher_is_better) else names[1]
 
 
 def write_family_table(folders: dict[str, Path], out: Path) -> Path:
